@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: GPL-2.0
+// droptrace native addon: the thin layer between libbpf and TypeScript. Lifetime, attach,
+// polling and errno live here; naming, parsing and policy live in src/.
+#include <napi.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/types.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "droptrace.h"
+#include "droptrace.skel.h"
+
+namespace {
+
+// libbpf explains failures through its print callback; keep the last warning so an
+// "unavailable" probe can say why in the kernel's own words.
+std::mutex g_log_mu;
+std::string g_last_warning;
+
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
+  if (level != LIBBPF_WARN) return 0;
+  char buf[512];
+  vsnprintf(buf, sizeof(buf), fmt, args);
+  std::string line(buf);
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+  std::lock_guard<std::mutex> lk(g_log_mu);
+  g_last_warning = line;
+  return 0;
+}
+
+std::string take_warning() {
+  std::lock_guard<std::mutex> lk(g_log_mu);
+  std::string w;
+  w.swap(g_last_warning);
+  return w;
+}
+
+std::string describe(const char *stage, int err) {
+  if (err < 0) err = -err;
+  std::string s = std::string(stage) + " failed: " + strerror(err) + " (errno " + std::to_string(err) + ")";
+  std::string w = take_warning();
+  if (!w.empty()) s += "; libbpf: " + w;
+  return s;
+}
+
+struct Candidate {
+  const char *hook;  // what the user sees
+  bool btf;          // tp_btf program, else the classic tracepoint
+};
+const Candidate kCandidates[] = {
+    {"tp_btf/kfree_skb", true},
+    {"tracepoint/skb/kfree_skb", false},
+};
+
+struct ProbeReport {
+  std::string hook;
+  std::string state;  // attached | unavailable | standby
+  std::string why;
+};
+
+struct Batch {
+  std::vector<uint8_t> data;
+};
+
+class Tracer : public Napi::ObjectWrap<Tracer> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function fn = DefineClass(env, "Tracer",
+                                    {
+                                        InstanceMethod("attach", &Tracer::Attach),
+                                        InstanceMethod("start", &Tracer::Start),
+                                        InstanceMethod("stop", &Tracer::Stop),
+                                        InstanceMethod("readCounters", &Tracer::ReadCounters),
+                                        InstanceMethod("close", &Tracer::Close),
+                                    });
+    exports.Set("Tracer", fn);
+    return exports;
+  }
+
+  explicit Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
+    Napi::Env env = info.Env();
+    // JS validates options (src/native.ts); here they are only read.
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Has("filterNetns")) filter_netns_ = o.Get("filterNetns").As<Napi::Number>().Uint32Value();
+      if (o.Has("ringBytes")) ring_bytes_ = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
+      if (o.Has("only")) only_ = o.Get("only").As<Napi::String>().Utf8Value();
+    }
+    env_ = env;
+    napi_add_env_cleanup_hook(env, &Tracer::AtExit, this);
+  }
+
+  ~Tracer() override {
+    Teardown();
+    if (!exited_) napi_remove_env_cleanup_hook(env_, &Tracer::AtExit, this);
+  }
+
+  // Environment teardown (process exit): nothing may stay attached.
+  static void AtExit(void *arg) {
+    Tracer *self = static_cast<Tracer *>(arg);
+    self->exited_ = true;
+    self->Teardown();
+  }
+
+ private:
+  // open -> configure -> load -> attach, trying each way of reaching the hook in order of
+  // preference; the first that attaches is kept, the rest report why they were not used.
+  Napi::Value Attach(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    std::vector<ProbeReport> reports;
+    for (const Candidate &c : kCandidates) {
+      if (!only_.empty() && only_ != c.hook) continue;
+      if (skel_) {
+        reports.push_back({c.hook, "standby", std::string("not needed: ") + attached_hook_ + " is attached"});
+        continue;
+      }
+      std::string why;
+      if (TryCandidate(c, &why)) {
+        attached_hook_ = c.hook;
+        reports.push_back({c.hook, "attached", ""});
+      } else {
+        reports.push_back({c.hook, "unavailable", why});
+      }
+    }
+    Napi::Array arr = Napi::Array::New(env, reports.size());
+    for (size_t i = 0; i < reports.size(); i++) {
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("probe", "kfree_skb");
+      r.Set("hook", reports[i].hook);
+      r.Set("state", reports[i].state);
+      if (!reports[i].why.empty()) r.Set("why", reports[i].why);
+      arr.Set(i, r);
+    }
+    return arr;
+  }
+
+  bool TryCandidate(const Candidate &c, std::string *why) {
+    take_warning();
+    droptrace_bpf *skel = droptrace_bpf__open();
+    if (!skel) {
+      *why = describe("open", errno);
+      return false;
+    }
+    skel->rodata->filter_netns = filter_netns_;
+    if (ring_bytes_) bpf_map__set_max_entries(skel->maps.events, ring_bytes_);
+    bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, c.btf);
+    bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, !c.btf);
+    int err = droptrace_bpf__load(skel);
+    if (err) {
+      *why = describe("load", err);
+      droptrace_bpf__destroy(skel);
+      return false;
+    }
+    bpf_program *prog = c.btf ? skel->progs.dt_kfree_skb_btf : skel->progs.dt_kfree_skb_tp;
+    bpf_link *link = bpf_program__attach(prog);
+    if (!link) {
+      *why = describe("attach", errno);
+      droptrace_bpf__destroy(skel);
+      return false;
+    }
+    skel_ = skel;
+    link_ = link;
+    return true;
+  }
+
+  // start(onBatch, onEnd): a thread polls the ring buffer and hands JS one Buffer of raw
+  // records per wake-up. onEnd runs once, after the last batch has been delivered.
+  Napi::Value Start(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!skel_) {
+      Napi::Error::New(env, "start before attach").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (thread_.joinable()) {
+      Napi::Error::New(env, "already started").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Tracer::OnRecord, this, nullptr);
+    if (!rb_) {
+      Napi::Error::New(env, describe("ring_buffer__new", errno)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
+    // A bounded queue: when JS falls behind, batches are dropped and counted, and the
+    // poller never waits (the kernel side must never be slowed by userspace).
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "droptrace-poll", 256, 1, this,
+                                          [](Napi::Env env, Tracer *self) { self->Finished(env); });
+    stopping_ = false;
+    thread_ = std::thread([this]() { Poll(); });
+    return env.Undefined();
+  }
+
+  static int OnRecord(void *ctx, void *data, size_t size) {
+    Tracer *self = static_cast<Tracer *>(ctx);
+    if (size < sizeof(dt_event)) {
+      self->short_records_++;
+      return 0;
+    }
+    const uint8_t *p = static_cast<const uint8_t *>(data);
+    self->pending_.insert(self->pending_.end(), p, p + sizeof(dt_event));
+    return 0;
+  }
+
+  void Flush(bool final) {
+    if (pending_.empty()) return;
+    Batch *b = new Batch();
+    b->data.swap(pending_);
+    size_t n = b->data.size() / sizeof(dt_event);
+    auto cb = [](Napi::Env env, Napi::Function fn, Batch *b) {
+      Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, b->data.data(), b->data.size());
+      delete b;
+      fn.Call({buf});
+    };
+    napi_status st = final && !abandon_.load() ? tsfn_.BlockingCall(b, cb) : tsfn_.NonBlockingCall(b, cb);
+    if (st != napi_ok) {
+      user_lost_ += n;
+      delete b;
+    }
+  }
+
+  void Poll() {
+    while (!stopping_.load()) {
+      int n = ring_buffer__poll(rb_, 100);
+      if (n < 0 && n != -EINTR) {
+        poll_errors_++;
+        break;
+      }
+      Flush(false);
+    }
+    // The link is gone by now: drain what the kernel already wrote, then end.
+    ring_buffer__consume(rb_);
+    Flush(true);
+    tsfn_.Release();
+  }
+
+  void Finished(Napi::Env env) {
+    if (thread_.joinable()) thread_.join();
+    if (rb_) {
+      ring_buffer__free(rb_);
+      rb_ = nullptr;
+    }
+    if (!on_end_.IsEmpty()) {
+      Napi::Function fn = on_end_.Value();
+      on_end_.Reset();
+      fn.Call({});
+    }
+  }
+
+  void Detach() {
+    if (link_) {
+      bpf_link__destroy(link_);
+      link_ = nullptr;
+    }
+  }
+
+  // stop(): detach first (no new drops are traced), then let the poller drain and end;
+  // onEnd from start() fires when the last batch is in JS. Counters stay readable.
+  Napi::Value Stop(const Napi::CallbackInfo &info) {
+    Detach();
+    stopping_ = true;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ReadCounters(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    if (!skel_) return out;
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> vals(ncpu > 0 ? ncpu : 1);
+    Napi::Object reasons = Napi::Object::New(env);
+    int rfd = bpf_map__fd(skel_->maps.reason_counts);
+    for (uint32_t k = 0; k < DT_REASON_SLOTS; k++) {
+      if (bpf_map_lookup_elem(rfd, &k, vals.data())) continue;
+      uint64_t sum = 0;
+      for (uint64_t v : vals) sum += v;
+      if (sum) reasons.Set(std::to_string(k), Napi::BigInt::New(env, sum));
+    }
+    out.Set("reasons", reasons);
+    int sfd = bpf_map__fd(skel_->maps.stats);
+    auto stat = [&](uint32_t k) -> uint64_t {
+      if (bpf_map_lookup_elem(sfd, &k, vals.data())) return 0;
+      uint64_t sum = 0;
+      for (uint64_t v : vals) sum += v;
+      return sum;
+    };
+    out.Set("seen", Napi::BigInt::New(env, stat(DT_STAT_SEEN)));
+    out.Set("ringLost", Napi::BigInt::New(env, stat(DT_STAT_RB_LOST)));
+    out.Set("userLost", Napi::BigInt::New(env, static_cast<uint64_t>(user_lost_.load())));
+    out.Set("shortRecords", Napi::BigInt::New(env, static_cast<uint64_t>(short_records_.load())));
+    out.Set("pollErrors", Napi::BigInt::New(env, static_cast<uint64_t>(poll_errors_.load())));
+    return out;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+  // Safe from any state, more than once: on close(), on GC and at environment exit.
+  void Teardown() {
+    Detach();
+    // The JS thread is about to wait for the poller: it must not wait for JS in turn.
+    abandon_ = true;
+    stopping_ = true;
+    if (thread_.joinable()) {
+      // At exit the JS side may no longer run the finaliser; the poller ends by itself.
+      thread_.join();
+    }
+    if (rb_) {
+      ring_buffer__free(rb_);
+      rb_ = nullptr;
+    }
+    if (skel_) {
+      droptrace_bpf__destroy(skel_);
+      skel_ = nullptr;
+    }
+  }
+
+  uint32_t filter_netns_ = 0;
+  uint32_t ring_bytes_ = 0;
+  std::string only_;
+  std::string attached_hook_;
+  droptrace_bpf *skel_ = nullptr;
+  bpf_link *link_ = nullptr;
+  ring_buffer *rb_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> abandon_{false};
+  napi_env env_ = nullptr;
+  bool exited_ = false;
+  std::vector<uint8_t> pending_;
+  Napi::ThreadSafeFunction tsfn_;
+  Napi::FunctionReference on_end_;
+  std::atomic<uint64_t> user_lost_{0};
+  std::atomic<uint64_t> short_records_{0};
+  std::atomic<uint64_t> poll_errors_{0};
+};
+
+// layout(): the C compiler's view of struct dt_event, so the TypeScript decoder can be
+// checked against it (test/layout.test.ts) and refuses to run on a mismatch.
+Napi::Value Layout(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Object f = Napi::Object::New(env);
+#define FIELD(name)                                                 \
+  do {                                                              \
+    Napi::Array a = Napi::Array::New(env, 2);                       \
+    a.Set(0u, Napi::Number::New(env, offsetof(dt_event, name)));    \
+    a.Set(1u, Napi::Number::New(env, sizeof(((dt_event *)0)->name))); \
+    f.Set(#name, a);                                                \
+  } while (0)
+  FIELD(ts_ns);
+  FIELD(location);
+  FIELD(version);
+  FIELD(reason);
+  FIELD(netns);
+  FIELD(ifindex);
+  FIELD(l3_proto);
+  FIELD(sport);
+  FIELD(dport);
+  FIELD(pkt_len);
+  FIELD(l4_proto);
+  FIELD(flags);
+  FIELD(icmp_type);
+  FIELD(icmp_code);
+  FIELD(probe);
+  FIELD(saddr);
+  FIELD(daddr);
+  FIELD(ifname);
+#undef FIELD
+  o.Set("fields", f);
+  o.Set("size", Napi::Number::New(env, sizeof(dt_event)));
+  o.Set("version", Napi::Number::New(env, DT_EVENT_VERSION));
+  o.Set("reasonSlots", Napi::Number::New(env, DT_REASON_SLOTS));
+  Napi::Object flags = Napi::Object::New(env);
+  flags.Set("IPV4", DT_F_IPV4);
+  flags.Set("IPV6", DT_F_IPV6);
+  flags.Set("L4", DT_F_L4);
+  flags.Set("NETNS_FROM_SK", DT_F_NETNS_FROM_SK);
+  flags.Set("TRUNCATED", DT_F_TRUNCATED);
+  o.Set("flags", flags);
+  return o;
+}
+
+// btfEnum(name, [file]): an enum's values from kernel BTF, e.g. skb_drop_reason. The names
+// of drop reasons always come from here, never from a table in the code.
+Napi::Value BtfEnum(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  struct btf *btf = nullptr;
+  if (info.Length() > 1 && info[1].IsString())
+    btf = btf__parse(info[1].As<Napi::String>().Utf8Value().c_str(), nullptr);
+  else
+    btf = btf__load_vmlinux_btf();
+  if (!btf) {
+    Napi::Error::New(env, describe("reading kernel BTF", errno)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Value result = env.Null();
+  __s32 id = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_ENUM);
+  if (id > 0) {
+    const struct btf_type *t = btf__type_by_id(btf, id);
+    const struct btf_enum *e = btf_enum(t);
+    uint16_t n = btf_vlen(t);
+    Napi::Array arr = Napi::Array::New(env, n);
+    for (uint16_t i = 0; i < n; i++) {
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, Napi::String::New(env, btf__name_by_offset(btf, e[i].name_off)));
+      pair.Set(1u, Napi::Number::New(env, static_cast<uint32_t>(e[i].val)));
+      arr.Set(i, pair);
+    }
+    result = arr;
+  }
+  btf__free(btf);
+  return result;
+}
+
+// clocks(): CLOCK_MONOTONIC (what bpf_ktime_get_ns returns) and CLOCK_REALTIME read back to
+// back, so event times can be turned into wall-clock time.
+Napi::Value Clocks(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct timespec m1, r, m2;
+  clock_gettime(CLOCK_MONOTONIC, &m1);
+  clock_gettime(CLOCK_REALTIME, &r);
+  clock_gettime(CLOCK_MONOTONIC, &m2);
+  uint64_t mono = ((uint64_t)m1.tv_sec * 1000000000ull + m1.tv_nsec + (uint64_t)m2.tv_sec * 1000000000ull + m2.tv_nsec) / 2;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("monotonicNs", Napi::BigInt::New(env, static_cast<uint64_t>(mono)));
+  o.Set("realtimeNs", Napi::BigInt::New(env, static_cast<uint64_t>((uint64_t)r.tv_sec * 1000000000ull + r.tv_nsec)));
+  return o;
+}
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  libbpf_set_print(libbpf_print);
+  Tracer::Init(env, exports);
+  exports.Set("layout", Napi::Function::New(env, Layout));
+  exports.Set("btfEnum", Napi::Function::New(env, BtfEnum));
+  exports.Set("clocks", Napi::Function::New(env, Clocks));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(droptrace, InitAll)
