@@ -1,0 +1,113 @@
+/**
+ * `droptrace check`: can droptrace trace drops here, and if not, why — each probe tried for
+ * real (load + attach + detach), plus the kernel features and permissions behind it.
+ */
+import { existsSync } from 'node:fs';
+import { missingTracingCaps } from './caps.js';
+import { DroptraceError } from './errors.js';
+import { HOOKS } from './native.js';
+import type { NativeBinding, ProbeReport } from './native.js';
+
+export interface CheckItem {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface CheckReport {
+  kernel: string;
+  features: CheckItem[];
+  probes: ProbeReport[];
+  ready: boolean;
+  verdict: string;
+}
+
+export interface CheckDeps {
+  native: () => NativeBinding;
+  caps: bigint;
+  kernel: string;
+  exists?: (path: string) => boolean;
+}
+
+export function runCheck(d: CheckDeps): CheckReport {
+  const exists = d.exists ?? existsSync;
+  const features: CheckItem[] = [];
+  const missing = missingTracingCaps(d.caps);
+  features.push({
+    name: 'permissions',
+    ok: missing.length === 0,
+    detail: missing.length ? `missing ${missing.join(', ')}: run as root or grant them` : 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)',
+  });
+  const btf = exists('/sys/kernel/btf/vmlinux');
+  features.push({
+    name: 'btf',
+    ok: btf,
+    detail: btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux: needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8+)',
+  });
+
+  let native: NativeBinding | null = null;
+  try {
+    native = d.native();
+  } catch (e) {
+    features.push({ name: 'addon', ok: false, detail: e instanceof DroptraceError ? e.line() : String(e) });
+  }
+
+  if (native && btf) {
+    let reasons: Array<[string, number]> | null = null;
+    try {
+      reasons = native.btfEnum('skb_drop_reason');
+    } catch (e) {
+      features.push({ name: 'drop reasons', ok: false, detail: `reading BTF failed: ${(e as Error).message}` });
+    }
+    if (reasons !== undefined) {
+      features.push({
+        name: 'drop reasons',
+        ok: reasons !== null,
+        detail: reasons ? `enum skb_drop_reason has ${reasons.length} values` : 'no enum skb_drop_reason in BTF: needs kernel 5.17+',
+      });
+    }
+  }
+  const kprobes = exists('/sys/bus/event_source/devices/kprobe');
+  features.push({
+    name: 'kprobes',
+    ok: kprobes,
+    detail: kprobes ? 'available' : 'not available (kernel built without CONFIG_KPROBES): tracepoints only',
+  });
+
+  const probes: ProbeReport[] = [];
+  if (native && missing.length === 0) {
+    for (const hook of HOOKS) {
+      const t = native.createTracer({ only: hook });
+      try {
+        probes.push(...t.attach());
+      } finally {
+        t.close();
+      }
+    }
+  } else {
+    for (const hook of HOOKS) {
+      probes.push({ probe: 'kfree_skb', hook, state: 'unavailable', why: native ? 'not tried: missing permissions' : 'not tried: addon not loaded' });
+    }
+  }
+  const first = probes.find((p) => p.state === 'attached');
+  const ready = first !== undefined;
+  return {
+    kernel: d.kernel,
+    features,
+    probes,
+    ready,
+    verdict: ready ? `ready: droptrace will use ${first.hook}` : 'not ready: no drop probe can attach on this machine',
+  };
+}
+
+export function formatCheck(r: CheckReport): string {
+  const lines = [`droptrace check: kernel ${r.kernel}`];
+  for (const f of r.features) lines.push(`  ${f.ok ? 'ok  ' : 'FAIL'}  ${f.name.padEnd(13)} ${f.detail}`);
+  lines.push('probes:');
+  for (const p of r.probes) {
+    const state = p.state === 'attached' ? 'attached' : `${p.state}: ${p.why ?? ''}`;
+    lines.push(`  ${p.probe.padEnd(10)} ${p.hook.padEnd(26)} ${state}`);
+  }
+  lines.push(r.verdict);
+  return lines.join('\n');
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+/**
+ * droptrace command line. Every failure a user can cause or meet ends in one line on stderr
+ * and a non-zero exit: 2 for bad input, 1 for everything else. Never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname, release } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { effectiveCaps, missingTracingCaps } from './caps.js';
+import { formatCheck, runCheck } from './check.js';
+import { DroptraceError } from './errors.js';
+import { Symbolizer } from './kallsyms.js';
+import { loadNative, packageRoot } from './native.js';
+import type { Hook } from './native.js';
+import { ReasonNames } from './reasons.js';
+import { runStream } from './stream.js';
+
+const pkg = JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string };
+
+function seconds(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || n > 86400 * 365) {
+      throw new InvalidArgumentError(`${flag} wants a positive number of seconds, got "${v}"`);
+    }
+    return n;
+  };
+}
+
+function netnsInode(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) <= 0 || Number(v) > 0xffffffff) {
+    throw new InvalidArgumentError(`--netns wants a namespace inode such as 4026531840 (ls -Li /proc/PID/ns/net), got "${v}"`);
+  }
+  return Number(v);
+}
+
+function mebibytes(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 1024 || (n & (n - 1)) !== 0) {
+    throw new InvalidArgumentError(`--ring-size wants a power of two of MiB between 1 and 1024, got "${v}"`);
+  }
+  return n;
+}
+
+function requireTracingCaps(): void {
+  const missing = missingTracingCaps(effectiveCaps());
+  if (missing.length) {
+    throw new DroptraceError('E_PERM', 'permissions', `missing capabilities ${missing.join(', ')}: droptrace loads BPF programs`, {
+      hint: 'run as root, or grant CAP_BPF and CAP_PERFMON',
+    });
+  }
+}
+
+function kernelReasons(): ReasonNames {
+  const names = ReasonNames.fromKernel((n) => loadNative().btfEnum(n));
+  if (!names) {
+    throw new DroptraceError('E_NO_REASONS', 'kernel', 'this kernel has no enum skb_drop_reason in its BTF', {
+      hint: 'drop reasons need Linux 5.17 or newer',
+    });
+  }
+  return names;
+}
+
+interface StreamFlags {
+  duration?: number;
+  netns?: number;
+  statsInterval: number;
+  ringSize: number;
+  hook?: Hook;
+}
+
+async function stream(flags: StreamFlags): Promise<number> {
+  requireTracingCaps();
+  const native = loadNative();
+  const reasons = kernelReasons();
+  const symbols = Symbolizer.fromProc();
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  // A reader that went away (EPIPE) ends the stream cleanly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') ac.abort();
+  });
+  try {
+    await runStream({
+      native,
+      reasons,
+      symbols,
+      tracer: {
+        ...(flags.netns !== undefined ? { filterNetns: flags.netns } : {}),
+        ringBytes: flags.ringSize * 1024 * 1024,
+        ...(flags.hook ? { only: flags.hook } : {}),
+      },
+      meta: { version: pkg.version, node: hostname(), kernel: release() },
+      write: (line) => {
+        if (!process.stdout.destroyed) process.stdout.write(line + '\n');
+      },
+      ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
+      statsIntervalMs: flags.statsInterval * 1000,
+      signal: ac.signal,
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+  return 0;
+}
+
+function check(json: boolean): number {
+  const report = runCheck({ native: loadNative, caps: effectiveCaps(), kernel: release() });
+  process.stdout.write((json ? JSON.stringify(report) : formatCheck(report)) + '\n');
+  return report.ready ? 0 : 1;
+}
+
+function program(run: (p: Promise<number> | number) => void): Command {
+  const p = new Command('droptrace')
+    .description(
+      'eBPF packet-drop tracer: every packet the kernel drops, classified (which mechanism),\n' +
+        'counted exactly and attributed to its flow and netns.',
+    )
+    .version(pkg.version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showSuggestionAfterError(true)
+    // Set before subcommands are added: they inherit both.
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `droptrace: ${s.slice(7)}` : s),
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  droptrace check                          can this machine trace drops? which probes, and why not
+  droptrace stream                         NDJSON drop events on stdout until Ctrl-C
+  droptrace stream --duration 10 | jq .    ten seconds of drops, pretty-printed
+  droptrace stream --netns 4026532123      only drops in one network namespace
+
+Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.17+).`,
+    );
+
+  p.command('stream')
+    .description('write drop events as NDJSON to stdout (first line: {"type":"start"} once attached)')
+    .addOption(new Option('-d, --duration <seconds>', 'stop by itself after this many seconds').argParser(seconds('--duration')))
+    .addOption(new Option('--netns <inode>', 'only drops in this network namespace (inode number)').argParser(netnsInode))
+    .addOption(
+      new Option('--stats-interval <seconds>', 'how often a {"type":"stats"} line reports counts and losses')
+        .argParser(seconds('--stats-interval'))
+        .default(10),
+    )
+    .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
+    .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']))
+    .addHelpText(
+      'after',
+      `
+Lines: {"type":"start"} (probes attached; the ready signal), {"type":"drop"} per drop (count > 1
+when repeats were folded), {"type":"stats"} every --stats-interval and once at the end with exact
+kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/ndjson.schema.json.`,
+    )
+    .action((flags: StreamFlags) => run(stream(flags)));
+
+  p.command('check')
+    .description('test each probe for real here and report kernel features and permissions')
+    .option('--json', 'print the report as one JSON object')
+    .action((flags: { json?: boolean }) => run(check(flags.json === true)));
+
+  return p;
+}
+
+function fail(e: unknown): number {
+  if (e instanceof DroptraceError) {
+    process.stderr.write(`droptrace: ${e.line()}\n`);
+    return e.exitCode;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`droptrace: internal error: ${msg.split('\n')[0]} (set DROPTRACE_DEBUG=1 for details)\n`);
+  if (process.env.DROPTRACE_DEBUG) console.error(e);
+  return 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let pending: Promise<number> | number = 0;
+  const p = program((r) => {
+    pending = r;
+  });
+  try {
+    if (argv.length <= 2) {
+      p.outputHelp();
+      return 0;
+    }
+    await p.parseAsync(argv);
+    return await pending;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version end here too, with exit code 0
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    return fail(e);
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.exitCode = fail(e);
+  },
+);

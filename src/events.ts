@@ -1,0 +1,110 @@
+/**
+ * Decoded drops → the public NDJSON `drop` objects (docs/ndjson.md, schema/ndjson.schema.json).
+ * Repeats of one key within a batch are folded into one object with `count` > 1.
+ */
+import { classify, EXPLAIN } from './classify.js';
+import type { Family } from './classify.js';
+import type { WallClock } from './clock.js';
+import { PROTO_NAMES } from './decode.js';
+import type { RawDrop } from './decode.js';
+import type { Symbolizer } from './kallsyms.js';
+import type { ReasonNames } from './reasons.js';
+
+export const SCHEMA_VERSION = 1;
+
+export interface Flow {
+  proto: string;
+  src: string;
+  dst: string;
+  sport?: number;
+  dport?: number;
+  type?: number;
+  code?: number;
+}
+
+export interface Pod {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export interface DropEvent {
+  type: 'drop';
+  time: string;
+  family: Family;
+  kind: string;
+  reason: string;
+  location: string;
+  netns: number;
+  ifname: string;
+  ifindex: number;
+  flow: Flow | null;
+  pod: Pod | null;
+  count: number;
+  explain: string;
+  last_time?: string;
+}
+
+export function flowOf(d: RawDrop): Flow | null {
+  if (d.src === null || d.dst === null) return null;
+  const proto = PROTO_NAMES[d.l4Proto] ?? `ip-${d.l4Proto}`;
+  const f: Flow = { proto, src: d.src, dst: d.dst };
+  if (d.sport !== null && d.dport !== null) {
+    f.sport = d.sport;
+    f.dport = d.dport;
+  } else if (d.icmpType !== null && d.icmpCode !== null) {
+    f.type = d.icmpType;
+    f.code = d.icmpCode;
+  }
+  return f;
+}
+
+export class EventBuilder {
+  constructor(
+    private readonly reasons: ReasonNames,
+    private readonly symbols: Symbolizer,
+    private readonly clock: WallClock,
+  ) {}
+
+  build(d: RawDrop): DropEvent {
+    const reason = this.reasons.name(d.reason);
+    const location = this.symbols.lookup(d.location);
+    const { family, kind } = classify({ reason, location, src: d.src, dst: d.dst });
+    return {
+      type: 'drop',
+      time: this.clock.iso(d.monoDeltaNs),
+      family,
+      kind,
+      reason,
+      location,
+      netns: d.netns,
+      ifname: d.ifname,
+      ifindex: d.ifindex,
+      flow: flowOf(d),
+      pod: null,
+      count: 1,
+      explain: EXPLAIN[kind] ?? `the kernel dropped the packet with reason ${reason}`,
+    };
+  }
+
+  /** Builds one batch, folding repeats of the same key; order of first appearance is kept. */
+  fold(drops: RawDrop[]): DropEvent[] {
+    const byKey = new Map<string, { ev: DropEvent; lastNs: number }>();
+    for (const d of drops) {
+      const key = `${d.reason}|${d.location}|${d.netns}|${d.ifindex}|${d.l4Proto}|${d.src}|${d.dst}|${d.sport}|${d.dport}|${d.icmpType}|${d.icmpCode}`;
+      const hit = byKey.get(key);
+      if (hit) {
+        hit.ev.count++;
+        hit.lastNs = d.monoDeltaNs;
+      } else {
+        byKey.set(key, { ev: this.build(d), lastNs: d.monoDeltaNs });
+      }
+    }
+    const out: DropEvent[] = [];
+    for (const { ev, lastNs } of byKey.values()) {
+      if (ev.count > 1) ev.last_time = this.clock.iso(lastNs);
+      out.push(ev);
+    }
+    return out;
+  }
+}

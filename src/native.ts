@@ -1,0 +1,118 @@
+/**
+ * The native addon behind an interface: core logic takes a `NativeBinding` so it runs in unit
+ * tests without the kernel (serialport/bindings-cpp style). JS validates every option here
+ * before anything reaches C++.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DroptraceError } from './errors.js';
+import type { ClockPair } from './clock.js';
+import type { NativeLayout } from './layout.js';
+
+export type Hook = 'tp_btf/kfree_skb' | 'tracepoint/skb/kfree_skb';
+export const HOOKS: readonly Hook[] = ['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb'];
+
+export interface ProbeReport {
+  probe: string;
+  hook: string;
+  state: 'attached' | 'unavailable' | 'standby';
+  why?: string;
+}
+
+export interface KernelCounters {
+  /** exact drops per reason number (kernel per-CPU map, summed) */
+  reasons: Record<string, bigint>;
+  seen: bigint;
+  ringLost: bigint;
+  userLost: bigint;
+  shortRecords: bigint;
+  pollErrors: bigint;
+}
+
+export interface TracerOptions {
+  /** only trace drops in this network namespace (inode); 0 or absent: all */
+  filterNetns?: number;
+  /** ring buffer size in bytes (power of two, page multiple) */
+  ringBytes?: number;
+  /** try only this hook */
+  only?: Hook;
+}
+
+export interface TracerHandle {
+  attach(): ProbeReport[];
+  start(onBatch: (buf: Buffer) => void, onEnd: () => void): void;
+  stop(): void;
+  readCounters(): KernelCounters;
+  close(): void;
+}
+
+export interface NativeBinding {
+  createTracer(opts: TracerOptions): TracerHandle;
+  layout(): NativeLayout;
+  btfEnum(name: string, file?: string): Array<[string, number]> | null;
+  clocks(): ClockPair;
+}
+
+interface RawAddon {
+  Tracer: new (opts: TracerOptions) => TracerHandle;
+  layout(): NativeLayout;
+  btfEnum(name: string, file?: string): Array<[string, number]> | null;
+  clocks(): ClockPair;
+}
+
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+export function validateTracerOptions(opts: TracerOptions): TracerOptions {
+  const out: TracerOptions = {};
+  if (opts.filterNetns !== undefined) {
+    if (!Number.isInteger(opts.filterNetns) || opts.filterNetns < 0 || opts.filterNetns > 0xffffffff) {
+      throw new DroptraceError('E_NETNS', 'usage', `bad netns inode "${opts.filterNetns}": expected a number such as 4026531840 (ls -L -i /proc/PID/ns/net)`);
+    }
+    out.filterNetns = opts.filterNetns;
+  }
+  if (opts.ringBytes !== undefined) {
+    const b = opts.ringBytes;
+    if (!Number.isInteger(b) || b < 4096 || b > 1 << 30 || (b & (b - 1)) !== 0) {
+      throw new DroptraceError('E_RING', 'usage', `bad ring buffer size ${b} bytes: expected a power of two between 4 KiB and 1 GiB`);
+    }
+    out.ringBytes = b;
+  }
+  if (opts.only !== undefined) {
+    if (!HOOKS.includes(opts.only)) {
+      throw new DroptraceError('E_HOOK', 'usage', `unknown hook "${opts.only}": expected one of ${HOOKS.join(', ')}`);
+    }
+    out.only = opts.only;
+  }
+  return out;
+}
+
+let cached: NativeBinding | undefined;
+
+export function loadNative(): NativeBinding {
+  if (cached) return cached;
+  const path = join(packageRoot(), 'build', 'Release', 'droptrace.node');
+  if (!existsSync(path)) {
+    throw new DroptraceError('E_NATIVE_MISSING', 'build', `native addon not built (${path} missing)`, {
+      hint: 'run ./droptrace once, or npm run build',
+    });
+  }
+  const require = createRequire(import.meta.url);
+  const addon = require(path) as RawAddon;
+  cached = {
+    createTracer: (opts) => new addon.Tracer(validateTracerOptions(opts)),
+    layout: () => addon.layout(),
+    btfEnum: (name, file) => (file === undefined ? addon.btfEnum(name) : addon.btfEnum(name, file)),
+    clocks: () => addon.clocks(),
+  };
+  return cached;
+}

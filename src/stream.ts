@@ -1,0 +1,145 @@
+/**
+ * `droptrace stream`: attach, then write NDJSON — a `start` line once every probe is attached
+ * (the ready signal), `drop` lines, periodic `stats` lines and a last `stats` line at the end.
+ */
+import { WallClock } from './clock.js';
+import { Decoder } from './decode.js';
+import type { RawDrop } from './decode.js';
+import { DroptraceError } from './errors.js';
+import { EventBuilder, SCHEMA_VERSION } from './events.js';
+import type { Symbolizer } from './kallsyms.js';
+import { layoutMismatches } from './layout.js';
+import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from './native.js';
+import type { ReasonNames } from './reasons.js';
+
+export interface StreamMeta {
+  version: string;
+  node: string;
+  kernel: string;
+}
+
+export interface StreamOptions {
+  native: NativeBinding;
+  tracer: TracerOptions;
+  reasons: ReasonNames;
+  symbols: Symbolizer;
+  meta: StreamMeta;
+  /** one NDJSON line (without newline) */
+  write: (line: string) => void;
+  /** stops by itself after this long */
+  durationMs?: number;
+  statsIntervalMs: number;
+  /** aborting ends the stream cleanly (signals, EPIPE) */
+  signal: AbortSignal;
+  now?: () => Date;
+}
+
+export interface StreamTotals {
+  events: number;
+  decodeErrors: number;
+  counters: KernelCounters;
+}
+
+export function attachError(probes: ProbeReport[]): DroptraceError {
+  const why = probes.map((p) => `${p.hook}: ${p.why ?? p.state}`).join('; ');
+  return new DroptraceError('E_ATTACH', 'attach', `no drop probe could attach (${why})`, {
+    hint: 'run droptrace check for details',
+  });
+}
+
+export async function runStream(o: StreamOptions): Promise<StreamTotals> {
+  const mismatch = layoutMismatches(o.native.layout());
+  if (mismatch.length) {
+    throw new DroptraceError('E_LAYOUT', 'build', `event layout of the addon and the decoder differ: ${mismatch.join('; ')}`, {
+      hint: 'rebuild: npm run build',
+    });
+  }
+  const now = o.now ?? (() => new Date());
+  const clock = new WallClock(o.native.clocks());
+  const decoder = new Decoder(clock.monoBaseNs);
+  const builder = new EventBuilder(o.reasons, o.symbols, clock);
+  const tracer = o.native.createTracer(o.tracer);
+  let closed = false;
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      tracer.close();
+    }
+  };
+
+  try {
+    const probes = tracer.attach();
+    if (!probes.some((p) => p.state === 'attached')) throw attachError(probes);
+
+    let events = 0;
+    let decodeErrors = 0;
+    const scratch: RawDrop[] = [];
+
+    const statsLine = (final: boolean) => {
+      const c = tracer.readCounters();
+      const byReason: Record<string, number> = {};
+      for (const [num, n] of Object.entries(c.reasons)) byReason[o.reasons.name(Number(num))] = Number(n);
+      return JSON.stringify({
+        type: 'stats',
+        time: now().toISOString(),
+        final,
+        events,
+        lost: {
+          ring_buffer: Number(c.ringLost),
+          userspace: Number(c.userLost),
+          total: Number(c.ringLost + c.userLost),
+        },
+        decode_errors: decodeErrors + Number(c.shortRecords),
+        enrichment_failures: 0,
+        kernel: { drops: Number(c.seen), by_reason: byReason },
+      });
+    };
+
+    o.write(
+      JSON.stringify({
+        type: 'start',
+        schema: SCHEMA_VERSION,
+        time: now().toISOString(),
+        version: o.meta.version,
+        node: o.meta.node,
+        kernel: o.meta.kernel,
+        filter: { netns: o.tracer.filterNetns ?? null },
+        probes,
+      }),
+    );
+
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        clearInterval(statsTimer);
+        if (durationTimer) clearTimeout(durationTimer);
+        o.signal.removeEventListener('abort', stop);
+        tracer.stop();
+      };
+      tracer.start(
+        (buf) => {
+          scratch.length = 0;
+          const r = decoder.decode(buf, scratch);
+          decodeErrors += r.errors;
+          events += scratch.length;
+          for (const ev of builder.fold(scratch)) {
+            o.write(JSON.stringify(ev));
+          }
+        },
+        () => resolve(),
+      );
+      const statsTimer = setInterval(() => o.write(statsLine(false)), o.statsIntervalMs);
+      const durationTimer = o.durationMs !== undefined ? setTimeout(stop, o.durationMs) : undefined;
+      if (o.signal.aborted) stop();
+      else o.signal.addEventListener('abort', stop);
+    });
+
+    o.write(statsLine(true));
+    const counters = tracer.readCounters();
+    return { events, decodeErrors, counters };
+  } finally {
+    close();
+  }
+}

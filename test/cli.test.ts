@@ -1,0 +1,73 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CLI } from './helpers/stream.js';
+
+const run = (args: string[], opts: { viaCapsh?: string } = {}) => {
+  const r = opts.viaCapsh
+    ? spawnSync('capsh', [`--drop=${opts.viaCapsh}`, '--', '-c', `exec "${process.execPath}" "${CLI}" ${args.join(' ')}`], { encoding: 'utf8' })
+    : spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+const oneLine = (s: string) => {
+  expect(s.trimEnd().split('\n')).toHaveLength(1);
+  expect(s).toMatch(/^droptrace: /);
+  expect(s).not.toMatch(/\n\s+at /);
+};
+
+describe('droptrace CLI', () => {
+  it('teaches with --help: commands, flags and examples', () => {
+    const r = run(['--help']);
+    expect(r.code).toBe(0);
+    for (const s of ['stream', 'check', 'Examples:', 'droptrace stream --duration 10']) expect(r.out).toContain(s);
+    const sub = run(['stream', '--help']);
+    for (const s of ['--duration <seconds>', '--netns <inode>', '--stats-interval', '{"type":"start"}']) expect(sub.out).toContain(s);
+  });
+
+  it('prints its version', () => {
+    expect(run(['--version'])).toMatchObject({ code: 0, out: '0.1.0\n' });
+  });
+
+  it.each([
+    [['stream', '--duration', 'abc'], '--duration wants a positive number of seconds, got "abc"'],
+    [['stream', '--duration', '-1'], "option '-d, --duration <seconds>' argument"],
+    [['stream', '--netns', 'ns1'], '--netns wants a namespace inode'],
+    [['stream', '--ring-size', '3'], '--ring-size wants a power of two'],
+    [['stream', '--hook', 'kprobe/x'], "argument 'kprobe/x' is invalid"],
+    [['stream', '--bogus'], "unknown option '--bogus'"],
+    [['frobnicate'], "unknown command 'frobnicate'"],
+  ])('%j is one clear line and exit 2', (args, msg) => {
+    const r = run(args);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    oneLine(r.err);
+    expect(r.err).toContain(msg);
+  });
+
+  const capsh = existsSync('/usr/sbin/capsh') || existsSync('/sbin/capsh');
+  const root = process.getuid?.() === 0;
+  if (!capsh || !root) console.warn('skipping missing-capability test: needs root and capsh (libcap2-bin)');
+  it.skipIf(!capsh || !root)('without CAP_BPF/CAP_PERFMON says which are missing, exit 1, no stack trace', () => {
+    const r = run(['stream'], { viaCapsh: 'cap_bpf,cap_perfmon,cap_sys_admin' });
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    oneLine(r.err);
+    expect(r.err).toBe(
+      'droptrace: missing capabilities CAP_BPF, CAP_PERFMON: droptrace loads BPF programs (run as root, or grant CAP_BPF and CAP_PERFMON)\n',
+    );
+    const chk = run(['check'], { viaCapsh: 'cap_bpf,cap_perfmon,cap_sys_admin' });
+    expect(chk.code).toBe(1);
+    expect(chk.out).toContain('FAIL  permissions   missing CAP_BPF, CAP_PERFMON');
+  });
+
+  it.skipIf(!root)('check tries each probe for real and says which one will be used', () => {
+    const r = run(['check', '--json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.out) as { ready: boolean; verdict: string; probes: Array<{ hook: string; state: string }> };
+    expect(rep.ready).toBe(true);
+    expect(rep.probes.map((p) => p.hook)).toEqual(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']);
+    expect(rep.probes.every((p) => p.state === 'attached')).toBe(true);
+    expect(rep.verdict).toBe('ready: droptrace will use tp_btf/kfree_skb');
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { Symbolizer } from '../src/kallsyms.js';
+
+const text = [
+  'ffffffff81f653c0 T __pfx_nft_do_chain',
+  'ffffffff81f653d0 T nft_do_chain',
+  'ffffffff81f66000 t nf_hook_slow',
+  'ffffffff82000000 D some_data',
+  'ffffffffc0a01000 t ext_func\t[some_mod]',
+].join('\n');
+
+describe('Symbolizer', () => {
+  const s = new Symbolizer(text);
+  it('finds the function that contains an address', () => {
+    expect(s.lookup(0xffffffff81f657b8n)).toBe('nft_do_chain');
+    expect(s.lookup(0xffffffff81f66001n)).toBe('nf_hook_slow');
+    expect(s.lookup(0xffffffffc0a01010n)).toBe('ext_func');
+  });
+  it('prints unknown addresses in hex', () => {
+    expect(s.lookup(0x1000n)).toBe('0x1000');
+    expect(s.lookup(0n)).toBe('0x0');
+  });
+  it('sees when kptr_restrict hides addresses', () => {
+    expect(new Symbolizer('0000000000000000 T foo').usable).toBe(false);
+    expect(s.usable).toBe(true);
+  });
+});

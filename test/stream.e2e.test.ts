@@ -1,0 +1,180 @@
+/**
+ * End to end, as root: real BPF programs, real drops in throw-away namespaces, the real CLI.
+ */
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inNs, makePair, sendSpoofedUdp, sendUdp } from './helpers/netns.js';
+import type { Pair } from './helpers/netns.js';
+import { schemaErrors } from './helpers/schema.js';
+import { drops, startStream, sumCount } from './helpers/stream.js';
+import type { Line } from './helpers/stream.js';
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skipping end-to-end stream tests: they need root (BPF programs, network namespaces)');
+
+const ours = (): string[] => {
+  const progs = JSON.parse(execFileSync('bpftool', ['prog', 'list', '--json'], { encoding: 'utf8' })) as Array<{ name?: string }>;
+  return progs.map((p) => p.name ?? '').filter((n) => n.startsWith('dt_kfree_skb'));
+};
+
+describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
+  let p: Pair;
+  beforeAll(() => {
+    p = makePair();
+    // Resolve neighbours first so no test depends on ARP timing.
+    sendUdp(p.a, p.ipA, 40000, p.ipB, 9, 1);
+    sendUdp(p.a, p.ip6A, 40000, p.ip6B, 9, 1);
+  });
+  afterAll(() => p?.destroy());
+
+  const finalStats = (lines: Line[]) => lines.find((l) => l.type === 'stats' && l.final === true);
+
+  it('reports exactly N NETFILTER_DROP drops of one rule with the exact flow, netns and interface', async () => {
+    const N = 37;
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '5301', '-j', 'DROP']);
+    const s = startStream(['--netns', String(p.netnsB)]);
+    try {
+      await s.ready;
+      sendUdp(p.a, p.ipA, 40001, p.ipB, 5301, N);
+      const mine = (l: Line) => l.kind === 'netfilter_rule' && (l.flow as { dport?: number } | null)?.dport === 5301;
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+      expect((await s.stop()).code).toBe(0);
+      const got = drops(s.lines).filter(mine);
+      expect(sumCount(got)).toBe(N);
+      for (const d of got) {
+        expect(d).toMatchObject({
+          type: 'drop',
+          family: 'netfilter',
+          kind: 'netfilter_rule',
+          reason: 'NETFILTER_DROP',
+          netns: p.netnsB,
+          ifname: p.vethB,
+          flow: { proto: 'udp', src: p.ipA, dst: p.ipB, sport: 40001, dport: 5301 },
+          pod: null,
+        });
+        expect(d.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+      }
+      // the exact kernel counter agrees, and nothing was lost
+      const st = finalStats(s.lines)!;
+      expect((st.kernel as { by_reason: Record<string, number> }).by_reason.NETFILTER_DROP).toBe(N);
+      expect(st.lost).toEqual({ ring_buffer: 0, userspace: 0, total: 0 });
+      // every line (start, drops, stats) matches the published JSON Schema
+      expect(s.lines[0]!.type).toBe('start');
+      expect(schemaErrors(s.lines)).toEqual([]);
+    } finally {
+      await s.stop();
+      inNs(p.b, 'iptables', ['-F', 'INPUT']);
+    }
+  });
+
+  it('reports NO_SOCKET for a closed UDP port with the exact flow', async () => {
+    const N = 5;
+    const s = startStream(['--netns', String(p.netnsB)]);
+    try {
+      await s.ready;
+      sendUdp(p.a, p.ipA, 40002, p.ipB, 5302, N);
+      const mine = (l: Line) => l.reason === 'NO_SOCKET' && (l.flow as { dport?: number } | null)?.dport === 5302;
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+      await s.stop();
+      const got = drops(s.lines).filter(mine);
+      expect(sumCount(got)).toBe(N);
+      expect(got[0]).toMatchObject({
+        family: 'other',
+        kind: 'no_socket',
+        location: '__udp4_lib_rcv',
+        netns: p.netnsB,
+        ifname: p.vethB,
+        flow: { proto: 'udp', src: p.ipA, dst: p.ipB, sport: 40002, dport: 5302 },
+      });
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('reports IPv6 flows in RFC 5952 form', async () => {
+    const N = 3;
+    const s = startStream(['--netns', String(p.netnsB)]);
+    try {
+      await s.ready;
+      sendUdp(p.a, p.ip6A, 40006, p.ip6B, 5306, N);
+      const mine = (l: Line) => l.reason === 'NO_SOCKET' && (l.flow as { dport?: number } | null)?.dport === 5306;
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+      await s.stop();
+      const got = drops(s.lines).filter(mine);
+      expect(sumCount(got)).toBe(N);
+      expect(got[0]).toMatchObject({
+        location: '__udp6_lib_rcv',
+        flow: { proto: 'udp', src: p.ip6A, dst: p.ip6B, sport: 40006, dport: 5306 },
+      });
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it.each([
+    ['a 127.x source', '127.0.0.9', 'IP_LOCALNET'],
+    ["the receiver's own address as source", 'own', 'IP_LOCAL_SOURCE'],
+  ])('classifies %s as martian_source', async (_what, src, reason) => {
+    const N = 4;
+    const source = src === 'own' ? p.ipB : src;
+    const s = startStream(['--netns', String(p.netnsB)]);
+    try {
+      await s.ready;
+      sendSpoofedUdp(p.a, source, p.ipB, 40003, 5303, N);
+      const mine = (l: Line) => l.kind === 'martian_source' && (l.flow as { dport?: number } | null)?.dport === 5303;
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+      await s.stop();
+      const got = drops(s.lines).filter(mine);
+      expect(sumCount(got)).toBe(N);
+      expect(got[0]).toMatchObject({
+        family: 'martian',
+        kind: 'martian_source',
+        reason,
+        location: 'ip_rcv_finish_core',
+        netns: p.netnsB,
+        ifname: p.vethB,
+        flow: { proto: 'udp', src: source, dst: p.ipB, sport: 40003, dport: 5303 },
+      });
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('leaves no BPF program attached after %s, exit 0', async (sig) => {
+    const s = startStream([]);
+    await s.ready;
+    expect(ours().length).toBe(1);
+    const { code } = await s.stop(sig);
+    expect(code).toBe(0);
+    expect(ours()).toEqual([]);
+    expect(s.lines.at(-1)).toMatchObject({ type: 'stats', final: true });
+  });
+
+  it('stops by itself after --duration and leaves nothing attached', async () => {
+    const s = startStream(['--duration', '0.5', '--netns', String(p.netnsB)]);
+    await s.ready;
+    const { code } = await s.exited;
+    expect(code).toBe(0);
+    expect(ours()).toEqual([]);
+  });
+
+  it('falls back to the classic tracepoint when asked, with the same event', async () => {
+    const N = 2;
+    const s = startStream(['--netns', String(p.netnsB), '--hook', 'tracepoint/skb/kfree_skb']);
+    try {
+      const start = await s.ready;
+      expect(start.probes).toEqual([{ probe: 'kfree_skb', hook: 'tracepoint/skb/kfree_skb', state: 'attached' }]);
+      sendUdp(p.a, p.ipA, 40004, p.ipB, 5304, N);
+      const mine = (l: Line) => l.reason === 'NO_SOCKET' && (l.flow as { dport?: number } | null)?.dport === 5304;
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+      await s.stop();
+      expect(drops(s.lines).filter(mine)[0]).toMatchObject({
+        netns: p.netnsB,
+        ifname: p.vethB,
+        flow: { proto: 'udp', src: p.ipA, dst: p.ipB, sport: 40004, dport: 5304 },
+      });
+    } finally {
+      await s.stop();
+    }
+  });
+});
