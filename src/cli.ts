@@ -94,8 +94,8 @@ async function stream(flags: StreamFlags): Promise<number> {
         ...(flags.hook ? { only: flags.hook } : {}),
       },
       meta: { version: pkg.version, node: hostname(), kernel: release() },
-      write: (line) => {
-        if (!process.stdout.destroyed) process.stdout.write(line + '\n');
+      emit: (line) => {
+        if (!process.stdout.destroyed) process.stdout.write(JSON.stringify(line) + '\n');
       },
       ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
       statsIntervalMs: flags.statsInterval * 1000,

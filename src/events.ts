@@ -45,6 +45,37 @@ export interface DropEvent {
   last_time?: string;
 }
 
+export interface StartLine {
+  type: 'start';
+  schema: number;
+  time: string;
+  version: string;
+  node: string;
+  kernel: string;
+  filter: { netns: number | null };
+  probes: Array<{ probe: string; hook: string; state: string; why?: string }>;
+}
+
+export interface StatsLine {
+  type: 'stats';
+  time: string;
+  final: boolean;
+  events: number;
+  lost: { ring_buffer: number; userspace: number; total: number };
+  decode_errors: number;
+  enrichment_failures: number;
+  kernel: { drops: number; by_reason: Record<string, number> };
+}
+
+/** Host table levels (src/host): neighbour, conntrack, NIC counters. */
+export interface CountersLine {
+  type: 'counters';
+  time: string;
+  [field: string]: unknown;
+}
+
+export type StreamLine = StartLine | DropEvent | StatsLine | CountersLine;
+
 export function flowOf(d: RawDrop): Flow | null {
   if (d.src === null || d.dst === null) return null;
   const proto = PROTO_NAMES[d.l4Proto] ?? `ip-${d.l4Proto}`;

@@ -6,7 +6,9 @@ import { WallClock } from './clock.js';
 import { Decoder } from './decode.js';
 import type { RawDrop } from './decode.js';
 import { DroptraceError } from './errors.js';
+import type { Enricher } from './enrich/types.js';
 import { EventBuilder, SCHEMA_VERSION } from './events.js';
+import type { StartLine, StatsLine, StreamLine } from './events.js';
 import type { Symbolizer } from './kallsyms.js';
 import { layoutMismatches } from './layout.js';
 import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from './native.js';
@@ -24,8 +26,10 @@ export interface StreamOptions {
   reasons: ReasonNames;
   symbols: Symbolizer;
   meta: StreamMeta;
-  /** one NDJSON line (without newline) */
-  write: (line: string) => void;
+  /** every line of the stream, in order: NDJSON sink, TUI store, tests */
+  emit: (line: StreamLine) => void;
+  /** run on every drop line before it is emitted */
+  enrichers?: Enricher[];
   /** stops by itself after this long */
   durationMs?: number;
   statsIntervalMs: number;
@@ -73,13 +77,15 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
 
     let events = 0;
     let decodeErrors = 0;
+    let enrichmentFailures = 0;
+    const enrichers = o.enrichers ?? [];
     const scratch: RawDrop[] = [];
 
-    const statsLine = (final: boolean) => {
+    const statsLine = (final: boolean): StatsLine => {
       const c = tracer.readCounters();
       const byReason: Record<string, number> = {};
       for (const [num, n] of Object.entries(c.reasons)) byReason[o.reasons.name(Number(num))] = Number(n);
-      return JSON.stringify({
+      return {
         type: 'stats',
         time: now().toISOString(),
         final,
@@ -90,23 +96,22 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           total: Number(c.ringLost + c.userLost),
         },
         decode_errors: decodeErrors + Number(c.shortRecords),
-        enrichment_failures: 0,
+        enrichment_failures: enrichmentFailures,
         kernel: { drops: Number(c.seen), by_reason: byReason },
-      });
+      };
     };
 
-    o.write(
-      JSON.stringify({
-        type: 'start',
-        schema: SCHEMA_VERSION,
-        time: now().toISOString(),
-        version: o.meta.version,
-        node: o.meta.node,
-        kernel: o.meta.kernel,
-        filter: { netns: o.tracer.filterNetns ?? null },
-        probes,
-      }),
-    );
+    const start: StartLine = {
+      type: 'start',
+      schema: SCHEMA_VERSION,
+      time: now().toISOString(),
+      version: o.meta.version,
+      node: o.meta.node,
+      kernel: o.meta.kernel,
+      filter: { netns: o.tracer.filterNetns ?? null },
+      probes,
+    };
+    o.emit(start);
 
     await new Promise<void>((resolve) => {
       let stopping = false;
@@ -125,18 +130,25 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           decodeErrors += r.errors;
           events += scratch.length;
           for (const ev of builder.fold(scratch)) {
-            o.write(JSON.stringify(ev));
+            for (const e of enrichers) {
+              try {
+                e.enrich(ev);
+              } catch {
+                enrichmentFailures++;
+              }
+            }
+            o.emit(ev);
           }
         },
         () => resolve(),
       );
-      const statsTimer = setInterval(() => o.write(statsLine(false)), o.statsIntervalMs);
+      const statsTimer = setInterval(() => o.emit(statsLine(false)), o.statsIntervalMs);
       const durationTimer = o.durationMs !== undefined ? setTimeout(stop, o.durationMs) : undefined;
       if (o.signal.aborted) stop();
       else o.signal.addEventListener('abort', stop);
     });
 
-    o.write(statsLine(true));
+    o.emit(statsLine(true));
     const counters = tracer.readCounters();
     return { events, decodeErrors, counters };
   } finally {
