@@ -3,19 +3,14 @@
  * droptrace command line. Every failure a user can cause or meet ends in one line on stderr
  * and a non-zero exit: 2 for bad input, 1 for everything else. Never a stack trace.
  */
-import { readFileSync } from 'node:fs';
-import { hostname, release } from 'node:os';
+import { release } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { effectiveCaps, missingTracingCaps } from './caps.js';
+import { effectiveCaps } from './caps.js';
 import { formatCheck, runCheck } from './check.js';
 import { DroptraceError } from './errors.js';
-import { Symbolizer } from './kallsyms.js';
-import { loadNative, packageRoot } from './native.js';
+import { liveStream, VERSION } from './live.js';
+import { loadNative } from './native.js';
 import type { Hook } from './native.js';
-import { ReasonNames } from './reasons.js';
-import { runStream } from './stream.js';
-
-const pkg = JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string };
 
 function seconds(flag: string) {
   return (v: string): number => {
@@ -42,25 +37,6 @@ function mebibytes(v: string): number {
   return n;
 }
 
-function requireTracingCaps(): void {
-  const missing = missingTracingCaps(effectiveCaps());
-  if (missing.length) {
-    throw new DroptraceError('E_PERM', 'permissions', `missing capabilities ${missing.join(', ')}: droptrace loads BPF programs`, {
-      hint: 'run as root, or grant CAP_BPF and CAP_PERFMON',
-    });
-  }
-}
-
-function kernelReasons(): ReasonNames {
-  const names = ReasonNames.fromKernel((n) => loadNative().btfEnum(n));
-  if (!names) {
-    throw new DroptraceError('E_NO_REASONS', 'kernel', 'this kernel has no enum skb_drop_reason in its BTF', {
-      hint: 'drop reasons need Linux 5.17 or newer',
-    });
-  }
-  return names;
-}
-
 interface StreamFlags {
   duration?: number;
   netns?: number;
@@ -70,10 +46,6 @@ interface StreamFlags {
 }
 
 async function stream(flags: StreamFlags): Promise<number> {
-  requireTracingCaps();
-  const native = loadNative();
-  const reasons = kernelReasons();
-  const symbols = Symbolizer.fromProc();
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
@@ -84,23 +56,19 @@ async function stream(flags: StreamFlags): Promise<number> {
     if (e.code === 'EPIPE') ac.abort();
   });
   try {
-    await runStream({
-      native,
-      reasons,
-      symbols,
-      tracer: {
-        ...(flags.netns !== undefined ? { filterNetns: flags.netns } : {}),
+    await liveStream(
+      {
+        ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
+        ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
+        ...(flags.hook ? { hook: flags.hook } : {}),
+        statsIntervalMs: flags.statsInterval * 1000,
         ringBytes: flags.ringSize * 1024 * 1024,
-        ...(flags.hook ? { only: flags.hook } : {}),
       },
-      meta: { version: pkg.version, node: hostname(), kernel: release() },
-      emit: (line) => {
+      (line) => {
         if (!process.stdout.destroyed) process.stdout.write(JSON.stringify(line) + '\n');
       },
-      ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
-      statsIntervalMs: flags.statsInterval * 1000,
-      signal: ac.signal,
-    });
+      ac.signal,
+    );
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -121,7 +89,7 @@ function program(run: (p: Promise<number> | number) => void): Command {
       'eBPF packet-drop tracer: every packet the kernel drops, classified (which mechanism),\n' +
         'counted exactly and attributed to its flow and netns.',
     )
-    .version(pkg.version, '-V, --version', 'print the version')
+    .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
     .showSuggestionAfterError(true)
     // Set before subcommands are added: they inherit both.

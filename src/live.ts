@@ -1,0 +1,67 @@
+/**
+ * The live pipeline with the real kernel behind it, for any sink: `droptrace stream` (NDJSON)
+ * and `droptrace top` (the TUI store) both start here.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname, release } from 'node:os';
+import { effectiveCaps, missingTracingCaps } from './caps.js';
+import { DroptraceError } from './errors.js';
+import type { Enricher } from './enrich/types.js';
+import type { StreamLine } from './events.js';
+import { Symbolizer } from './kallsyms.js';
+import { loadNative, packageRoot } from './native.js';
+import type { Hook } from './native.js';
+import { ReasonNames } from './reasons.js';
+import { runStream } from './stream.js';
+import type { StreamTotals } from './stream.js';
+
+export const VERSION = (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
+
+export interface LiveOptions {
+  durationMs?: number;
+  netns?: number;
+  statsIntervalMs: number;
+  ringBytes: number;
+  hook?: Hook;
+  enrichers?: Enricher[];
+}
+
+export function requireTracingCaps(): void {
+  const missing = missingTracingCaps(effectiveCaps());
+  if (missing.length) {
+    throw new DroptraceError('E_PERM', 'permissions', `missing capabilities ${missing.join(', ')}: droptrace loads BPF programs`, {
+      hint: 'run as root, or grant CAP_BPF and CAP_PERFMON',
+    });
+  }
+}
+
+export function kernelReasons(): ReasonNames {
+  const names = ReasonNames.fromKernel((n) => loadNative().btfEnum(n));
+  if (!names) {
+    throw new DroptraceError('E_NO_REASONS', 'kernel', 'this kernel has no enum skb_drop_reason in its BTF', {
+      hint: 'drop reasons need Linux 5.17 or newer',
+    });
+  }
+  return names;
+}
+
+export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => void, signal: AbortSignal): Promise<StreamTotals> {
+  requireTracingCaps();
+  const native = loadNative();
+  return runStream({
+    native,
+    reasons: kernelReasons(),
+    symbols: Symbolizer.fromProc(),
+    tracer: {
+      ...(o.netns !== undefined ? { filterNetns: o.netns } : {}),
+      ringBytes: o.ringBytes,
+      ...(o.hook ? { only: o.hook } : {}),
+    },
+    meta: { version: VERSION, node: hostname(), kernel: release() },
+    emit,
+    ...(o.enrichers ? { enrichers: o.enrichers } : {}),
+    ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
+    statsIntervalMs: o.statsIntervalMs,
+    signal,
+  });
+}
