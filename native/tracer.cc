@@ -22,29 +22,59 @@
 
 #include "droptrace.h"
 #include "droptrace.skel.h"
+#include "hooks.skel.h"
 
 namespace {
 
 // libbpf explains failures through its print callback; keep the last warning so an
 // "unavailable" probe can say why in the kernel's own words.
 std::mutex g_log_mu;
-std::string g_last_warning;
+std::vector<std::string> g_warnings;  // since the last take_warning()
+
+// A verifier log is hundreds of lines; its verdict is the last line before the statistics.
+std::string summarize_verifier_log(const std::string &msg) {
+  size_t begin = msg.find("-- BEGIN PROG LOAD LOG --");
+  if (begin == std::string::npos) return msg;
+  size_t end = msg.find("-- END PROG LOAD LOG --", begin);
+  std::string log = msg.substr(begin + 25, end == std::string::npos ? std::string::npos : end - begin - 25);
+  std::string verdict;
+  size_t pos = 0;
+  while (pos < log.size()) {
+    size_t nl = log.find('\n', pos);
+    std::string l = log.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? log.size() : nl + 1;
+    if (l.empty() || l.rfind("processed ", 0) == 0 || l.rfind("verification time", 0) == 0 ||
+        l.rfind("stack depth", 0) == 0 || l.rfind("-- ", 0) == 0)
+      continue;
+    verdict = l;
+  }
+  return msg.substr(0, begin) + "verifier: " + verdict;
+}
 
 int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
   if (level != LIBBPF_WARN) return 0;
-  char buf[512];
-  vsnprintf(buf, sizeof(buf), fmt, args);
-  std::string line(buf);
+  std::vector<char> buf(64 * 1024);
+  vsnprintf(buf.data(), buf.size(), fmt, args);
+  std::string line = summarize_verifier_log(buf.data());
   while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+  if (line.rfind("libbpf: ", 0) == 0) line = line.substr(8);
   std::lock_guard<std::mutex> lk(g_log_mu);
-  g_last_warning = line;
+  if (g_warnings.size() < 16) g_warnings.push_back(line);
   return 0;
 }
 
+// The first warnings say what went wrong; the last ones only that loading failed.
 std::string take_warning() {
   std::lock_guard<std::mutex> lk(g_log_mu);
   std::string w;
-  w.swap(g_last_warning);
+  size_t n = 0;
+  for (const std::string &line : g_warnings) {
+    if (line.rfind("failed to load BPF skeleton", 0) == 0 || line.rfind("failed to load object", 0) == 0) continue;
+    if (n++ == 2) break;
+    if (!w.empty()) w += "; ";
+    w += line;
+  }
+  g_warnings.clear();
   return w;
 }
 
@@ -65,7 +95,26 @@ const Candidate kCandidates[] = {
     {"tracepoint/skb/kfree_skb", false},
 };
 
+// Optional hooks (probes/hooks.bpf.c): each group keeps the first candidate that attaches.
+enum class ExtraType { Tracepoint, Fexit, Kretprobe };
+struct Extra {
+  const char *probe;  // group name the user sees
+  const char *hook;
+  const char *prog;   // program name in hooks.bpf.c
+  ExtraType type;
+  const char *target;  // kernel function (fexit, kretprobe)
+};
+const Extra kExtras[] = {
+    {"neigh_create", "tracepoint/neigh/neigh_create", "dt_neigh_create_tp", ExtraType::Tracepoint, ""},
+    {"neigh_alloc", "fexit/__neigh_create", "dt_neigh_fexit", ExtraType::Fexit, "__neigh_create"},
+    {"neigh_alloc", "kretprobe/__neigh_create", "dt_neigh_kretprobe", ExtraType::Kretprobe, "__neigh_create"},
+    {"ct_alloc", "fexit/__nf_conntrack_alloc", "dt_ct_alloc_fexit", ExtraType::Fexit, "__nf_conntrack_alloc"},
+    {"ct_alloc", "kretprobe/__nf_conntrack_alloc", "dt_ct_alloc_kretprobe", ExtraType::Kretprobe,
+     "__nf_conntrack_alloc"},
+};
+
 struct ProbeReport {
+  std::string probe;
   std::string hook;
   std::string state;  // attached | unavailable | standby
   std::string why;
@@ -98,6 +147,15 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       if (o.Has("filterNetns")) filter_netns_ = o.Get("filterNetns").As<Napi::Number>().Uint32Value();
       if (o.Has("ringBytes")) ring_bytes_ = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
       if (o.Has("only")) only_ = o.Get("only").As<Napi::String>().Utf8Value();
+      if (o.Has("extras")) extras_ = o.Get("extras").As<Napi::Boolean>().Value();
+      if (o.Has("targets")) {
+        Napi::Object t = o.Get("targets").As<Napi::Object>();
+        Napi::Array keys = t.GetPropertyNames();
+        for (uint32_t i = 0; i < keys.Length(); i++) {
+          std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+          targets_.push_back({k, t.Get(k).As<Napi::String>().Utf8Value()});
+        }
+      }
     }
     env_ = env;
     napi_add_env_cleanup_hook(env, &Tracer::AtExit, this);
@@ -124,21 +182,41 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     for (const Candidate &c : kCandidates) {
       if (!only_.empty() && only_ != c.hook) continue;
       if (skel_) {
-        reports.push_back({c.hook, "standby", std::string("not needed: ") + attached_hook_ + " is attached"});
+        reports.push_back({"kfree_skb", c.hook, "standby", std::string("not needed: ") + attached_hook_ + " is attached"});
         continue;
       }
       std::string why;
       if (TryCandidate(c, &why)) {
         attached_hook_ = c.hook;
-        reports.push_back({c.hook, "attached", ""});
+        reports.push_back({"kfree_skb", c.hook, "attached", ""});
       } else {
-        reports.push_back({c.hook, "unavailable", why});
+        reports.push_back({"kfree_skb", c.hook, "unavailable", why});
+      }
+    }
+    if (skel_ && extras_) {
+      std::string group, winner;
+      for (const Extra &x : kExtras) {
+        if (group != x.probe) {
+          group = x.probe;
+          winner.clear();
+        }
+        if (!winner.empty()) {
+          reports.push_back({x.probe, x.hook, "standby", "not needed: " + winner + " is attached"});
+          continue;
+        }
+        std::string why;
+        if (TryExtra(x, &why)) {
+          winner = x.hook;
+          reports.push_back({x.probe, x.hook, "attached", ""});
+        } else {
+          reports.push_back({x.probe, x.hook, "unavailable", why});
+        }
       }
     }
     Napi::Array arr = Napi::Array::New(env, reports.size());
     for (size_t i = 0; i < reports.size(); i++) {
       Napi::Object r = Napi::Object::New(env);
-      r.Set("probe", "kfree_skb");
+      r.Set("probe", reports[i].probe);
       r.Set("hook", reports[i].hook);
       r.Set("state", reports[i].state);
       if (!reports[i].why.empty()) r.Set("why", reports[i].why);
@@ -176,6 +254,64 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return true;
   }
 
+  std::string TargetOf(const Extra &x) {
+    for (auto &kv : targets_)
+      if (kv.first == x.hook) return kv.second;
+    return x.target;
+  }
+
+  bool TryExtra(const Extra &x, std::string *why) {
+    take_warning();
+    std::string target = TargetOf(x);
+    if (x.type == ExtraType::Kretprobe && access("/sys/bus/event_source/devices/kprobe", F_OK) != 0) {
+      *why = "this kernel has no kprobes (CONFIG_KPROBES off)";
+      return false;
+    }
+    hooks_bpf *h = hooks_bpf__open();
+    if (!h) {
+      *why = describe("open", errno);
+      return false;
+    }
+    bpf_program *prog = nullptr, *p = nullptr;
+    bpf_object__for_each_program(p, h->obj) {
+      bool me = strcmp(bpf_program__name(p), x.prog) == 0;
+      bpf_program__set_autoload(p, me);
+      if (me) prog = p;
+    }
+    int err = 0;
+    if (!prog) err = -ENOENT;
+    if (!err) err = bpf_map__reuse_fd(h->maps.stats, bpf_map__fd(skel_->maps.stats));
+    if (!err) err = bpf_map__reuse_fd(h->maps.recent, bpf_map__fd(skel_->maps.recent));
+    if (!err && x.type == ExtraType::Fexit && target != x.target)
+      err = bpf_program__set_attach_target(prog, 0, target.c_str());
+    if (err) {
+      *why = describe("configure", err);
+      hooks_bpf__destroy(h);
+      return false;
+    }
+    err = hooks_bpf__load(h);
+    if (err && x.type == ExtraType::Fexit && (err == -EPERM || errno == EPERM)) {
+      take_warning();  // libbpf's "raise ulimit -l" guess does not apply here
+      *why = "this kernel refuses fentry/fexit programs (EPERM on load of fexit/" + target + ")";
+      hooks_bpf__destroy(h);
+      return false;
+    }
+    if (err) {
+      *why = describe(target.empty() ? "load" : ("load (" + target + ")").c_str(), err);
+      hooks_bpf__destroy(h);
+      return false;
+    }
+    bpf_link *link = x.type == ExtraType::Kretprobe ? bpf_program__attach_kprobe(prog, true, target.c_str())
+                                                    : bpf_program__attach(prog);
+    if (!link) {
+      *why = describe(("attach (" + target + ")").c_str(), errno);
+      hooks_bpf__destroy(h);
+      return false;
+    }
+    extras_loaded_.push_back({h, link});
+    return true;
+  }
+
   // start(onBatch, onEnd): a thread polls the ring buffer and hands JS one Buffer of raw
   // records per wake-up. onEnd runs once, after the last batch has been delivered.
   Napi::Value Start(const Napi::CallbackInfo &info) {
@@ -205,12 +341,15 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   static int OnRecord(void *ctx, void *data, size_t size) {
     Tracer *self = static_cast<Tracer *>(ctx);
-    if (size < sizeof(dt_event)) {
+    const dt_event *e = static_cast<const dt_event *>(data);
+    // Records are framed by their own size field; a record that disagrees with the ring
+    // buffer's length is counted, never guessed at.
+    if (size < sizeof(dt_event) || e->size < sizeof(dt_event) || e->size > size) {
       self->short_records_++;
       return 0;
     }
     const uint8_t *p = static_cast<const uint8_t *>(data);
-    self->pending_.insert(self->pending_.end(), p, p + sizeof(dt_event));
+    self->pending_.insert(self->pending_.end(), p, p + e->size);
     return 0;
   }
 
@@ -218,7 +357,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (pending_.empty()) return;
     Batch *b = new Batch();
     b->data.swap(pending_);
-    size_t n = b->data.size() / sizeof(dt_event);
+    size_t n = records_in(b->data);
     auto cb = [](Napi::Env env, Napi::Function fn, Batch *b) {
       Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, b->data.data(), b->data.size());
       delete b;
@@ -259,7 +398,20 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
   }
 
+  static size_t records_in(const std::vector<uint8_t> &buf) {
+    size_t n = 0;
+    for (size_t off = 0; off + sizeof(dt_event) <= buf.size(); n++) {
+      const dt_event *e = reinterpret_cast<const dt_event *>(buf.data() + off);
+      off += e->size;
+    }
+    return n;
+  }
+
   void Detach() {
+    for (auto &x : extras_loaded_) {
+      if (x.second) bpf_link__destroy(x.second);
+      x.second = nullptr;
+    }
     if (link_) {
       bpf_link__destroy(link_);
       link_ = nullptr;
@@ -297,6 +449,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       return sum;
     };
     out.Set("seen", Napi::BigInt::New(env, stat(DT_STAT_SEEN)));
+    out.Set("neighFail4", Napi::BigInt::New(env, stat(DT_STAT_NEIGH_FAIL4)));
+    out.Set("neighFail6", Napi::BigInt::New(env, stat(DT_STAT_NEIGH_FAIL6)));
     out.Set("ringLost", Napi::BigInt::New(env, stat(DT_STAT_RB_LOST)));
     out.Set("userLost", Napi::BigInt::New(env, static_cast<uint64_t>(user_lost_.load())));
     out.Set("shortRecords", Napi::BigInt::New(env, static_cast<uint64_t>(short_records_.load())));
@@ -323,6 +477,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       ring_buffer__free(rb_);
       rb_ = nullptr;
     }
+    for (auto &x : extras_loaded_) hooks_bpf__destroy(x.first);
+    extras_loaded_.clear();
     if (skel_) {
       droptrace_bpf__destroy(skel_);
       skel_ = nullptr;
@@ -332,6 +488,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   uint32_t filter_netns_ = 0;
   uint32_t ring_bytes_ = 0;
   std::string only_;
+  bool extras_ = true;
+  std::vector<std::pair<std::string, std::string>> targets_;
+  std::vector<std::pair<hooks_bpf *, bpf_link *>> extras_loaded_;
   std::string attached_hook_;
   droptrace_bpf *skel_ = nullptr;
   bpf_link *link_ = nullptr;
@@ -377,6 +536,14 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   FIELD(icmp_type);
   FIELD(icmp_code);
   FIELD(probe);
+  FIELD(size);
+  FIELD(ct_flags);
+  FIELD(martian_conf);
+  FIELD(neigh_family);
+  FIELD(neigh_entries);
+  FIELD(rp_filter);
+  FIELD(payload_len);
+  FIELD(neigh_key);
   FIELD(saddr);
   FIELD(daddr);
   FIELD(ifname);
@@ -385,12 +552,24 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   o.Set("size", Napi::Number::New(env, sizeof(dt_event)));
   o.Set("version", Napi::Number::New(env, DT_EVENT_VERSION));
   o.Set("reasonSlots", Napi::Number::New(env, DT_REASON_SLOTS));
+  o.Set("payloadMax", Napi::Number::New(env, DT_PAYLOAD_MAX));
   Napi::Object flags = Napi::Object::New(env);
   flags.Set("IPV4", DT_F_IPV4);
   flags.Set("IPV6", DT_F_IPV6);
   flags.Set("L4", DT_F_L4);
   flags.Set("NETNS_FROM_SK", DT_F_NETNS_FROM_SK);
   flags.Set("TRUNCATED", DT_F_TRUNCATED);
+  flags.Set("CT_HAS_CT", DT_CT_HAS_CT);
+  flags.Set("CT_CONFIRMED", DT_CT_CONFIRMED);
+  flags.Set("CT_ACTIVE", DT_CT_ACTIVE);
+  flags.Set("CT_DROP_ROSE", DT_CT_DROP_ROSE);
+  flags.Set("CT_INSERT_FAILED_ROSE", DT_CT_INSERT_FAILED_ROSE);
+  flags.Set("CT_INVALID_ROSE", DT_CT_INVALID_ROSE);
+  flags.Set("CT_NO_BASELINE", DT_CT_NO_BASELINE);
+  flags.Set("CT_ALLOC_FAILED", DT_CT_ALLOC_FAILED);
+  flags.Set("M_LOG_ALL", DT_M_LOG_ALL);
+  flags.Set("M_LOG_DEV", DT_M_LOG_DEV);
+  flags.Set("M_KNOWN", DT_M_KNOWN);
   o.Set("flags", flags);
   return o;
 }

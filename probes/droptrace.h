@@ -8,7 +8,7 @@
 #ifndef DROPTRACE_H
 #define DROPTRACE_H
 
-#define DT_EVENT_VERSION 1
+#define DT_EVENT_VERSION 2
 #define DT_IFNAMSIZ 16
 /* Counter slots for exact per-reason counts; reasons past the last slot share it. */
 #define DT_REASON_SLOTS 1024
@@ -20,15 +20,36 @@
 #define DT_F_NETNS_FROM_SK 0x08 /* no skb->dev: netns taken from the socket */
 #define DT_F_TRUNCATED 0x10   /* headers could not be read completely */
 
+/* ct_flags: conntrack state of a NETFILTER_DROP, read in the kernel at the drop */
+#define DT_CT_HAS_CT 0x01          /* skb carries a conntrack entry (skb->_nfct) */
+#define DT_CT_CONFIRMED 0x02       /* ... and it is confirmed (in the table) */
+#define DT_CT_ACTIVE 0x04          /* conntrack is loaded in this netns (net->ct.stat set) */
+#define DT_CT_DROP_ROSE 0x08       /* this CPU's conntrack "drop" counter rose since the last drop here */
+#define DT_CT_INSERT_FAILED_ROSE 0x10
+#define DT_CT_INVALID_ROSE 0x20
+#define DT_CT_NO_BASELINE 0x40     /* first drop seen in this netns on this CPU: "rose" means "nonzero" */
+#define DT_CT_ALLOC_FAILED 0x80    /* fexit/kretprobe saw __nf_conntrack_alloc fail just before */
+
+/* martian_conf */
+#define DT_M_LOG_ALL 0x01          /* net.ipv4.conf.all.log_martians */
+#define DT_M_LOG_DEV 0x02          /* net.ipv4.conf.<dev>.log_martians */
+#define DT_M_KNOWN 0x80            /* the values above were read */
+
+/* Payload bytes kept for DNS (port 53) drops, to name the query. */
+#define DT_PAYLOAD_MAX 192
+
 /* kernel-side counters (index into the per-CPU "stats" array) */
 #define DT_STAT_SEEN 0        /* kfree_skb runs that were drops */
 #define DT_STAT_RB_LOST 1     /* ring-buffer reserve failures: detail lost, count kept */
-#define DT_STAT_MAX 4
+#define DT_STAT_NEIGH_FAIL4 2  /* neigh:neigh_create with created=0, IPv4 */
+#define DT_STAT_NEIGH_FAIL6 3  /* ... IPv6 */
+#define DT_STAT_MAX 8
 
 struct dt_event {
 	__u64 ts_ns;        /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 location;     /* kernel text address that freed the skb */
-	__u32 version;      /* DT_EVENT_VERSION */
+	__u16 version;      /* DT_EVENT_VERSION */
+	__u16 size;         /* bytes in this record: sizeof(struct dt_event) + payload_len */
 	__u32 reason;       /* enum skb_drop_reason, numbered as on the running kernel */
 	__u32 netns;        /* network namespace inode */
 	__u32 ifindex;      /* skb->dev->ifindex, 0 without a device */
@@ -41,10 +62,40 @@ struct dt_event {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 probe;         /* which program produced it: 1 tp_btf, 2 tracepoint */
-	__u8 _pad[3];
+	__u8 ct_flags;      /* DT_CT_*, NETFILTER_DROP only */
+	__u8 martian_conf;  /* DT_M_*, IPv4 drops on a device only */
+	__u8 neigh_family;  /* NEIGH_CREATEFAIL: family of the failed neigh_create (2, 10), 0 unknown */
 	__u8 saddr[16];     /* IPv4 in the first 4 bytes, network order */
 	__u8 daddr[16];
 	char ifname[DT_IFNAMSIZ];
+	__u32 neigh_entries; /* NEIGH_CREATEFAIL: table entries at the failed neigh_create */
+	__u8 rp_filter;     /* max(conf.all, conf.<dev>) rp_filter, as the kernel applies it */
+	__u8 _pad;
+	__u16 payload_len;  /* L4 payload bytes that follow the struct (DNS only) */
+	__u8 neigh_key[16]; /* NEIGH_CREATEFAIL: the address being resolved */
+};
+
+/*
+ * What the hook programs (probes/hooks.bpf.c) saw last on this CPU, shared with the drop
+ * program through a per-CPU map: the failure that precedes a drop happens on the same CPU,
+ * in the same call chain, just before it.
+ */
+struct dt_recent {
+	__u64 neigh_fail_ns;   /* a neighbour entry could not be created */
+	__u64 ct_alloc_fail_ns; /* a conntrack entry could not be allocated (table full) */
+	__u32 neigh_entries;
+	__u8 neigh_family;
+	__u8 _pad[3];
+	__u8 neigh_key[16];
+};
+
+/* A failure this long before a drop on the same CPU belongs to it. */
+#define DT_RECENT_NS 1000000ULL
+
+/* A drop with the first bytes of its L4 payload (for DNS names). */
+struct dt_event_payload {
+	struct dt_event ev;
+	__u8 payload[DT_PAYLOAD_MAX];
 };
 
 #endif

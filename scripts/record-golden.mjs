@@ -24,6 +24,7 @@ try {
     ns(n, 'ip', 'link', 'set', d, 'up');
   }
   ns(B, 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '8080', '-j', 'DROP');
+  ns(B, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '53', '-j', 'DROP');
   const send = (proto, src, dst, port) => ns(A, process.execPath, '-e', `
     const s=require('node:dgram').createSocket('${proto}');
     s.bind(41000,'${src}',()=>s.send('golden',${port},'${dst}',()=>s.close()));`);
@@ -34,7 +35,13 @@ try {
   t.attach();
   const records = [];
   await new Promise((resolve) => {
-    t.start((buf) => { for (let o = 0; o < buf.length; o += 96) records.push(buf.subarray(o, o + 96).toString('hex')); }, resolve);
+    t.start((buf) => {
+      for (let o = 0; o < buf.length; ) {
+        const size = buf.readUInt16LE(o + 18);
+        records.push(buf.subarray(o, o + size).toString('hex'));
+        o += size;
+      }
+    }, resolve);
     send('udp4', '198.18.7.1', '198.18.7.2', 5400);
     send('udp6', 'fd99::7:1', 'fd99::7:2', 5406);
     ns(A, process.execPath, '-e', `require('node:net').connect({host:'198.18.7.2',port:8080,localAddress:'198.18.7.1',localPort:41001}).on('error',()=>{}); setTimeout(()=>process.exit(0),300)`);
@@ -43,6 +50,13 @@ import socket,struct
 p=b'golden'; u=struct.pack('!HHHH',41002,5403,8+len(p),0)+p
 h=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(u),1,0,64,17,0,socket.inet_aton('127.0.0.9'),socket.inet_aton('198.18.7.2'))
 socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW).sendto(h+u,('198.18.7.2',0))`);
+    // a DNS query (A record of kube-dns.droptrace.test) into the port-53 DROP rule
+    ns(A, process.execPath, '-e', `
+      const q = Buffer.concat([Buffer.from([0x12,0x34,1,0,0,1,0,0,0,0,0,0]),
+        ...'kube-dns.droptrace.test'.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
+        Buffer.from([0,0,1,0,1])]);
+      const s=require('node:dgram').createSocket('udp4');
+      s.bind(41003,'198.18.7.1',()=>s.send(q,53,'198.18.7.2',()=>s.close()));`);
     setTimeout(() => t.stop(), 500);
   });
   t.close();

@@ -12,6 +12,8 @@ export interface CheckItem {
   name: string;
   ok: boolean;
   detail: string;
+  /** droptrace works without it (with less detail) */
+  optional?: boolean;
 }
 
 export interface CheckReport {
@@ -71,13 +73,15 @@ export function runCheck(d: CheckDeps): CheckReport {
   features.push({
     name: 'kprobes',
     ok: kprobes,
+    optional: true,
     detail: kprobes ? 'available' : 'not available (kernel built without CONFIG_KPROBES): tracepoints only',
   });
 
   const probes: ProbeReport[] = [];
   if (native && missing.length === 0) {
     for (const hook of HOOKS) {
-      const t = native.createTracer({ only: hook });
+      // the optional hooks are tried once, next to the first drop hook
+      const t = native.createTracer({ only: hook, extras: hook === HOOKS[0] });
       try {
         probes.push(...t.attach());
       } finally {
@@ -102,11 +106,11 @@ export function runCheck(d: CheckDeps): CheckReport {
 
 export function formatCheck(r: CheckReport): string {
   const lines = [`droptrace check: kernel ${r.kernel}`];
-  for (const f of r.features) lines.push(`  ${f.ok ? 'ok  ' : 'FAIL'}  ${f.name.padEnd(13)} ${f.detail}`);
+  for (const f of r.features) lines.push(`  ${f.ok ? 'ok  ' : f.optional ? 'no  ' : 'FAIL'}  ${f.name.padEnd(13)} ${f.detail}`);
   lines.push('probes:');
   for (const p of r.probes) {
     const state = p.state === 'attached' ? 'attached' : `${p.state}: ${p.why ?? ''}`;
-    lines.push(`  ${p.probe.padEnd(10)} ${p.hook.padEnd(26)} ${state}`);
+    lines.push(`  ${p.probe.padEnd(12)} ${p.hook.padEnd(30)} ${state}`);
   }
   lines.push(r.verdict);
   return lines.join('\n');

@@ -3,7 +3,7 @@
  * checked against the C header; nothing here knows about names or policy.
  */
 import { ipv4, ipv6 } from './addr.js';
-import { EVENT_SIZE, EVENT_VERSION, FIELDS, FLAGS } from './layout.js';
+import { EVENT_SIZE, EVENT_VERSION, FIELDS, FLAGS, PAYLOAD_MAX } from './layout.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   6: 'tcp',
@@ -34,6 +34,15 @@ export interface RawDrop {
   flags: number;
   /** 1 tp_btf, 2 classic tracepoint */
   probe: number;
+  /** conntrack state of a NETFILTER_DROP (FLAGS.CT_*) */
+  ctFlags: number;
+  /** log_martians (FLAGS.M_*) and effective rp_filter of the receiving device (IPv4) */
+  martianConf: number;
+  rpFilter: number;
+  /** NEIGH_CREATEFAIL: the failed neighbour entry, when a neigh hook saw it */
+  neigh: { family: number; entries: number; key: string } | null;
+  /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
+  payload: Uint8Array | null;
 }
 
 export interface DecodeResult {
@@ -55,15 +64,16 @@ export class Decoder {
   decode(buf: Uint8Array, out: RawDrop[] = []): DecodeResult {
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     let errors = 0;
-    const whole = buf.byteLength - (buf.byteLength % EVENT_SIZE);
-    if (whole !== buf.byteLength) errors++;
-    for (let off = 0; off < whole; off += EVENT_SIZE) {
-      if (view.getUint32(off + FIELDS.version[0], true) !== EVENT_VERSION) {
-        errors++;
-        continue;
-      }
-      out.push(this.record(buf, view, off));
+    let off = 0;
+    // Records are framed by their own size field (the addon checked it against the ring).
+    while (off + EVENT_SIZE <= buf.byteLength) {
+      const size = view.getUint16(off + FIELDS.size[0], true);
+      if (size < EVENT_SIZE || off + size > buf.byteLength) break;
+      if (view.getUint16(off + FIELDS.version[0], true) !== EVENT_VERSION) errors++;
+      else out.push(this.record(buf, view, off));
+      off += size;
     }
+    if (off !== buf.byteLength) errors++;
     return { drops: out, errors };
   }
 
@@ -101,8 +111,27 @@ export class Decoder {
       pktLen: v.getUint16(off + FIELDS.pkt_len[0], true),
       flags,
       probe: v.getUint8(off + FIELDS.probe[0]),
+      ctFlags: v.getUint8(off + FIELDS.ct_flags[0]),
+      martianConf: v.getUint8(off + FIELDS.martian_conf[0]),
+      rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
+      neigh: neighOf(buf, v, off),
+      payload: payloadOf(buf, v, off),
     };
   }
+}
+
+function neighOf(buf: Uint8Array, v: DataView, off: number): RawDrop['neigh'] {
+  const family = v.getUint8(off + FIELDS.neigh_family[0]);
+  if (family !== 2 && family !== 10) return null;
+  const k = off + FIELDS.neigh_key[0];
+  return { family, entries: v.getUint32(off + FIELDS.neigh_entries[0], true), key: family === 2 ? ipv4(buf, k) : ipv6(buf, k) };
+}
+
+function payloadOf(buf: Uint8Array, v: DataView, off: number): Uint8Array | null {
+  const n = v.getUint16(off + FIELDS.payload_len[0], true);
+  if (n === 0) return null;
+  const start = off + EVENT_SIZE;
+  return buf.subarray(start, Math.min(start + n, start + PAYLOAD_MAX, buf.byteLength));
 }
 
 function cString(buf: Uint8Array, off: number, max: number): string {

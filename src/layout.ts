@@ -3,15 +3,18 @@
  * needs no native code, and checked against the compiler's view (native layout()) by
  * test/layout.test.ts and at every start, so the two cannot drift apart silently.
  */
-export const EVENT_VERSION = 1;
-export const EVENT_SIZE = 96;
+export const EVENT_VERSION = 2;
+/** size of the fixed part; a DNS drop's record carries up to PAYLOAD_MAX payload bytes after it */
+export const EVENT_SIZE = 120;
+export const PAYLOAD_MAX = 192;
 export const REASON_SLOTS = 1024;
 
 /** [offset, size] of every field. */
 export const FIELDS = {
   ts_ns: [0, 8],
   location: [8, 8],
-  version: [16, 4],
+  version: [16, 2],
+  size: [18, 2],
   reason: [20, 4],
   netns: [24, 4],
   ifindex: [28, 4],
@@ -24,9 +27,16 @@ export const FIELDS = {
   icmp_type: [42, 1],
   icmp_code: [43, 1],
   probe: [44, 1],
+  ct_flags: [45, 1],
+  martian_conf: [46, 1],
+  neigh_family: [47, 1],
   saddr: [48, 16],
   daddr: [64, 16],
   ifname: [80, 16],
+  neigh_entries: [96, 4],
+  rp_filter: [100, 1],
+  payload_len: [102, 2],
+  neigh_key: [104, 16],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export const FLAGS = {
@@ -35,6 +45,17 @@ export const FLAGS = {
   L4: 0x04,
   NETNS_FROM_SK: 0x08,
   TRUNCATED: 0x10,
+  CT_HAS_CT: 0x01,
+  CT_CONFIRMED: 0x02,
+  CT_ACTIVE: 0x04,
+  CT_DROP_ROSE: 0x08,
+  CT_INSERT_FAILED_ROSE: 0x10,
+  CT_INVALID_ROSE: 0x20,
+  CT_NO_BASELINE: 0x40,
+  CT_ALLOC_FAILED: 0x80,
+  M_LOG_ALL: 0x01,
+  M_LOG_DEV: 0x02,
+  M_KNOWN: 0x80,
 } as const;
 
 export interface NativeLayout {
@@ -42,6 +63,7 @@ export interface NativeLayout {
   size: number;
   version: number;
   reasonSlots: number;
+  payloadMax: number;
   flags: Record<string, number>;
 }
 
@@ -50,6 +72,7 @@ export function layoutMismatches(native: NativeLayout): string[] {
   const out: string[] = [];
   if (native.size !== EVENT_SIZE) out.push(`size: header ${native.size}, decoder ${EVENT_SIZE}`);
   if (native.version !== EVENT_VERSION) out.push(`version: header ${native.version}, decoder ${EVENT_VERSION}`);
+  if (native.payloadMax !== PAYLOAD_MAX) out.push(`payloadMax: header ${native.payloadMax}, decoder ${PAYLOAD_MAX}`);
   if (native.reasonSlots !== REASON_SLOTS) out.push(`reasonSlots: header ${native.reasonSlots}, decoder ${REASON_SLOTS}`);
   const names = new Set([...Object.keys(native.fields), ...Object.keys(FIELDS)]);
   for (const name of names) {

@@ -25,6 +25,9 @@ export interface KernelCounters {
   /** exact drops per reason number (kernel per-CPU map, summed) */
   reasons: Record<string, bigint>;
   seen: bigint;
+  /** neigh:neigh_create calls that created nothing (table full), per family */
+  neighFail4: bigint;
+  neighFail6: bigint;
   ringLost: bigint;
   userLost: bigint;
   shortRecords: bigint;
@@ -38,6 +41,10 @@ export interface TracerOptions {
   ringBytes?: number;
   /** try only this hook */
   only?: Hook;
+  /** also attach the optional hooks (neigh_create, fexit/kretprobe on conntrack and neigh); default true */
+  extras?: boolean;
+  /** replace the kernel function of an optional hook, e.g. {"fexit/__nf_conntrack_alloc": "renamed"} (tests) */
+  targets?: Record<string, string>;
 }
 
 export interface TracerHandle {
@@ -86,6 +93,15 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
       throw new DroptraceError('E_RING', 'usage', `bad ring buffer size ${b} bytes: expected a power of two between 4 KiB and 1 GiB`);
     }
     out.ringBytes = b;
+  }
+  if (opts.extras !== undefined) out.extras = opts.extras === true;
+  if (opts.targets !== undefined) {
+    for (const [k, v] of Object.entries(opts.targets)) {
+      if (!/^[a-z_]+\/[A-Za-z0-9_.]+$/.test(k) || !/^[A-Za-z0-9_.]+$/.test(v)) {
+        throw new DroptraceError('E_TARGET', 'usage', `bad probe target ${k}=${v}: expected HOOK=FUNCTION, e.g. fexit/__nf_conntrack_alloc=__nf_conntrack_alloc`);
+      }
+    }
+    out.targets = { ...opts.targets };
   }
   if (opts.only !== undefined) {
     if (!HOOKS.includes(opts.only)) {

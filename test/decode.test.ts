@@ -5,8 +5,9 @@ import { EVENT_SIZE, EVENT_VERSION } from '../src/layout.js';
 import { ReasonNames } from '../src/reasons.js';
 
 // Real records from the kernel's ring buffer (scripts/record-golden.mjs, kernel 6.18): UDP to a
-// closed port, a TCP SYN into an iptables DROP rule, an IPv6 neighbour solicitation, a UDP
-// datagram with a forged 127.0.0.9 source, and UDP over IPv6 to closed ports.
+// closed port, an IPv6 MLD report, a TCP SYN into an iptables DROP rule, a UDP datagram with a
+// forged 127.0.0.9 source, a DNS query into a DROP rule (with its payload), IPv6 multicast
+// noise, and UDP over IPv6 to closed ports.
 const golden = JSON.parse(readFileSync(new URL('./fixtures/golden-6.18.json', import.meta.url), 'utf8')) as {
   reasons: Array<[string, number]>;
   records: string[];
@@ -16,16 +17,16 @@ const decodeOne = (hex: string) => {
   const r = new Decoder(0n).decode(Buffer.from(hex, 'hex'));
   expect(r.errors).toBe(0);
   const d = r.drops[0]!;
-  return { ...d, reason: names.name(d.reason), location: d.location.toString(16) };
+  return { ...d, reason: names.name(d.reason), location: d.location.toString(16), payload: d.payload && Buffer.from(d.payload).toString('hex') };
 };
 
 describe('Decoder on golden records', () => {
   it('decodes an IPv4 UDP drop at a closed port', () => {
     expect(decodeOne(golden.records[0]!)).toEqual({
-      monoDeltaNs: 1639040606050,
+      monoDeltaNs: 2399830825622,
       location: 'ffffffff820490cc',
       reason: 'NO_SOCKET',
-      netns: 4026532386,
+      netns: 4026532457,
       ifindex: 2,
       ifname: 'dtgvb',
       l3Proto: 0x0800,
@@ -39,12 +40,18 @@ describe('Decoder on golden records', () => {
       pktLen: 14, // UDP header + "golden": the IP header was already pulled
       flags: 0x01 | 0x04,
       probe: 1,
+      ctFlags: 0, // only NETFILTER_DROP carries conntrack state
+      martianConf: 0x80, // log_martians read: off for all and for the device
+      rpFilter: 0,
+      neigh: null,
+      payload: null,
     });
   });
 
   it('decodes a TCP SYN dropped by a rule', () => {
-    expect(decodeOne(golden.records[1]!)).toMatchObject({
+    expect(decodeOne(golden.records[2]!)).toMatchObject({
       reason: 'NETFILTER_DROP',
+      ctFlags: 0x04 | 0x40, // conntrack loaded, no ct on the skb, first drop in this netns
       l4Proto: 6,
       src: '198.18.7.1',
       dst: '198.18.7.2',
@@ -55,15 +62,16 @@ describe('Decoder on golden records', () => {
   });
 
   it('decodes ICMPv6 type and code, with no ports', () => {
-    expect(decodeOne(golden.records[2]!)).toMatchObject({
+    expect(decodeOne(golden.records[1]!)).toMatchObject({
       l3Proto: 0x86dd,
       l4Proto: 58,
       src: '::',
-      dst: 'ff02::1:ff8f:be63',
+      dst: 'ff02::16',
       sport: null,
       dport: null,
-      icmpType: 135,
+      icmpType: 143, // MLDv2 report
       icmpCode: 0,
+      martianConf: 0, // IPv6: no IPv4 device configuration
     });
   });
 
@@ -71,26 +79,46 @@ describe('Decoder on golden records', () => {
     expect(decodeOne(golden.records[3]!)).toMatchObject({ reason: 'IP_LOCALNET', src: '127.0.0.9', dst: '198.18.7.2', sport: 41002, dport: 5403 });
   });
 
+  it('keeps the DNS payload of a port-53 drop', () => {
+    expect(decodeOne(golden.records[4]!)).toMatchObject({
+      reason: 'NETFILTER_DROP',
+      sport: 41003,
+      dport: 53,
+      pktLen: 69,
+      // header 1234 0100 0001 0000 0000 0000, then kube-dns.droptrace.test, type A, class IN
+      payload: '123401000001000000000000086b7562652d646e730964726f70747261636504746573740000010001',
+    });
+    expect(Buffer.from(golden.records[4]!, 'hex').length).toBe(120 + 41);
+  });
+
   it('decodes IPv6 UDP', () => {
-    expect(decodeOne(golden.records[5]!)).toMatchObject({ reason: 'NO_SOCKET', src: 'fd99::7:1', dst: 'fd99::7:2', sport: 41000, dport: 5406, flags: 0x02 | 0x04 });
+    expect(decodeOne(golden.records[8]!)).toMatchObject({ reason: 'NO_SOCKET', src: 'fd99::7:1', dst: 'fd99::7:2', sport: 41000, dport: 5406, flags: 0x02 | 0x04 });
   });
 
   it('decodes a whole batch and measures time from the clock base', () => {
     const buf = Buffer.from(golden.records.join(''), 'hex');
-    const base = 1639040606050n;
+    const base = 2399830825622n;
     const r = new Decoder(base).decode(buf);
     expect(r.errors).toBe(0);
     expect(r.drops).toHaveLength(golden.records.length);
     expect(r.drops[0]!.monoDeltaNs).toBe(0);
-    expect(r.drops[1]!.monoDeltaNs).toBe(1639208139886 - 1639040606050);
+    expect(r.drops[1]!.monoDeltaNs).toBe(2399964104001 - 2399830825622);
+    expect(r.drops.map((d) => d.dport)).toEqual([5400, null, 8080, 5403, 53, null, null, 9, 5406, null]);
   });
 
   it('counts a record of another version as a decode error instead of guessing', () => {
     const buf = Buffer.from(golden.records[0]! + golden.records[1]!, 'hex');
-    buf.writeUInt32LE(EVENT_VERSION + 1, EVENT_SIZE + 16);
+    buf.writeUInt16LE(EVENT_VERSION + 1, EVENT_SIZE + 16);
     const r = new Decoder(0n).decode(buf);
     expect(r.errors).toBe(1);
     expect(r.drops.map((d) => d.dport)).toEqual([5400]);
+  });
+
+  it('counts a record whose size field overruns the batch as a decode error', () => {
+    const buf = Buffer.from(golden.records[0]! + golden.records[4]!, 'hex').subarray(0, 120 + 130);
+    const r = new Decoder(0n).decode(buf);
+    expect(r.drops.map((d) => d.dport)).toEqual([5400]);
+    expect(r.errors).toBe(1);
   });
 
   it('counts a truncated tail as a decode error', () => {

@@ -12,6 +12,7 @@ describe('event layout', () => {
     const native = loadNative().layout();
     expect(layoutMismatches(native)).toEqual([]);
     expect(native.size).toBe(EVENT_SIZE);
+    expect(EVENT_SIZE).toBe(120);
   });
 
   it('reports a moved field, a missing field and a new field', () => {
@@ -19,12 +20,12 @@ describe('event layout', () => {
     for (const [k, v] of Object.entries(FIELDS)) fields[k] = [v[0], v[1]];
     fields.netns = [28, 4];
     delete fields.probe;
-    fields.extra = [96, 4];
-    const l: NativeLayout = { fields, size: 100, version: 1, reasonSlots: 1024, flags: { IPV4: 1 } };
+    fields.extra = [120, 4];
+    const l: NativeLayout = { fields, size: 124, version: 2, reasonSlots: 1024, payloadMax: 192, flags: { IPV4: 1 } };
     expect(layoutMismatches(l)).toEqual([
-      'size: header 100, decoder 96',
+      'size: header 124, decoder 120',
       'field netns: header 28+4, decoder 24+4',
-      'field extra: header 96+4, decoder absent',
+      'field extra: header 120+4, decoder absent',
       'field probe: header absent, decoder 44+1',
     ]);
   });

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Optional hooks that sharpen the classification of drops: where a neighbour entry or a
+ * conntrack entry could not be created. Each program is loaded and attached on its own and
+ * reports attached or unavailable; drops are still traced (probes/droptrace.bpf.c) when
+ * none of these can attach. They share the "recent" and "stats" maps with the drop program.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "droptrace.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define IS_ERR_PTR(p) ((unsigned long)(p) >= (unsigned long)-4095)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dt_recent);
+} recent SEC(".maps");
+
+static __always_inline struct dt_recent *mine(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&recent, &zero);
+}
+
+/* neigh:neigh_create fires for every attempt; created=0 is a failure (table full). */
+SEC("tracepoint/neigh/neigh_create")
+int dt_neigh_create_tp(struct trace_event_raw_neigh_create *ctx)
+{
+	if (ctx->created)
+		return 0;
+	struct dt_recent *r = mine();
+	if (!r)
+		return 0;
+	r->neigh_fail_ns = bpf_ktime_get_ns();
+	r->neigh_family = ctx->family;
+	r->neigh_entries = ctx->entries;
+	/* the verifier allows no byte-wise copies out of the context: read it like memory */
+	__builtin_memset(r->neigh_key, 0, 16);
+	if (ctx->family == 2 /* AF_INET */)
+		bpf_probe_read_kernel(r->neigh_key, 4, ctx->primary_key4);
+	else
+		bpf_probe_read_kernel(r->neigh_key, 16, ctx->primary_key6);
+	__u32 idx = ctx->family == 2 ? DT_STAT_NEIGH_FAIL4 : DT_STAT_NEIGH_FAIL6;
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1;
+	return 0;
+}
+
+static __always_inline void neigh_failed(struct neigh_table *tbl, const void *pkey)
+{
+	struct dt_recent *r = mine();
+	if (!r)
+		return;
+	r->neigh_fail_ns = bpf_ktime_get_ns();
+	if (tbl) {
+		r->neigh_family = BPF_CORE_READ(tbl, family);
+		r->neigh_entries = BPF_CORE_READ(tbl, entries.counter);
+	}
+	__builtin_memset(r->neigh_key, 0, 16);
+	if (pkey)
+		bpf_probe_read_kernel(r->neigh_key, r->neigh_family == 2 ? 4 : 16, pkey);
+}
+
+SEC("fexit/__neigh_create")
+int BPF_PROG(dt_neigh_fexit, struct neigh_table *tbl, const void *pkey, struct net_device *dev, bool want_ref,
+	     struct neighbour *ret)
+{
+	if (IS_ERR_PTR(ret))
+		neigh_failed(tbl, pkey);
+	return 0;
+}
+
+SEC("kretprobe/__neigh_create")
+int BPF_KRETPROBE(dt_neigh_kretprobe, struct neighbour *ret)
+{
+	/* The arguments are gone at return: the neigh_create tracepoint (or fexit) names the
+	 * address; this only marks the failure in time. */
+	if (IS_ERR_PTR(ret)) {
+		struct dt_recent *r = mine();
+		if (r)
+			r->neigh_fail_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+/* __nf_conntrack_alloc returns ERR_PTR(-ENOMEM) when the table is at nf_conntrack_max. */
+SEC("fexit/__nf_conntrack_alloc")
+int BPF_PROG(dt_ct_alloc_fexit, struct net *net, const struct nf_conntrack_zone *zone,
+	     const struct nf_conntrack_tuple *orig, const struct nf_conntrack_tuple *repl, gfp_t gfp, __u32 hash,
+	     struct nf_conn *ret)
+{
+	if (IS_ERR_PTR(ret)) {
+		struct dt_recent *r = mine();
+		if (r)
+			r->ct_alloc_fail_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+SEC("kretprobe/__nf_conntrack_alloc")
+int BPF_KRETPROBE(dt_ct_alloc_kretprobe, struct nf_conn *ret)
+{
+	if (IS_ERR_PTR(ret)) {
+		struct dt_recent *r = mine();
+		if (r)
+			r->ct_alloc_fail_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
