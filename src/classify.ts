@@ -1,12 +1,17 @@
 /**
  * Which kernel mechanism dropped a packet: family and kind (DESIGN.md, "Classification"),
- * from the drop reason's name, the kernel location and the flow. Pure: no I/O.
+ * from the drop reason's name, the kernel location, the flow and what the kernel program saw
+ * next to the drop (conntrack state and counters, a failed neighbour creation). Pure: no I/O.
  */
+import { FLAGS } from './layout.js';
+
 export type Family = 'neigh' | 'conntrack' | 'netfilter' | 'martian' | 'other';
 
 export interface Classification {
   family: Family;
   kind: string;
+  /** the signals that decided it, in words (conntrack and neigh kinds) */
+  evidence?: string[];
 }
 
 export interface ClassifyInput {
@@ -14,10 +19,11 @@ export interface ClassifyInput {
   location: string;
   src: string | null;
   dst: string | null;
+  /** FLAGS.CT_* of a NETFILTER_DROP; 0 otherwise */
+  ctFlags?: number;
 }
 
 const DIRECT: Record<string, Classification> = {
-  NETFILTER_DROP: { family: 'netfilter', kind: 'netfilter_rule' },
   NEIGH_CREATEFAIL: { family: 'neigh', kind: 'neigh_table_full' },
   NEIGH_FAILED: { family: 'neigh', kind: 'neigh_resolution_failed' },
   NEIGH_QUEUEFULL: { family: 'neigh', kind: 'neigh_queue_full' },
@@ -31,7 +37,53 @@ const DIRECT: Record<string, Classification> = {
 const isLoopback = (ip: string | null) => ip !== null && (ip.startsWith('127.') || ip === '::1');
 const isZeroNet = (ip: string | null) => ip !== null && ip.startsWith('0.');
 
+/**
+ * NETFILTER_DROP: a rule's verdict, or conntrack's own? Conntrack bumps a per-CPU counter of
+ * the netns in the same call chain just before the drop; the kernel program compares it with
+ * its value at the previous NETFILTER_DROP there (see probes/droptrace.bpf.c).
+ * - table full: no entry on the packet, and the "drop" counter rose (or a hook saw
+ *   __nf_conntrack_alloc fail);
+ * - insert failed: an unconfirmed entry on the packet, and "insert_failed" rose (clash on
+ *   confirm);
+ * - invalid: no entry on the packet, and "invalid" rose (conntrack judged it INVALID, then a
+ *   rule or conntrack itself dropped it);
+ * - anything else: a rule.
+ */
+function netfilter(ct: number): Classification {
+  const ev: string[] = [];
+  const has = (f: number) => (ct & f) !== 0;
+  if (has(FLAGS.CT_NO_BASELINE) && has(FLAGS.CT_DROP_ROSE | FLAGS.CT_INSERT_FAILED_ROSE | FLAGS.CT_INVALID_ROSE)) {
+    ev.push('first drop seen in this netns on this CPU: conntrack counters compared with zero');
+  }
+  if (has(FLAGS.CT_ALLOC_FAILED)) {
+    return { family: 'conntrack', kind: 'conntrack_table_full', evidence: ['__nf_conntrack_alloc failed just before the drop', ...ev] };
+  }
+  if (!has(FLAGS.CT_HAS_CT) && has(FLAGS.CT_INVALID_ROSE)) {
+    return {
+      family: 'conntrack',
+      kind: 'conntrack_invalid',
+      evidence: ['no conntrack entry on the packet', "conntrack's invalid counter rose on this CPU", ...ev],
+    };
+  }
+  if (!has(FLAGS.CT_HAS_CT) && has(FLAGS.CT_DROP_ROSE)) {
+    return {
+      family: 'conntrack',
+      kind: 'conntrack_table_full',
+      evidence: ['no conntrack entry on the packet', "conntrack's drop counter rose on this CPU", ...ev],
+    };
+  }
+  if (has(FLAGS.CT_HAS_CT) && !has(FLAGS.CT_CONFIRMED) && has(FLAGS.CT_INSERT_FAILED_ROSE)) {
+    return {
+      family: 'conntrack',
+      kind: 'conntrack_insert_failed',
+      evidence: ['unconfirmed conntrack entry on the packet', "conntrack's insert_failed counter rose on this CPU", ...ev],
+    };
+  }
+  return { family: 'netfilter', kind: 'netfilter_rule' };
+}
+
 export function classify(d: ClassifyInput): Classification {
+  if (d.reason === 'NETFILTER_DROP') return netfilter(d.ctFlags ?? 0);
   const direct = DIRECT[d.reason];
   if (direct) return direct;
   switch (d.reason) {
@@ -46,15 +98,3 @@ export function classify(d: ClassifyInput): Classification {
   }
   return { family: 'other', kind: d.reason.toLowerCase() };
 }
-
-/** One sentence an engineer can act on, per kind. */
-export const EXPLAIN: Record<string, string> = {
-  netfilter_rule: 'a firewall rule (iptables/nftables) returned DROP for this packet',
-  neigh_table_full: 'the neighbour (ARP/NDP) table is full: the kernel could not create an entry for the next hop',
-  neigh_resolution_failed: 'the next hop did not answer ARP/neighbour solicitation: packets queued for it were dropped',
-  neigh_queue_full: 'too many packets were waiting for the next hop to be resolved: the queue overflowed',
-  neigh_dead: 'the neighbour entry was being destroyed while packets used it',
-  martian_source: 'a packet arrived with a source address that cannot be valid on this interface (a martian)',
-  martian_destination: 'a packet arrived for a destination address that cannot be valid (a martian)',
-  rp_filter: 'reverse-path filtering: the reply route to the source leaves by another interface',
-};

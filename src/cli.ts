@@ -11,6 +11,7 @@ import { DroptraceError } from './errors.js';
 import { liveStream, VERSION } from './live.js';
 import { loadNative } from './native.js';
 import type { Hook } from './native.js';
+import type { NicSelection } from './host/index.js';
 
 function seconds(flag: string) {
   return (v: string): number => {
@@ -37,7 +38,23 @@ function mebibytes(v: string): number {
   return n;
 }
 
+function nicList(v: string): NicSelection {
+  if (v === 'all' || v === 'physical' || v === 'none') return v;
+  const names = v.split(',').map((s) => s.trim());
+  if (names.some((n) => !/^[A-Za-z0-9_.:@-]{1,15}$/.test(n))) {
+    throw new InvalidArgumentError(`--nics wants all, physical, none or a comma-separated list of interface names, got "${v}"`);
+  }
+  return names;
+}
+
+function secondsOrZero(flag: string) {
+  const positive = seconds(flag);
+  return (v: string): number => (v.trim() === '0' ? 0 : positive(v));
+}
+
 interface StreamFlags {
+  countersInterval: number;
+  nics: NicSelection;
   duration?: number;
   netns?: number;
   statsInterval: number;
@@ -63,6 +80,8 @@ async function stream(flags: StreamFlags): Promise<number> {
         ...(flags.hook ? { hook: flags.hook } : {}),
         statsIntervalMs: flags.statsInterval * 1000,
         ringBytes: flags.ringSize * 1024 * 1024,
+        countersIntervalMs: flags.countersInterval * 1000,
+        nics: flags.nics,
       },
       (line) => {
         if (!process.stdout.destroyed) process.stdout.write(JSON.stringify(line) + '\n');
@@ -117,6 +136,16 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
       new Option('--stats-interval <seconds>', 'how often a {"type":"stats"} line reports counts and losses')
         .argParser(seconds('--stats-interval'))
         .default(10),
+    )
+    .addOption(
+      new Option('--counters-interval <seconds>', 'how often a {"type":"counters"} line reports neighbour/conntrack table fill and NIC counters (0: never)')
+        .argParser(secondsOrZero('--counters-interval'))
+        .default(5),
+    )
+    .addOption(
+      new Option('--nics <which>', 'NICs whose ethtool -S counters (incl. cloud allowance counters) go into counters lines: all, physical, none or eth0,eth1')
+        .argParser(nicList)
+        .default('physical'),
     )
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
     .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']))

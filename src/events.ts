@@ -2,9 +2,13 @@
  * Decoded drops → the public NDJSON `drop` objects (docs/ndjson.md, schema/ndjson.schema.json).
  * Repeats of one key within a batch are folded into one object with `count` > 1.
  */
-import { classify, EXPLAIN } from './classify.js';
+import { classify } from './classify.js';
 import type { Family } from './classify.js';
 import type { WallClock } from './clock.js';
+import type { CountersLine } from './host/counters-line.js';
+import { parseDnsQuestion } from './dns.js';
+import { explain } from './explain.js';
+import type { MartianDetail, NeighDetail, SysctlReader } from './explain.js';
 import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
@@ -41,7 +45,19 @@ export interface DropEvent {
   flow: Flow | null;
   pod: Pod | null;
   count: number;
+  /** one sentence in an engineer's words */
   explain: string;
+  /** the knob or the next step, with current values */
+  hint: string;
+  /** the signals that decided a conntrack kind */
+  evidence?: string[];
+  neigh?: NeighDetail;
+  martian?: MartianDetail;
+  conntrack?: { nf_conntrack_max: number | null };
+  /** added by enrichment (src/enrich): which rule matched the pod */
+  pod_match?: 'netns' | 'src' | 'dst';
+  /** DNS question of a dropped query (UDP/TCP port 53) */
+  dns?: { name: string; type: string; id: number; response: boolean } | null;
   last_time?: string;
 }
 
@@ -64,15 +80,13 @@ export interface StatsLine {
   lost: { ring_buffer: number; userspace: number; total: number };
   decode_errors: number;
   enrichment_failures: number;
-  kernel: { drops: number; by_reason: Record<string, number> };
+  /** host samples that failed (counters lines not written) */
+  counters_failures: number;
+  kernel: { drops: number; by_reason: Record<string, number>; neigh_create_failed?: { ipv4: number; ipv6: number } };
 }
 
-/** Host table levels (src/host): neighbour, conntrack, NIC counters. */
-export interface CountersLine {
-  type: 'counters';
-  time: string;
-  [field: string]: unknown;
-}
+/** Host table levels: neighbour, conntrack, NIC counters (fields: src/host/counters-line.ts). */
+export type { CountersLine };
 
 export type StreamLine = StartLine | DropEvent | StatsLine | CountersLine;
 
@@ -91,17 +105,23 @@ export function flowOf(d: RawDrop): Flow | null {
 }
 
 export class EventBuilder {
+  /** DNS payloads that did not parse (counted as enrichment failures) */
+  dnsFailures = 0;
+
   constructor(
     private readonly reasons: ReasonNames,
     private readonly symbols: Symbolizer,
     private readonly clock: WallClock,
+    private readonly sysctl: SysctlReader,
   ) {}
 
   build(d: RawDrop): DropEvent {
     const reason = this.reasons.name(d.reason);
     const location = this.symbols.lookup(d.location);
-    const { family, kind } = classify({ reason, location, src: d.src, dst: d.dst });
-    return {
+    const c = classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags });
+    const { family, kind } = c;
+    const x = explain(c, d, reason, this.sysctl);
+    const ev: DropEvent = {
       type: 'drop',
       time: this.clock.iso(d.monoDeltaNs),
       family,
@@ -114,15 +134,32 @@ export class EventBuilder {
       flow: flowOf(d),
       pod: null,
       count: 1,
-      explain: EXPLAIN[kind] ?? `the kernel dropped the packet with reason ${reason}`,
+      explain: x.explain,
+      hint: x.hint,
     };
+    if (c.evidence) ev.evidence = c.evidence;
+    if (d.payload) {
+      const q = parseDnsQuestion(d.payload, d.l4Proto === 6);
+      if (!q) this.dnsFailures++;
+      ev.dns = q;
+      if (q) {
+        ev.explain = `DNS ${q.response ? 'answer' : 'query'} for ${q.name} (${q.type}) dropped: ${ev.explain}`;
+      }
+    }
+    if (x.neigh) ev.neigh = x.neigh;
+    if (x.martian) ev.martian = x.martian;
+    if (x.conntrack) ev.conntrack = { nf_conntrack_max: x.conntrack.nf_conntrack_max };
+    return ev;
   }
 
   /** Builds one batch, folding repeats of the same key; order of first appearance is kept. */
   fold(drops: RawDrop[]): DropEvent[] {
     const byKey = new Map<string, { ev: DropEvent; lastNs: number }>();
     for (const d of drops) {
-      const key = `${d.reason}|${d.location}|${d.netns}|${d.ifindex}|${d.l4Proto}|${d.src}|${d.dst}|${d.sport}|${d.dport}|${d.icmpType}|${d.icmpCode}`;
+      // DNS drops are never folded: each carries its own question.
+      const key = d.payload
+        ? `dns|${byKey.size}`
+        : `${d.reason}|${d.location}|${d.netns}|${d.ifindex}|${d.l4Proto}|${d.src}|${d.dst}|${d.sport}|${d.dport}|${d.icmpType}|${d.icmpCode}|${d.ctFlags}|${d.neigh?.key}`;
       const hit = byKey.get(key);
       if (hit) {
         hit.ev.count++;

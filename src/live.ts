@@ -8,6 +8,8 @@ import { effectiveCaps, missingTracingCaps } from './caps.js';
 import { DroptraceError } from './errors.js';
 import type { Enricher } from './enrich/types.js';
 import type { StreamLine } from './events.js';
+import { HostSampler, toCountersLine } from './host/index.js';
+import type { NicSelection } from './host/index.js';
 import { Symbolizer } from './kallsyms.js';
 import { loadNative, packageRoot } from './native.js';
 import type { Hook } from './native.js';
@@ -24,6 +26,9 @@ export interface LiveOptions {
   ringBytes: number;
   hook?: Hook;
   enrichers?: Enricher[];
+  /** 0: no counters lines */
+  countersIntervalMs: number;
+  nics: NicSelection;
 }
 
 export function requireTracingCaps(): void {
@@ -48,7 +53,9 @@ export function kernelReasons(): ReasonNames {
 export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => void, signal: AbortSignal): Promise<StreamTotals> {
   requireTracingCaps();
   const native = loadNative();
+  const sampler = o.countersIntervalMs > 0 ? new HostSampler({ nics: o.nics }) : null;
   return runStream({
+    ...(sampler ? { sampleCounters: async () => toCountersLine(await sampler.sample()), countersIntervalMs: o.countersIntervalMs } : {}),
     native,
     reasons: kernelReasons(),
     symbols: Symbolizer.fromProc(),

@@ -8,7 +8,9 @@ import type { RawDrop } from './decode.js';
 import { DroptraceError } from './errors.js';
 import type { Enricher } from './enrich/types.js';
 import { EventBuilder, SCHEMA_VERSION } from './events.js';
-import type { StartLine, StatsLine, StreamLine } from './events.js';
+import { cachedSysctl } from './explain.js';
+import type { SysctlReader } from './explain.js';
+import type { CountersLine, StartLine, StatsLine, StreamLine } from './events.js';
 import type { Symbolizer } from './kallsyms.js';
 import { layoutMismatches } from './layout.js';
 import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from './native.js';
@@ -28,6 +30,11 @@ export interface StreamOptions {
   meta: StreamMeta;
   /** every line of the stream, in order: NDJSON sink, TUI store, tests */
   emit: (line: StreamLine) => void;
+  /** sysctl values for explanations (default: /proc/sys, cached 1 s) */
+  sysctl?: SysctlReader;
+  /** host tables (src/host): one counters line per countersIntervalMs, and at start and end */
+  sampleCounters?: () => Promise<CountersLine>;
+  countersIntervalMs?: number;
   /** run on every drop line before it is emitted */
   enrichers?: Enricher[];
   /** stops by itself after this long */
@@ -61,7 +68,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   const now = o.now ?? (() => new Date());
   const clock = new WallClock(o.native.clocks());
   const decoder = new Decoder(clock.monoBaseNs);
-  const builder = new EventBuilder(o.reasons, o.symbols, clock);
+  const builder = new EventBuilder(o.reasons, o.symbols, clock, o.sysctl ?? cachedSysctl());
   const tracer = o.native.createTracer(o.tracer);
   let closed = false;
   const close = () => {
@@ -96,8 +103,13 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           total: Number(c.ringLost + c.userLost),
         },
         decode_errors: decodeErrors + Number(c.shortRecords),
-        enrichment_failures: enrichmentFailures,
-        kernel: { drops: Number(c.seen), by_reason: byReason },
+        enrichment_failures: enrichmentFailures + builder.dnsFailures,
+        counters_failures: countersFailures,
+        kernel: {
+          drops: Number(c.seen),
+          by_reason: byReason,
+          neigh_create_failed: { ipv4: Number(c.neighFail4), ipv6: Number(c.neighFail6) },
+        },
       };
     };
 
@@ -113,12 +125,32 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     };
     o.emit(start);
 
+    let stopping = false;
+    let countersFailures = 0;
+    let sampling: Promise<void> = Promise.resolve();
+    const sample = () => {
+      if (!o.sampleCounters) return;
+      // one sample at a time; a slow /proc or ethtool never piles samples up
+      sampling = sampling.then(() =>
+        o.sampleCounters!().then(
+          (line) => {
+            if (!stopping) o.emit(line);
+          },
+          () => {
+            countersFailures++;
+          },
+        ),
+      );
+    };
+    sample();
+    const countersTimer = o.sampleCounters && o.countersIntervalMs ? setInterval(sample, o.countersIntervalMs) : undefined;
+
     await new Promise<void>((resolve) => {
-      let stopping = false;
       const stop = () => {
         if (stopping) return;
         stopping = true;
         clearInterval(statsTimer);
+        if (countersTimer) clearInterval(countersTimer);
         if (durationTimer) clearTimeout(durationTimer);
         o.signal.removeEventListener('abort', stop);
         tracer.stop();
@@ -148,6 +180,14 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       else o.signal.addEventListener('abort', stop);
     });
 
+    await sampling;
+    if (o.sampleCounters) {
+      try {
+        o.emit(await o.sampleCounters());
+      } catch {
+        countersFailures++;
+      }
+    }
     o.emit(statsLine(true));
     const counters = tracer.readCounters();
     return { events, decodeErrors, counters };

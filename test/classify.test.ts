@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classify } from '../src/classify.js';
+import { FLAGS } from '../src/layout.js';
 
 const c = (reason: string, src: string | null = '198.18.0.1', dst: string | null = '198.18.0.2', location = 'x') =>
   classify({ reason, location, src, dst });
@@ -29,5 +30,43 @@ describe('classify', () => {
   it('calls a 0.0.0.0/8 destination martian, other IP_INADDRERRORS not', () => {
     expect(c('IP_INADDRERRORS', '198.18.0.1', '0.0.0.9')).toEqual({ family: 'martian', kind: 'martian_destination' });
     expect(c('IP_INADDRERRORS', '198.18.0.1', '198.19.0.9')).toEqual({ family: 'other', kind: 'ip_inaddrerrors' });
+  });
+});
+
+describe('classify NETFILTER_DROP: rule or conntrack', () => {
+  const HAS = FLAGS.CT_HAS_CT;
+  const CONF = FLAGS.CT_CONFIRMED;
+  const nf = (ctFlags: number) => classify({ reason: 'NETFILTER_DROP', location: 'nf_hook_slow', src: 'a', dst: 'b', ctFlags }).kind;
+
+  it('is a rule when no conntrack counter moved', () => {
+    expect(nf(0)).toBe('netfilter_rule');
+    expect(nf(FLAGS.CT_ACTIVE | HAS | CONF)).toBe('netfilter_rule');
+    // a legacy iptables drop of a new connection: unconfirmed entry, but insert_failed did not rise
+    expect(nf(FLAGS.CT_ACTIVE | HAS)).toBe('netfilter_rule');
+  });
+
+  it('is table full when the packet has no entry and the drop counter rose', () => {
+    expect(nf(FLAGS.CT_ACTIVE | FLAGS.CT_DROP_ROSE)).toBe('conntrack_table_full');
+    expect(nf(FLAGS.CT_ALLOC_FAILED)).toBe('conntrack_table_full');
+    // an entry on the packet rules it out
+    expect(nf(FLAGS.CT_ACTIVE | HAS | CONF | FLAGS.CT_DROP_ROSE)).toBe('netfilter_rule');
+  });
+
+  it('is insert failed when an unconfirmed entry lost the race', () => {
+    expect(nf(FLAGS.CT_ACTIVE | HAS | FLAGS.CT_DROP_ROSE | FLAGS.CT_INSERT_FAILED_ROSE)).toBe('conntrack_insert_failed');
+    expect(nf(FLAGS.CT_ACTIVE | HAS | CONF | FLAGS.CT_INSERT_FAILED_ROSE)).toBe('netfilter_rule');
+  });
+
+  it('is invalid when the packet has no entry and the invalid counter rose (even if conntrack dropped it itself)', () => {
+    expect(nf(FLAGS.CT_ACTIVE | FLAGS.CT_INVALID_ROSE)).toBe('conntrack_invalid');
+    expect(nf(FLAGS.CT_ACTIVE | FLAGS.CT_INVALID_ROSE | FLAGS.CT_DROP_ROSE)).toBe('conntrack_invalid');
+  });
+
+  it('says when it had no baseline to compare with', () => {
+    expect(classify({ reason: 'NETFILTER_DROP', location: 'x', src: null, dst: null, ctFlags: FLAGS.CT_DROP_ROSE | FLAGS.CT_NO_BASELINE }).evidence).toEqual([
+      'no conntrack entry on the packet',
+      "conntrack's drop counter rose on this CPU",
+      'first drop seen in this netns on this CPU: conntrack counters compared with zero',
+    ]);
   });
 });

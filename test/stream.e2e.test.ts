@@ -73,6 +73,33 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
     }
   });
 
+  it('names the DNS query a dropped packet carried', async () => {
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-j', 'DROP']);
+    const s = startStream(['--netns', String(p.netnsB)]);
+    try {
+      await s.ready;
+      // a real resolver query, from Node's own DNS client (c-ares), into the DROP rule
+      inNs(p.a, process.execPath, [
+        '-e',
+        `const r = new (require('node:dns').promises.Resolver)({ timeout: 300, tries: 1 }); r.setServers(['${p.ipB}']);
+         r.resolve4('kube-dns.kube-system.svc.cluster.local').catch(() => {});`,
+      ]);
+      const mine = (l: Line) => (l.flow as { dport?: number } | null)?.dport === 53;
+      await s.until((ls) => drops(ls).some(mine));
+      await s.stop();
+      const d = drops(s.lines).find(mine)!;
+      expect(d).toMatchObject({
+        kind: 'netfilter_rule',
+        dns: { name: 'kube-dns.kube-system.svc.cluster.local.', type: 'A', response: false },
+        flow: { proto: 'udp', src: p.ipA, dst: p.ipB, dport: 53 },
+      });
+      expect(d.explain).toMatch(/^DNS query for kube-dns\.kube-system\.svc\.cluster\.local\. \(A\) dropped: a firewall rule/);
+    } finally {
+      await s.stop();
+      inNs(p.b, 'iptables', ['-F', 'INPUT']);
+    }
+  });
+
   it('reports NO_SOCKET for a closed UDP port with the exact flow', async () => {
     const N = 5;
     const s = startStream(['--netns', String(p.netnsB)]);

@@ -1,0 +1,172 @@
+/**
+ * One sentence per drop in an engineer's words (`explain`), and the knob or action behind
+ * it (`hint`), with the values in force right now. Sysctls come through a small cached
+ * reader so the hot path reads /proc at most once a second per key.
+ */
+import { readFileSync } from 'node:fs';
+import type { Classification } from './classify.js';
+import type { RawDrop } from './decode.js';
+import { FLAGS } from './layout.js';
+
+export type SysctlReader = (key: string) => number | null;
+
+/** Reads /proc/sys/<key with dots as slashes>, cached for `ttlMs`. */
+export function cachedSysctl(ttlMs = 1000, read = (p: string) => readFileSync(p, 'utf8'), now = () => Date.now()): SysctlReader {
+  const cache = new Map<string, { at: number; value: number | null }>();
+  return (key) => {
+    const hit = cache.get(key);
+    const t = now();
+    if (hit && t - hit.at < ttlMs) return hit.value;
+    let value: number | null = null;
+    try {
+      const n = Number.parseInt(read(`/proc/sys/${key.replace(/\./g, '/')}`).trim(), 10);
+      value = Number.isFinite(n) ? n : null;
+    } catch {
+      value = null;
+    }
+    cache.set(key, { at: t, value });
+    return value;
+  };
+}
+
+export interface NeighDetail {
+  table: 'arp_cache' | 'ndisc_cache';
+  address: string | null;
+  entries: number | null;
+  gc_thresh1: number | null;
+  gc_thresh2: number | null;
+  gc_thresh3: number | null;
+}
+
+export interface MartianDetail {
+  /** net.ipv4.conf.{all,<dev>}.log_martians: would the kernel itself have logged it */
+  kernel_logged: boolean | null;
+  rp_filter: number | null;
+}
+
+export interface Explanation {
+  explain: string;
+  hint: string;
+  neigh?: NeighDetail;
+  martian?: MartianDetail;
+  conntrack?: { nf_conntrack_max: number | null; evidence: string[] };
+}
+
+const v = (n: number | null) => (n === null ? '?' : String(n));
+
+function neighDetail(d: RawDrop, sysctl: SysctlReader): NeighDetail {
+  const v6 = d.neigh ? d.neigh.family === 10 : d.l3Proto === 0x86dd;
+  const fam = v6 ? 'ipv6' : 'ipv4';
+  return {
+    table: v6 ? 'ndisc_cache' : 'arp_cache',
+    address: d.neigh?.key ?? null,
+    entries: d.neigh?.entries ?? null,
+    gc_thresh1: sysctl(`net.${fam}.neigh.default.gc_thresh1`),
+    gc_thresh2: sysctl(`net.${fam}.neigh.default.gc_thresh2`),
+    gc_thresh3: sysctl(`net.${fam}.neigh.default.gc_thresh3`),
+  };
+}
+
+export function explain(c: Classification, d: RawDrop, reason: string, sysctl: SysctlReader): Explanation {
+  const dev = d.ifname || 'its device';
+  const src = d.src ?? 'the source';
+  const dst = d.dst ?? 'the destination';
+  switch (c.kind) {
+    case 'neigh_table_full': {
+      const n = neighDetail(d, sysctl);
+      const fam = n.table === 'arp_cache' ? 'ipv4' : 'ipv6';
+      return {
+        explain:
+          `neighbour table ${n.table} full (${v(n.entries)} entries, gc_thresh3=${v(n.gc_thresh3)}): ` +
+          `no entry could be created for next hop ${n.address ?? dst}, so the packet was dropped`,
+        hint:
+          `raise net.${fam}.neigh.default.gc_thresh3 (now ${v(n.gc_thresh3)}) and gc_thresh2 (now ${v(n.gc_thresh2)}), ` +
+          'or cut the number of neighbours on this node (ip -s neigh; cat /proc/net/stat/' + n.table + ')',
+        neigh: n,
+      };
+    }
+    case 'neigh_resolution_failed': {
+      const n = neighDetail(d, sysctl);
+      return {
+        explain: `the next hop for ${dst} did not answer ${n.table === 'arp_cache' ? 'ARP' : 'neighbour solicitation'}: packets waiting for it were dropped`,
+        hint: `check that the next hop is up and on-link (ip neigh show dev ${dev}); a table near gc_thresh3 also evicts entries`,
+        neigh: n,
+      };
+    }
+    case 'neigh_queue_full':
+      return {
+        explain: `too many packets were waiting for the next hop of ${dst} to be resolved: the queue overflowed`,
+        hint: `net.${d.l3Proto === 0x86dd ? 'ipv6' : 'ipv4'}.neigh.${dev}.unres_qlen_bytes bounds that queue; first find why resolution is slow`,
+      };
+    case 'neigh_dead':
+      return {
+        explain: `the neighbour entry for ${dst} was being destroyed while packets used it`,
+        hint: 'usually an interface going down or a flushed neighbour table',
+      };
+    case 'conntrack_table_full': {
+      const max = sysctl('net.netfilter.nf_conntrack_max');
+      return {
+        explain: `conntrack table full (nf_conntrack_max=${v(max)}): the kernel could not track this new connection and dropped it`,
+        hint: `raise net.netfilter.nf_conntrack_max (now ${v(max)}) or shorten conntrack timeouts; conntrack -C and /proc/net/stat/nf_conntrack show the count and drops`,
+        conntrack: { nf_conntrack_max: max, evidence: c.evidence ?? [] },
+      };
+    }
+    case 'conntrack_insert_failed':
+      return {
+        explain:
+          'two packets of a new connection raced to insert the same conntrack entry and this one lost (clash on confirm): ' +
+          'the race behind "DNS lookups take 5 s"',
+        hint: "for DNS: options single-request-reopen (glibc) or use-vc in resolv.conf, or NodeLocal DNSCache; /proc/net/stat/nf_conntrack counts insert_failed",
+        conntrack: { nf_conntrack_max: sysctl('net.netfilter.nf_conntrack_max'), evidence: c.evidence ?? [] },
+      };
+    case 'conntrack_invalid':
+      return {
+        explain: 'conntrack judged the packet INVALID (out of window, bad flags, no matching state) and it was dropped',
+        hint:
+          `net.netfilter.nf_conntrack_tcp_be_liberal=1 (now ${v(sysctl('net.netfilter.nf_conntrack_tcp_be_liberal'))}) tolerates out-of-window TCP; ` +
+          'nf_conntrack_log_invalid logs them; look for a ct state invalid drop rule',
+        conntrack: { nf_conntrack_max: sysctl('net.netfilter.nf_conntrack_max'), evidence: c.evidence ?? [] },
+      };
+    case 'netfilter_rule':
+      return {
+        explain: `a firewall rule (iptables/nftables) returned DROP for this packet at ${d.location === 0n ? 'a hook' : 'netfilter'}`,
+        hint: `find the rule in netns ${d.netns}: nft list ruleset, or iptables-save -c (its packet counters show which one matched)`,
+      };
+    case 'martian_source':
+    case 'martian_destination':
+    case 'rp_filter': {
+      const m = martianDetail(d);
+      const logged =
+        m.kernel_logged === null
+          ? ''
+          : m.kernel_logged
+            ? ' The kernel also logs it (log_martians=1, rate-limited).'
+            : ' The kernel did not log it (log_martians=0).';
+      if (c.kind === 'rp_filter') {
+        return {
+          explain: `reverse-path filter (rp_filter=${v(m.rp_filter)}) dropped a packet from ${src} on ${dev}: the route back to ${src} leaves by another interface.${logged}`,
+          hint: `fix the asymmetric route, or set net.ipv4.conf.${dev}.rp_filter=2 (loose); net.ipv4.conf.all.log_martians=1 makes the kernel log these`,
+          martian: m,
+        };
+      }
+      const which = c.kind === 'martian_source' ? `source ${src}` : `destination ${dst}`;
+      return {
+        explain: `martian packet on ${dev}: ${which} cannot be valid there (${reason}).${logged}`,
+        hint:
+          c.kind === 'martian_source'
+            ? `find who sends from ${src} (spoofing, a misconfigured NAT or a bridge loop); net.ipv4.conf.all.log_martians=1 makes the kernel log these`
+            : `find who sends to ${dst}; net.ipv4.conf.all.log_martians=1 makes the kernel log these`,
+        martian: m,
+      };
+    }
+  }
+  return {
+    explain: `the kernel dropped the packet with reason ${reason} in ${d.location === 0n ? 'an unknown function' : 'the function shown in location'}`,
+    hint: 'see the kernel documentation of enum skb_drop_reason for ' + reason,
+  };
+}
+
+function martianDetail(d: RawDrop): MartianDetail {
+  if (!(d.martianConf & FLAGS.M_KNOWN)) return { kernel_logged: null, rp_filter: null };
+  return { kernel_logged: (d.martianConf & (FLAGS.M_LOG_ALL | FLAGS.M_LOG_DEV)) !== 0, rp_filter: d.rpFilter };
+}
