@@ -133,6 +133,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                                         InstanceMethod("start", &Tracer::Start),
                                         InstanceMethod("stop", &Tracer::Stop),
                                         InstanceMethod("readCounters", &Tracer::ReadCounters),
+                                        InstanceMethod("readKeys", &Tracer::ReadKeys),
                                         InstanceMethod("close", &Tracer::Close),
                                     });
     exports.Set("Tracer", fn);
@@ -146,6 +147,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       Napi::Object o = info[0].As<Napi::Object>();
       if (o.Has("filterNetns")) filter_netns_ = o.Get("filterNetns").As<Napi::Number>().Uint32Value();
       if (o.Has("ringBytes")) ring_bytes_ = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
+      if (o.Has("keyBurst")) key_burst_ = o.Get("keyBurst").As<Napi::Number>().Uint32Value();
       if (o.Has("only")) only_ = o.Get("only").As<Napi::String>().Utf8Value();
       if (o.Has("extras")) extras_ = o.Get("extras").As<Napi::Boolean>().Value();
       if (o.Has("targets")) {
@@ -233,6 +235,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       return false;
     }
     skel->rodata->filter_netns = filter_netns_;
+    skel->rodata->key_burst = key_burst_;
     if (ring_bytes_) bpf_map__set_max_entries(skel->maps.events, ring_bytes_);
     bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, c.btf);
     bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, !c.btf);
@@ -449,6 +452,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       return sum;
     };
     out.Set("seen", Napi::BigInt::New(env, stat(DT_STAT_SEEN)));
+    out.Set("suppressed", Napi::BigInt::New(env, stat(DT_STAT_SUPPRESSED)));
     out.Set("neighFail4", Napi::BigInt::New(env, stat(DT_STAT_NEIGH_FAIL4)));
     out.Set("neighFail6", Napi::BigInt::New(env, stat(DT_STAT_NEIGH_FAIL6)));
     out.Set("ringLost", Napi::BigInt::New(env, stat(DT_STAT_RB_LOST)));
@@ -456,6 +460,59 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     out.Set("shortRecords", Napi::BigInt::New(env, static_cast<uint64_t>(short_records_.load())));
     out.Set("pollErrors", Napi::BigInt::New(env, static_cast<uint64_t>(poll_errors_.load())));
     return out;
+  }
+
+  // readKeys(): every key of the per-key counter map with its count and suppressed count
+  // summed over CPUs, as one Buffer of [struct dt_key][u64 count][u64 suppressed] entries.
+  Napi::Value ReadKeys(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    std::vector<uint8_t> out;
+    if (!skel_) return Napi::Buffer<uint8_t>::Copy(env, out.data(), 0);
+    int fd = bpf_map__fd(skel_->maps.key_counts);
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu < 1) ncpu = 1;
+    const size_t vsz = (sizeof(dt_key_val) + 7) & ~size_t(7);
+    const uint32_t chunk = 4096;
+    std::vector<dt_key> keys(chunk);
+    std::vector<uint8_t> vals(chunk * ncpu * vsz);
+    const size_t entry = sizeof(dt_key) + 16;
+    auto emit = [&](const dt_key &k, const uint8_t *v) {
+      uint64_t count = 0, suppressed = 0;
+      for (int c = 0; c < ncpu; c++) {
+        const dt_key_val *kv = reinterpret_cast<const dt_key_val *>(v + c * vsz);
+        count += kv->count;
+        suppressed += kv->suppressed;
+      }
+      size_t at = out.size();
+      out.resize(at + entry);
+      memcpy(out.data() + at, &k, sizeof(k));
+      memcpy(out.data() + at + sizeof(k), &count, 8);
+      memcpy(out.data() + at + sizeof(k) + 8, &suppressed, 8);
+    };
+    uint64_t in_batch = 0, out_batch = 0;
+    bool first = true;
+    for (;;) {
+      uint32_t n = chunk;
+      int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), vals.data(), &n, nullptr);
+      int e = errno;
+      for (uint32_t i = 0; i < n; i++) emit(keys[i], vals.data() + i * ncpu * vsz);
+      if (err) {
+        if (e == ENOENT) break;  // the last batch
+        // Kernels without batch ops for this map: walk it key by key.
+        out.clear();
+        dt_key cur, next;
+        bool have = false;
+        while (bpf_map_get_next_key(fd, have ? &cur : nullptr, &next) == 0) {
+          if (bpf_map_lookup_elem(fd, &next, vals.data()) == 0) emit(next, vals.data());
+          cur = next;
+          have = true;
+        }
+        break;
+      }
+      in_batch = out_batch;
+      first = false;
+    }
+    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {
@@ -488,6 +545,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   uint32_t filter_netns_ = 0;
   uint32_t ring_bytes_ = 0;
   std::string only_;
+  uint32_t key_burst_ = 0;
   bool extras_ = true;
   std::vector<std::pair<std::string, std::string>> targets_;
   std::vector<std::pair<hooks_bpf *, bpf_link *>> extras_loaded_;
@@ -549,6 +607,28 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   FIELD(ifname);
 #undef FIELD
   o.Set("fields", f);
+  Napi::Object kf = Napi::Object::New(env);
+#define KFIELD(name)                                              \
+  do {                                                            \
+    Napi::Array a = Napi::Array::New(env, 2);                     \
+    a.Set(0u, Napi::Number::New(env, offsetof(dt_key, name)));    \
+    a.Set(1u, Napi::Number::New(env, sizeof(((dt_key *)0)->name))); \
+    kf.Set(#name, a);                                             \
+  } while (0)
+  KFIELD(reason);
+  KFIELD(netns);
+  KFIELD(ifindex);
+  KFIELD(sport);
+  KFIELD(dport);
+  KFIELD(l4_proto);
+  KFIELD(icmp_type);
+  KFIELD(icmp_code);
+  KFIELD(ip_version);
+  KFIELD(saddr);
+  KFIELD(daddr);
+#undef KFIELD
+  o.Set("keyFields", kf);
+  o.Set("keySize", Napi::Number::New(env, sizeof(dt_key)));
   o.Set("size", Napi::Number::New(env, sizeof(dt_event)));
   o.Set("version", Napi::Number::New(env, DT_EVENT_VERSION));
   o.Set("reasonSlots", Napi::Number::New(env, DT_REASON_SLOTS));

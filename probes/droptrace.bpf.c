@@ -31,6 +31,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader between open and load. */
 const volatile __u32 filter_netns = 0; /* 0: every namespace */
+const volatile __u32 key_burst = 0;    /* detail events per key per window per CPU; 0: no limit */
+const volatile __u64 key_window_ns = 1000000000ULL;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -57,6 +59,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dt_recent);
 } recent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dt_key);
+	__type(value, struct dt_key_val);
+} key_counts SEC(".maps");
 
 struct ct_baseline {
 	__u32 drop;
@@ -354,10 +363,48 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	if (dev && (ev.flags & DT_F_IPV4) && net)
 		martian_conf(&ev, dev, net);
 
+	/* Exact count per key; past the burst, the drop is counted but sends no detail. */
+	struct dt_key k = {
+		.reason = reason,
+		.netns = netns,
+		.ifindex = ev.ifindex,
+		.sport = ev.sport,
+		.dport = ev.dport,
+		.l4_proto = ev.l4_proto,
+		.icmp_type = ev.icmp_type,
+		.icmp_code = ev.icmp_code,
+		.ip_version = (ev.flags & DT_F_IPV4) ? 4 : (ev.flags & DT_F_IPV6) ? 6 : 0,
+	};
+	__builtin_memcpy(k.saddr, ev.saddr, 16);
+	__builtin_memcpy(k.daddr, ev.daddr, 16);
+	struct dt_key_val *kv = bpf_map_lookup_elem(&key_counts, &k);
+	if (!kv) {
+		struct dt_key_val init = { .window_ns = ev.ts_ns };
+		bpf_map_update_elem(&key_counts, &k, &init, BPF_NOEXIST);
+		kv = bpf_map_lookup_elem(&key_counts, &k);
+	}
+	if (kv) {
+		kv->count += 1;
+		if (key_burst) {
+			if (ev.ts_ns - kv->window_ns >= key_window_ns) {
+				kv->window_ns = ev.ts_ns;
+				kv->window_sent = 0;
+			}
+			if (kv->window_sent >= key_burst) {
+				kv->suppressed += 1;
+				stat_inc(DT_STAT_SUPPRESSED);
+				return 0;
+			}
+			kv->window_sent += 1;
+		}
+	}
+
 	if (!payload) {
 		struct dt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
 			stat_inc(DT_STAT_RB_LOST);
+			if (kv)
+				kv->suppressed += 1;
 			return 0;
 		}
 		*e = ev;
@@ -368,6 +415,8 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	struct dt_event_payload *ep = bpf_ringbuf_reserve(&events, sizeof(*ep), 0);
 	if (!ep) {
 		stat_inc(DT_STAT_RB_LOST);
+		if (kv)
+			kv->suppressed += 1;
 		return 0;
 	}
 	unsigned char *end = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, tail);

@@ -43,6 +43,7 @@
 #define DT_STAT_RB_LOST 1     /* ring-buffer reserve failures: detail lost, count kept */
 #define DT_STAT_NEIGH_FAIL4 2  /* neigh:neigh_create with created=0, IPv4 */
 #define DT_STAT_NEIGH_FAIL6 3  /* ... IPv6 */
+#define DT_STAT_SUPPRESSED 4   /* detail held back by the per-key rate limit (counted in key_counts) */
 #define DT_STAT_MAX 8
 
 struct dt_event {
@@ -87,6 +88,33 @@ struct dt_recent {
 	__u8 neigh_family;
 	__u8 _pad[3];
 	__u8 neigh_key[16];
+};
+
+/*
+ * Exact per-key counts (key: reason, netns, device, flow) in a per-CPU LRU hash; detail
+ * events of one key are rate-limited per CPU (first DT_KEY_BURST per window always go out),
+ * the rest are only counted and userspace folds them into `count` from this map.
+ */
+struct dt_key {
+	__u32 reason;
+	__u32 netns;
+	__u32 ifindex;
+	__u16 sport;
+	__u16 dport;
+	__u8 l4_proto;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 ip_version;    /* 4, 6, 0 without an IP header */
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct dt_key_val {
+	__u64 count;        /* every drop of this key on this CPU */
+	__u64 suppressed;   /* ... of which no detail event was sent (rate limit, ring buffer full) */
+	__u64 window_ns;    /* start of the current rate-limit window */
+	__u32 window_sent;  /* detail events sent in this window */
+	__u32 _pad;
 };
 
 /* A failure this long before a drop on the same CPU belongs to it. */

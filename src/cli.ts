@@ -52,7 +52,15 @@ function secondsOrZero(flag: string) {
   return (v: string): number => (v.trim() === '0' ? 0 : positive(v));
 }
 
+function count(flag: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) > 1_000_000) throw new InvalidArgumentError(`${flag} wants a whole number from 0 to 1000000, got "${v}"`);
+    return Number(v);
+  };
+}
+
 interface StreamFlags {
+  detailLimit: number;
   countersInterval: number;
   nics: NicSelection;
   duration?: number;
@@ -81,6 +89,7 @@ async function stream(flags: StreamFlags): Promise<number> {
         statsIntervalMs: flags.statsInterval * 1000,
         ringBytes: flags.ringSize * 1024 * 1024,
         countersIntervalMs: flags.countersInterval * 1000,
+        keyBurst: flags.detailLimit,
         nics: flags.nics,
       },
       (line) => {
@@ -146,6 +155,14 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
       new Option('--nics <which>', 'NICs whose ethtool -S counters (incl. cloud allowance counters) go into counters lines: all, physical, none or eth0,eth1')
         .argParser(nicList)
         .default('physical'),
+    )
+    .addOption(
+      new Option(
+        '--detail-limit <n>',
+        'detail events per key (reason, netns, device, flow) per second per CPU; past it drops are only counted, then folded into one line with their count (0: no limit)',
+      )
+        .argParser(count('--detail-limit'))
+        .default(100),
     )
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
     .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']))

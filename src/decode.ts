@@ -3,7 +3,7 @@
  * checked against the C header; nothing here knows about names or policy.
  */
 import { ipv4, ipv6 } from './addr.js';
-import { EVENT_SIZE, EVENT_VERSION, FIELDS, FLAGS, PAYLOAD_MAX } from './layout.js';
+import { EVENT_SIZE, EVENT_VERSION, FIELDS, FLAGS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from './layout.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   6: 'tcp',
@@ -43,6 +43,8 @@ export interface RawDrop {
   neigh: { family: number; entries: number; key: string } | null;
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
+  /** the kernel's per-key counter key (reason, netns, device, flow), as in keyString() */
+  key: string;
 }
 
 export interface DecodeResult {
@@ -116,8 +118,112 @@ export class Decoder {
       rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
       neigh: neighOf(buf, v, off),
       payload: payloadOf(buf, v, off),
+      key: keyString(
+        v,
+        off + FIELDS.reason[0],
+        off + FIELDS.netns[0],
+        off + FIELDS.ifindex[0],
+        off + FIELDS.sport[0],
+        off + FIELDS.dport[0],
+        off + FIELDS.l4_proto[0],
+        off + FIELDS.icmp_type[0],
+        off + FIELDS.icmp_code[0],
+        flags & FLAGS.IPV4 ? 4 : flags & FLAGS.IPV6 ? 6 : 0,
+        off + FIELDS.saddr[0],
+        off + FIELDS.daddr[0],
+      ),
     };
   }
+}
+
+/**
+ * One string for a per-key counter key, the same whether read from a detail record or from
+ * the kernel's key map (offsets differ, values do not).
+ */
+export function keyString(
+  v: DataView,
+  reason: number,
+  netns: number,
+  ifindex: number,
+  sport: number,
+  dport: number,
+  l4: number,
+  type: number,
+  code: number,
+  ipVersion: number,
+  saddr: number,
+  daddr: number,
+): string {
+  return (
+    `${v.getUint32(reason, true)}|${v.getUint32(netns, true)}|${v.getUint32(ifindex, true)}|${v.getUint16(sport, true)}|` +
+    `${v.getUint16(dport, true)}|${v.getUint8(l4)}|${v.getUint8(type)}|${v.getUint8(code)}|${ipVersion}|` +
+    `${v.getUint32(saddr)}.${v.getUint32(saddr + 4)}.${v.getUint32(saddr + 8)}.${v.getUint32(saddr + 12)}|` +
+    `${v.getUint32(daddr)}.${v.getUint32(daddr + 4)}.${v.getUint32(daddr + 8)}.${v.getUint32(daddr + 12)}`
+  );
+}
+
+export interface KeyCount {
+  key: string;
+  reason: number;
+  netns: number;
+  ifindex: number;
+  flowRecord: RawDrop;
+  count: number;
+  suppressed: number;
+}
+
+/** Entries of the addon's readKeys(): [struct dt_key][u64 count][u64 suppressed]. */
+export function decodeKeys(buf: Uint8Array): KeyCount[] {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: KeyCount[] = [];
+  const K = KEY_FIELDS;
+  for (let off = 0; off + KEY_ENTRY_SIZE <= buf.byteLength; off += KEY_ENTRY_SIZE) {
+    const ipv = v.getUint8(off + K.ip_version[0]);
+    const l4 = v.getUint8(off + K.l4_proto[0]);
+    const sport = v.getUint16(off + K.sport[0], true);
+    const dport = v.getUint16(off + K.dport[0], true);
+    const isIcmp = l4 === 1 || l4 === 58;
+    const hasIp = ipv === 4 || ipv === 6;
+    const fmt = ipv === 4 ? ipv4 : ipv6;
+    const reason = v.getUint32(off + K.reason[0], true);
+    const netns = v.getUint32(off + K.netns[0], true);
+    const ifindex = v.getUint32(off + K.ifindex[0], true);
+    out.push({
+      key: keyString(v, off + K.reason[0], off + K.netns[0], off + K.ifindex[0], off + K.sport[0], off + K.dport[0], off + K.l4_proto[0], off + K.icmp_type[0], off + K.icmp_code[0], ipv, off + K.saddr[0], off + K.daddr[0]),
+      reason,
+      netns,
+      ifindex,
+      // what a detail record of this key would have said, for keys none was delivered for
+      flowRecord: {
+        monoDeltaNs: 0,
+        location: 0n,
+        reason,
+        netns,
+        ifindex,
+        ifname: '',
+        l3Proto: ipv === 4 ? 0x0800 : ipv === 6 ? 0x86dd : 0,
+        l4Proto: hasIp ? l4 : 0,
+        src: hasIp ? fmt(buf, off + K.saddr[0]) : null,
+        dst: hasIp ? fmt(buf, off + K.daddr[0]) : null,
+        sport: hasIp && !isIcmp && (l4 === 6 || l4 === 17) ? sport : null,
+        dport: hasIp && !isIcmp && (l4 === 6 || l4 === 17) ? dport : null,
+        icmpType: hasIp && isIcmp ? v.getUint8(off + K.icmp_type[0]) : null,
+        icmpCode: hasIp && isIcmp ? v.getUint8(off + K.icmp_code[0]) : null,
+        pktLen: 0,
+        flags: 0,
+        probe: 0,
+        ctFlags: 0,
+        martianConf: 0,
+        rpFilter: 0,
+        neigh: null,
+        payload: null,
+        key: '',
+      },
+      count: Number(v.getBigUint64(off + KEY_SIZE, true)),
+      suppressed: Number(v.getBigUint64(off + KEY_SIZE + 8, true)),
+    });
+  }
+  return out;
 }
 
 function neighOf(buf: Uint8Array, v: DataView, off: number): RawDrop['neigh'] {

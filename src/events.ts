@@ -56,6 +56,8 @@ export interface DropEvent {
   conntrack?: { nf_conntrack_max: number | null };
   /** added by enrichment (src/enrich): which rule matched the pod */
   pod_match?: 'netns' | 'src' | 'dst';
+  /** true: drops the kernel counted but sent no detail for (rate limit, full ring buffer) */
+  folded?: boolean;
   /** DNS question of a dropped query (UDP/TCP port 53) */
   dns?: { name: string; type: string; id: number; response: boolean } | null;
   last_time?: string;
@@ -77,12 +79,19 @@ export interface StatsLine {
   time: string;
   final: boolean;
   events: number;
+  /** drops written as folded lines (counted in the kernel, no detail event) */
+  folded: number;
   lost: { ring_buffer: number; userspace: number; total: number };
   decode_errors: number;
   enrichment_failures: number;
   /** host samples that failed (counters lines not written) */
   counters_failures: number;
-  kernel: { drops: number; by_reason: Record<string, number>; neigh_create_failed?: { ipv4: number; ipv6: number } };
+  kernel: {
+    drops: number;
+    suppressed: number;
+    by_reason: Record<string, number>;
+    neigh_create_failed?: { ipv4: number; ipv6: number };
+  };
 }
 
 /** Host table levels: neighbour, conntrack, NIC counters (fields: src/host/counters-line.ts). */
@@ -152,9 +161,12 @@ export class EventBuilder {
     return ev;
   }
 
-  /** Builds one batch, folding repeats of the same key; order of first appearance is kept. */
-  fold(drops: RawDrop[]): DropEvent[] {
-    const byKey = new Map<string, { ev: DropEvent; lastNs: number }>();
+  /**
+   * Builds one batch, folding repeats of the same key; order of first appearance is kept.
+   * Each event comes with the kernel's per-key counter key of its drops.
+   */
+  fold(drops: RawDrop[]): Array<[DropEvent, string]> {
+    const byKey = new Map<string, { ev: DropEvent; lastNs: number; key: string }>();
     for (const d of drops) {
       // DNS drops are never folded: each carries its own question.
       const key = d.payload
@@ -165,13 +177,13 @@ export class EventBuilder {
         hit.ev.count++;
         hit.lastNs = d.monoDeltaNs;
       } else {
-        byKey.set(key, { ev: this.build(d), lastNs: d.monoDeltaNs });
+        byKey.set(key, { ev: this.build(d), lastNs: d.monoDeltaNs, key: d.key });
       }
     }
-    const out: DropEvent[] = [];
-    for (const { ev, lastNs } of byKey.values()) {
+    const out: Array<[DropEvent, string]> = [];
+    for (const { ev, lastNs, key } of byKey.values()) {
       if (ev.count > 1) ev.last_time = this.clock.iso(lastNs);
-      out.push(ev);
+      out.push([ev, key]);
     }
     return out;
   }

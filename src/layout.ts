@@ -39,6 +39,24 @@ export const FIELDS = {
   neigh_key: [104, 16],
 } as const satisfies Record<string, readonly [number, number]>;
 
+/** `struct dt_key`: the kernel's per-key counter map (exact counts per reason, netns, device, flow) */
+export const KEY_SIZE = 52;
+export const KEY_FIELDS = {
+  reason: [0, 4],
+  netns: [4, 4],
+  ifindex: [8, 4],
+  sport: [12, 2],
+  dport: [14, 2],
+  l4_proto: [16, 1],
+  icmp_type: [17, 1],
+  icmp_code: [18, 1],
+  ip_version: [19, 1],
+  saddr: [20, 16],
+  daddr: [36, 16],
+} as const satisfies Record<string, readonly [number, number]>;
+/** readKeys() entries: a key, then u64 count and u64 suppressed */
+export const KEY_ENTRY_SIZE = KEY_SIZE + 16;
+
 export const FLAGS = {
   IPV4: 0x01,
   IPV6: 0x02,
@@ -64,6 +82,8 @@ export interface NativeLayout {
   version: number;
   reasonSlots: number;
   payloadMax: number;
+  keyFields: Record<string, [number, number]>;
+  keySize: number;
   flags: Record<string, number>;
 }
 
@@ -74,14 +94,18 @@ export function layoutMismatches(native: NativeLayout): string[] {
   if (native.version !== EVENT_VERSION) out.push(`version: header ${native.version}, decoder ${EVENT_VERSION}`);
   if (native.payloadMax !== PAYLOAD_MAX) out.push(`payloadMax: header ${native.payloadMax}, decoder ${PAYLOAD_MAX}`);
   if (native.reasonSlots !== REASON_SLOTS) out.push(`reasonSlots: header ${native.reasonSlots}, decoder ${REASON_SLOTS}`);
-  const names = new Set([...Object.keys(native.fields), ...Object.keys(FIELDS)]);
-  for (const name of names) {
-    const n = native.fields[name];
-    const t = (FIELDS as Record<string, readonly [number, number]>)[name];
-    if (!n || !t || n[0] !== t[0] || n[1] !== t[1]) {
-      out.push(`field ${name}: header ${n ? n.join('+') : 'absent'}, decoder ${t ? t.join('+') : 'absent'}`);
+  const compare = (what: string, nat: Record<string, [number, number]>, ts: Record<string, readonly [number, number]>) => {
+    for (const name of new Set([...Object.keys(nat), ...Object.keys(ts)])) {
+      const n = nat[name];
+      const t = ts[name];
+      if (!n || !t || n[0] !== t[0] || n[1] !== t[1]) {
+        out.push(`${what} ${name}: header ${n ? n.join('+') : 'absent'}, decoder ${t ? t.join('+') : 'absent'}`);
+      }
     }
-  }
+  };
+  compare('field', native.fields, FIELDS);
+  if (native.keySize !== KEY_SIZE) out.push(`keySize: header ${native.keySize}, decoder ${KEY_SIZE}`);
+  compare('key field', native.keyFields, KEY_FIELDS);
   for (const [k, v] of Object.entries(native.flags)) {
     if ((FLAGS as Record<string, number>)[k] !== v) out.push(`flag ${k}: header ${v}, decoder ${(FLAGS as Record<string, number>)[k]}`);
   }

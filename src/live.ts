@@ -24,6 +24,8 @@ export interface LiveOptions {
   netns?: number;
   statsIntervalMs: number;
   ringBytes: number;
+  /** detail events per key per second per CPU (0: no limit; default 100) */
+  keyBurst?: number;
   hook?: Hook;
   enrichers?: Enricher[];
   /** 0: no counters lines */
@@ -62,6 +64,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
     tracer: {
       ...(o.netns !== undefined ? { filterNetns: o.netns } : {}),
       ringBytes: o.ringBytes,
+      keyBurst: o.keyBurst ?? 100,
       ...(o.hook ? { only: o.hook } : {}),
     },
     meta: { version: VERSION, node: hostname(), kernel: release() },

@@ -25,6 +25,8 @@ export interface KernelCounters {
   /** exact drops per reason number (kernel per-CPU map, summed) */
   reasons: Record<string, bigint>;
   seen: bigint;
+  /** drops whose detail the per-key rate limit held back (counted per key) */
+  suppressed: bigint;
   /** neigh:neigh_create calls that created nothing (table full), per family */
   neighFail4: bigint;
   neighFail6: bigint;
@@ -39,6 +41,8 @@ export interface TracerOptions {
   filterNetns?: number;
   /** ring buffer size in bytes (power of two, page multiple) */
   ringBytes?: number;
+  /** detail events per key (reason, netns, device, flow) per second per CPU; 0: no limit */
+  keyBurst?: number;
   /** try only this hook */
   only?: Hook;
   /** also attach the optional hooks (neigh_create, fexit/kretprobe on conntrack and neigh); default true */
@@ -52,6 +56,8 @@ export interface TracerHandle {
   start(onBatch: (buf: Buffer) => void, onEnd: () => void): void;
   stop(): void;
   readCounters(): KernelCounters;
+  /** per-key counter map entries (see decodeKeys) */
+  readKeys(): Buffer;
   close(): void;
 }
 
@@ -93,6 +99,12 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
       throw new DroptraceError('E_RING', 'usage', `bad ring buffer size ${b} bytes: expected a power of two between 4 KiB and 1 GiB`);
     }
     out.ringBytes = b;
+  }
+  if (opts.keyBurst !== undefined) {
+    if (!Number.isInteger(opts.keyBurst) || opts.keyBurst < 0 || opts.keyBurst > 1_000_000) {
+      throw new DroptraceError('E_BURST', 'usage', `bad detail limit ${opts.keyBurst}: expected 0 (no limit) to 1000000 events per key per second`);
+    }
+    out.keyBurst = opts.keyBurst;
   }
   if (opts.extras !== undefined) out.extras = opts.extras === true;
   if (opts.targets !== undefined) {

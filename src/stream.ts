@@ -4,13 +4,15 @@
  */
 import { WallClock } from './clock.js';
 import { Decoder } from './decode.js';
+import { decodeKeys } from './decode.js';
 import type { RawDrop } from './decode.js';
 import { DroptraceError } from './errors.js';
 import type { Enricher } from './enrich/types.js';
 import { EventBuilder, SCHEMA_VERSION } from './events.js';
 import { cachedSysctl } from './explain.js';
 import type { SysctlReader } from './explain.js';
-import type { CountersLine, StartLine, StatsLine, StreamLine } from './events.js';
+import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from './events.js';
+import { Folder } from './fold.js';
 import type { Symbolizer } from './kallsyms.js';
 import { layoutMismatches } from './layout.js';
 import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from './native.js';
@@ -32,6 +34,8 @@ export interface StreamOptions {
   emit: (line: StreamLine) => void;
   /** sysctl values for explanations (default: /proc/sys, cached 1 s) */
   sysctl?: SysctlReader;
+  /** how often drops the kernel only counted are folded into drop lines (default 1 s) */
+  foldIntervalMs?: number;
   /** host tables (src/host): one counters line per countersIntervalMs, and at start and end */
   sampleCounters?: () => Promise<CountersLine>;
   countersIntervalMs?: number;
@@ -86,6 +90,23 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     let decodeErrors = 0;
     let enrichmentFailures = 0;
     const enrichers = o.enrichers ?? [];
+    const enrich = (ev: DropEvent) => {
+      for (const e of enrichers) {
+        try {
+          e.enrich(ev);
+        } catch {
+          enrichmentFailures++;
+        }
+      }
+    };
+    const folder = new Folder();
+    const reconcile = () => {
+      const lines = folder.reconcile(decodeKeys(tracer.readKeys()), (raw) => builder.build(raw), now().toISOString());
+      for (const ev of lines) {
+        enrich(ev);
+        o.emit(ev);
+      }
+    };
     const scratch: RawDrop[] = [];
 
     const statsLine = (final: boolean): StatsLine => {
@@ -97,6 +118,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         time: now().toISOString(),
         final,
         events,
+        folded: folder.total,
         lost: {
           ring_buffer: Number(c.ringLost),
           userspace: Number(c.userLost),
@@ -107,6 +129,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         counters_failures: countersFailures,
         kernel: {
           drops: Number(c.seen),
+          suppressed: Number(c.suppressed),
           by_reason: byReason,
           neigh_create_failed: { ipv4: Number(c.neighFail4), ipv6: Number(c.neighFail6) },
         },
@@ -150,6 +173,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         if (stopping) return;
         stopping = true;
         clearInterval(statsTimer);
+        clearInterval(foldTimer);
         if (countersTimer) clearInterval(countersTimer);
         if (durationTimer) clearTimeout(durationTimer);
         o.signal.removeEventListener('abort', stop);
@@ -161,25 +185,26 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           const r = decoder.decode(buf, scratch);
           decodeErrors += r.errors;
           events += scratch.length;
-          for (const ev of builder.fold(scratch)) {
-            for (const e of enrichers) {
-              try {
-                e.enrich(ev);
-              } catch {
-                enrichmentFailures++;
-              }
-            }
+          for (const [ev, key] of builder.fold(scratch)) {
+            enrich(ev);
+            folder.delivered(key, ev);
             o.emit(ev);
           }
         },
         () => resolve(),
       );
-      const statsTimer = setInterval(() => o.emit(statsLine(false)), o.statsIntervalMs);
+      const statsTimer = setInterval(() => {
+        reconcile();
+        o.emit(statsLine(false));
+      }, o.statsIntervalMs);
+      const foldTimer = setInterval(reconcile, o.foldIntervalMs ?? 1000);
       const durationTimer = o.durationMs !== undefined ? setTimeout(stop, o.durationMs) : undefined;
       if (o.signal.aborted) stop();
       else o.signal.addEventListener('abort', stop);
     });
 
+    // detached and drained: the kernel's counts are final
+    reconcile();
     await sampling;
     if (o.sampleCounters) {
       try {

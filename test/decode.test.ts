@@ -45,6 +45,8 @@ describe('Decoder on golden records', () => {
       rpFilter: 0,
       neigh: null,
       payload: null,
+      // the kernel's per-key counter key: reason|netns|ifindex|sport|dport|l4|type|code|ip version|saddr|daddr
+      key: '3|4026532457|2|41000|5400|17|0|0|4|3323070209.0.0.0|3323070210.0.0.0',
     });
   });
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EVENT_SIZE, FIELDS, layoutMismatches } from '../src/layout.js';
+import { EVENT_SIZE, FIELDS, KEY_FIELDS, layoutMismatches } from '../src/layout.js';
 import type { NativeLayout } from '../src/layout.js';
 import { loadNative, packageRoot } from '../src/native.js';
 
@@ -21,7 +21,9 @@ describe('event layout', () => {
     fields.netns = [28, 4];
     delete fields.probe;
     fields.extra = [120, 4];
-    const l: NativeLayout = { fields, size: 124, version: 2, reasonSlots: 1024, payloadMax: 192, flags: { IPV4: 1 } };
+    const keyFields: Record<string, [number, number]> = {};
+    for (const [k, v] of Object.entries(KEY_FIELDS)) keyFields[k] = [v[0], v[1]];
+    const l: NativeLayout = { fields, size: 124, version: 2, reasonSlots: 1024, payloadMax: 192, flags: { IPV4: 1 }, keyFields, keySize: 52 };
     expect(layoutMismatches(l)).toEqual([
       'size: header 124, decoder 120',
       'field netns: header 28+4, decoder 24+4',

@@ -100,6 +100,33 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
     }
   });
 
+  it('stays exact past the per-key detail limit: the rest is folded into counted lines', async () => {
+    const N = 1500;
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '5310', '-j', 'DROP']);
+    const s = startStream(['--netns', String(p.netnsB), '--detail-limit', '10']);
+    try {
+      await s.ready;
+      sendUdp(p.a, p.ipA, 40010, p.ipB, 5310, N);
+      const mine = (l: Line) => (l.flow as { dport?: number } | null)?.dport === 5310;
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+      await s.stop();
+      const got = drops(s.lines).filter(mine);
+      expect(sumCount(got)).toBe(N);
+      const folded = got.filter((l) => l.folded === true);
+      expect(folded.length).toBeGreaterThan(0);
+      for (const l of folded) expect(l).toMatchObject({ kind: 'netfilter_rule', reason: 'NETFILTER_DROP', netns: p.netnsB, ifname: p.vethB, flow: { src: p.ipA, dport: 5310 } });
+      // at most 10 detail events per second per CPU reached userspace
+      const st = s.lines.find((l) => l.type === 'stats' && l.final === true)!;
+      expect((st.kernel as { by_reason: Record<string, number> }).by_reason.NETFILTER_DROP).toBe(N);
+      expect((st.events as number) + (st.folded as number)).toBe(N);
+      expect(st.events as number).toBeLessThan(N);
+      expect(schemaErrors(s.lines)).toEqual([]);
+    } finally {
+      await s.stop();
+      inNs(p.b, 'iptables', ['-F', 'INPUT']);
+    }
+  });
+
   it('reports NO_SOCKET for a closed UDP port with the exact flow', async () => {
     const N = 5;
     const s = startStream(['--netns', String(p.netnsB)]);

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { KeyCount, RawDrop } from '../src/decode.js';
+import type { DropEvent } from '../src/events.js';
+import { Folder } from '../src/fold.js';
+
+const ev = (kind: string): DropEvent => ({
+  type: 'drop',
+  time: 't0',
+  family: 'netfilter',
+  kind,
+  reason: 'NETFILTER_DROP',
+  location: 'nft_do_chain',
+  netns: 1,
+  ifname: 'v',
+  ifindex: 2,
+  flow: { proto: 'udp', src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2 },
+  pod: null,
+  count: 3,
+  explain: 'e',
+  hint: 'h',
+  last_time: 't1',
+  dns: null,
+});
+const key = (k: string, count: number, suppressed: number): KeyCount => ({
+  key: k,
+  reason: 12,
+  netns: 1,
+  ifindex: 2,
+  flowRecord: {} as RawDrop,
+  count,
+  suppressed,
+});
+
+describe('Folder', () => {
+  it('writes the growth of each suppressed count once, like the last delivered event', () => {
+    const f = new Folder();
+    f.delivered('k1', ev('netfilter_rule'));
+    const none = () => {
+      throw new Error('not needed: a template exists');
+    };
+    expect(f.reconcile([key('k1', 10, 0)], none, 'now')).toEqual([]);
+    const a = f.reconcile([key('k1', 50, 40)], none, 'now1');
+    expect(a).toHaveLength(1);
+    expect(a[0]).toMatchObject({ kind: 'netfilter_rule', count: 40, folded: true, time: 'now1' });
+    expect(a[0]).not.toHaveProperty('last_time');
+    expect(a[0]).not.toHaveProperty('dns');
+    expect(f.reconcile([key('k1', 50, 40)], none, 'now2')).toEqual([]);
+    expect(f.reconcile([key('k1', 57, 47)], none, 'now3').map((e) => e.count)).toEqual([7]);
+    expect(f.total).toBe(47);
+  });
+
+  it('describes a key no event was delivered for from the key itself', () => {
+    const f = new Folder();
+    const out = f.reconcile([key('k2', 5, 5)], () => ev('conntrack_table_full'), 'now');
+    expect(out.map((e) => [e.kind, e.count])).toEqual([['conntrack_table_full', 5]]);
+  });
+
+  it('starts over when the kernel map re-created a key', () => {
+    const f = new Folder();
+    f.reconcile([key('k3', 100, 100)], () => ev('x'), 'a');
+    expect(f.reconcile([key('k3', 4, 4)], () => ev('x'), 'b').map((e) => e.count)).toEqual([4]);
+  });
+
+  it('forgets the oldest keys past its bound', () => {
+    const f = new Folder(2);
+    f.delivered('a', ev('a'));
+    f.delivered('b', ev('b'));
+    f.delivered('c', ev('c'));
+    expect(f.reconcile([key('a', 1, 1)], () => ev('described'), 'n').map((e) => e.kind)).toEqual(['described']);
+  });
+});
