@@ -147,6 +147,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       Napi::Object o = info[0].As<Napi::Object>();
       if (o.Has("filterNetns")) filter_netns_ = o.Get("filterNetns").As<Napi::Number>().Uint32Value();
       if (o.Has("ringBytes")) ring_bytes_ = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
+      if (o.Has("captureHeaders")) capture_l3_ = o.Get("captureHeaders").As<Napi::Boolean>().Value();
       if (o.Has("keyBurst")) key_burst_ = o.Get("keyBurst").As<Napi::Number>().Uint32Value();
       if (o.Has("only")) only_ = o.Get("only").As<Napi::String>().Utf8Value();
       if (o.Has("extras")) extras_ = o.Get("extras").As<Napi::Boolean>().Value();
@@ -236,6 +237,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
     skel->rodata->filter_netns = filter_netns_;
     skel->rodata->key_burst = key_burst_;
+    skel->rodata->capture_l3 = capture_l3_ ? 1 : 0;
     if (ring_bytes_) bpf_map__set_max_entries(skel->maps.events, ring_bytes_);
     bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, c.btf);
     bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, !c.btf);
@@ -546,6 +548,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   uint32_t ring_bytes_ = 0;
   std::string only_;
   uint32_t key_burst_ = 0;
+  bool capture_l3_ = false;
   bool extras_ = true;
   std::vector<std::pair<std::string, std::string>> targets_;
   std::vector<std::pair<hooks_bpf *, bpf_link *>> extras_loaded_;
@@ -639,6 +642,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   flags.Set("L4", DT_F_L4);
   flags.Set("NETNS_FROM_SK", DT_F_NETNS_FROM_SK);
   flags.Set("TRUNCATED", DT_F_TRUNCATED);
+  flags.Set("PAYLOAD_L3", DT_F_PAYLOAD_L3);
   flags.Set("CT_HAS_CT", DT_CT_HAS_CT);
   flags.Set("CT_CONFIRMED", DT_CT_CONFIRMED);
   flags.Set("CT_ACTIVE", DT_CT_ACTIVE);

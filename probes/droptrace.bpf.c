@@ -31,6 +31,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader between open and load. */
 const volatile __u32 filter_netns = 0; /* 0: every namespace */
+const volatile __u8 capture_l3 = 0;   /* keep the first DT_PAYLOAD_MAX bytes from the IP header (--pcap) */
 const volatile __u32 key_burst = 0;    /* detail events per key per window per CPU; 0: no limit */
 const volatile __u64 key_window_ns = 1000000000ULL;
 
@@ -208,6 +209,10 @@ static __always_inline unsigned char *parse_headers(struct dt_event *e, struct s
 			}
 		}
 		parse_l4(e, p, next, end, &payload);
+	}
+	if (capture_l3) {
+		e->flags |= DT_F_PAYLOAD_L3;
+		return nh;
 	}
 	if (payload && payload < end)
 		return payload;

@@ -19,6 +19,7 @@
 #define DT_F_L4 0x04          /* sport/dport or icmp type/code are valid */
 #define DT_F_NETNS_FROM_SK 0x08 /* no skb->dev: netns taken from the socket */
 #define DT_F_TRUNCATED 0x10   /* headers could not be read completely */
+#define DT_F_PAYLOAD_L3 0x20  /* the payload starts at the network header (--pcap), not at L4 data */
 
 /* ct_flags: conntrack state of a NETFILTER_DROP, read in the kernel at the drop */
 #define DT_CT_HAS_CT 0x01          /* skb carries a conntrack entry (skb->_nfct) */

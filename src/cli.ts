@@ -60,6 +60,7 @@ function count(flag: string) {
 }
 
 interface StreamFlags {
+  pcap?: string;
   detailLimit: number;
   countersInterval: number;
   nics: NicSelection;
@@ -90,6 +91,7 @@ async function stream(flags: StreamFlags): Promise<number> {
         ringBytes: flags.ringSize * 1024 * 1024,
         countersIntervalMs: flags.countersInterval * 1000,
         keyBurst: flags.detailLimit,
+        ...(flags.pcap ? { pcap: flags.pcap } : {}),
         nics: flags.nics,
       },
       (line) => {
@@ -164,6 +166,7 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
         .argParser(count('--detail-limit'))
         .default(100),
     )
+    .addOption(new Option('--pcap <file>', 'also write the headers of every detail event (first 192 bytes from the IP header) as pcapng, the drop kind in each packet comment'))
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
     .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']))
     .addHelpText(

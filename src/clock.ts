@@ -18,6 +18,11 @@ export class WallClock {
     this.baseNsec = Number(pair.realtimeNs % 1_000_000_000n);
   }
 
+  /** Wall-clock nanoseconds since the epoch of an event `deltaNs` after the monotonic base. */
+  epochNs(deltaNs: number): bigint {
+    return BigInt(this.baseSec) * 1_000_000_000n + BigInt(this.baseNsec) + BigInt(deltaNs);
+  }
+
   /** ISO time of an event `deltaNs` after the monotonic base. */
   iso(deltaNs: number): string {
     const total = this.baseNsec + deltaNs;

@@ -8,6 +8,8 @@ import type { WallClock } from './clock.js';
 import type { CountersLine } from './host/counters-line.js';
 import { parseDnsQuestion } from './dns.js';
 import { explain } from './explain.js';
+import { FLAGS } from './layout.js';
+import { l4PayloadOffset } from './pcap.js';
 import type { MartianDetail, NeighDetail, SysctlReader } from './explain.js';
 import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
@@ -99,6 +101,14 @@ export type { CountersLine };
 
 export type StreamLine = StartLine | DropEvent | StatsLine | CountersLine;
 
+/** The DNS message of a port-53 drop: the L4 payload, found in an IP-header capture if need be. */
+function dnsPayload(d: RawDrop): Uint8Array | null {
+  if (!d.payload || (d.sport !== 53 && d.dport !== 53)) return null;
+  if (!(d.flags & FLAGS.PAYLOAD_L3)) return d.payload;
+  const off = l4PayloadOffset(d.payload);
+  return off > 0 && off < d.payload.length ? d.payload.subarray(off) : null;
+}
+
 export function flowOf(d: RawDrop): Flow | null {
   if (d.src === null || d.dst === null) return null;
   const proto = PROTO_NAMES[d.l4Proto] ?? `ip-${d.l4Proto}`;
@@ -147,8 +157,9 @@ export class EventBuilder {
       hint: x.hint,
     };
     if (c.evidence) ev.evidence = c.evidence;
-    if (d.payload) {
-      const q = parseDnsQuestion(d.payload, d.l4Proto === 6);
+    const dnsBytes = dnsPayload(d);
+    if (dnsBytes) {
+      const q = parseDnsQuestion(dnsBytes, d.l4Proto === 6);
       if (!q) this.dnsFailures++;
       ev.dns = q;
       if (q) {
@@ -169,7 +180,7 @@ export class EventBuilder {
     const byKey = new Map<string, { ev: DropEvent; lastNs: number; key: string }>();
     for (const d of drops) {
       // DNS drops are never folded: each carries its own question.
-      const key = d.payload
+      const key = d.payload && (d.sport === 53 || d.dport === 53)
         ? `dns|${byKey.size}`
         : `${d.reason}|${d.location}|${d.netns}|${d.ifindex}|${d.l4Proto}|${d.src}|${d.dst}|${d.sport}|${d.dport}|${d.icmpType}|${d.icmpCode}|${d.ctFlags}|${d.neigh?.key}`;
       const hit = byKey.get(key);

@@ -63,6 +63,7 @@ export const FLAGS = {
   L4: 0x04,
   NETNS_FROM_SK: 0x08,
   TRUNCATED: 0x10,
+  PAYLOAD_L3: 0x20,
   CT_HAS_CT: 0x01,
   CT_CONFIRMED: 0x02,
   CT_ACTIVE: 0x04,

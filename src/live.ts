@@ -14,6 +14,8 @@ import { Symbolizer } from './kallsyms.js';
 import { loadNative, packageRoot } from './native.js';
 import type { Hook } from './native.js';
 import { ReasonNames } from './reasons.js';
+import { PAYLOAD_MAX } from './layout.js';
+import { PcapWriter } from './pcap.js';
 import { runStream } from './stream.js';
 import type { StreamTotals } from './stream.js';
 
@@ -28,6 +30,8 @@ export interface LiveOptions {
   keyBurst?: number;
   hook?: Hook;
   enrichers?: Enricher[];
+  /** write dropped packets' headers to this pcapng file */
+  pcap?: string;
   /** 0: no counters lines */
   countersIntervalMs: number;
   nics: NicSelection;
@@ -56,22 +60,29 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
   requireTracingCaps();
   const native = loadNative();
   const sampler = o.countersIntervalMs > 0 ? new HostSampler({ nics: o.nics }) : null;
-  return runStream({
-    ...(sampler ? { sampleCounters: async () => toCountersLine(await sampler.sample()), countersIntervalMs: o.countersIntervalMs } : {}),
-    native,
-    reasons: kernelReasons(),
-    symbols: Symbolizer.fromProc(),
-    tracer: {
-      ...(o.netns !== undefined ? { filterNetns: o.netns } : {}),
-      ringBytes: o.ringBytes,
-      keyBurst: o.keyBurst ?? 100,
-      ...(o.hook ? { only: o.hook } : {}),
-    },
-    meta: { version: VERSION, node: hostname(), kernel: release() },
-    emit,
-    ...(o.enrichers ? { enrichers: o.enrichers } : {}),
-    ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
-    statsIntervalMs: o.statsIntervalMs,
-    signal,
-  });
+  const pcap = o.pcap ? new PcapWriter(o.pcap, PAYLOAD_MAX) : undefined;
+  try {
+    return await runStream({
+      ...(pcap ? { pcap } : {}),
+      ...(sampler ? { sampleCounters: async () => toCountersLine(await sampler.sample()), countersIntervalMs: o.countersIntervalMs } : {}),
+      native,
+      reasons: kernelReasons(),
+      symbols: Symbolizer.fromProc(),
+      tracer: {
+        ...(o.netns !== undefined ? { filterNetns: o.netns } : {}),
+        ringBytes: o.ringBytes,
+        keyBurst: o.keyBurst ?? 100,
+        ...(o.hook ? { only: o.hook } : {}),
+        ...(pcap ? { captureHeaders: true } : {}),
+      },
+      meta: { version: VERSION, node: hostname(), kernel: release() },
+      emit,
+      ...(o.enrichers ? { enrichers: o.enrichers } : {}),
+      ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
+      statsIntervalMs: o.statsIntervalMs,
+      signal,
+    });
+  } finally {
+    pcap?.close();
+  }
 }

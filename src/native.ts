@@ -45,6 +45,8 @@ export interface TracerOptions {
   keyBurst?: number;
   /** try only this hook */
   only?: Hook;
+  /** keep the first bytes of every dropped packet from its IP header (for --pcap) */
+  captureHeaders?: boolean;
   /** also attach the optional hooks (neigh_create, fexit/kretprobe on conntrack and neigh); default true */
   extras?: boolean;
   /** replace the kernel function of an optional hook, e.g. {"fexit/__nf_conntrack_alloc": "renamed"} (tests) */
@@ -107,6 +109,7 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
     out.keyBurst = opts.keyBurst;
   }
   if (opts.extras !== undefined) out.extras = opts.extras === true;
+  if (opts.captureHeaders !== undefined) out.captureHeaders = opts.captureHeaders === true;
   if (opts.targets !== undefined) {
     for (const [k, v] of Object.entries(opts.targets)) {
       if (!/^[a-z_]+\/[A-Za-z0-9_.]+$/.test(k) || !/^[A-Za-z0-9_.]+$/.test(v)) {

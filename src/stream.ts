@@ -13,8 +13,10 @@ import { cachedSysctl } from './explain.js';
 import type { SysctlReader } from './explain.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from './events.js';
 import { Folder } from './fold.js';
+import { ipLength } from './pcap.js';
+import type { PcapWriter } from './pcap.js';
 import type { Symbolizer } from './kallsyms.js';
-import { layoutMismatches } from './layout.js';
+import { FLAGS, layoutMismatches } from './layout.js';
 import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from './native.js';
 import type { ReasonNames } from './reasons.js';
 
@@ -34,6 +36,8 @@ export interface StreamOptions {
   emit: (line: StreamLine) => void;
   /** sysctl values for explanations (default: /proc/sys, cached 1 s) */
   sysctl?: SysctlReader;
+  /** write every delivered drop's headers here as pcapng (needs tracer.captureHeaders) */
+  pcap?: PcapWriter;
   /** how often drops the kernel only counted are folded into drop lines (default 1 s) */
   foldIntervalMs?: number;
   /** host tables (src/host): one counters line per countersIntervalMs, and at start and end */
@@ -185,6 +189,16 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           const r = decoder.decode(buf, scratch);
           decodeErrors += r.errors;
           events += scratch.length;
+          if (o.pcap) {
+            const blocks: Buffer[] = [];
+            for (const d of scratch) {
+              if (!d.payload || !(d.flags & FLAGS.PAYLOAD_L3)) continue;
+              const ev = builder.build(d);
+              const comment = `droptrace: ${ev.kind} (${ev.family}) reason=${ev.reason} location=${ev.location} netns=${ev.netns} dev=${ev.ifname}`;
+              blocks.push(o.pcap.packet(clock.epochNs(d.monoDeltaNs), d.payload, ipLength(d.payload), comment));
+            }
+            o.pcap.write(blocks);
+          }
           for (const [ev, key] of builder.fold(scratch)) {
             enrich(ev);
             folder.delivered(key, ev);

@@ -1,7 +1,10 @@
 /**
  * End to end, as root: real BPF programs, real drops in throw-away namespaces, the real CLI.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inNs, makePair, sendSpoofedUdp, sendUdp } from './helpers/netns.js';
 import type { Pair } from './helpers/netns.js';
@@ -124,6 +127,35 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
     } finally {
       await s.stop();
       inNs(p.b, 'iptables', ['-F', 'INPUT']);
+    }
+  });
+
+  const tshark = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!tshark) console.warn('skipping --pcap check: tshark (Debian package tshark) is not installed');
+  it.skipIf(!tshark)('writes dropped packets as pcapng that tshark reads, the kind in each comment', async () => {
+    const N = 6;
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '5320', '-j', 'DROP']);
+    const dir = mkdtempSync(join(tmpdir(), 'droptrace-pcap-'));
+    const file = join(dir, 'drops.pcapng');
+    const s = startStream(['--netns', String(p.netnsB), '--pcap', file]);
+    try {
+      await s.ready;
+      sendUdp(p.a, p.ipA, 40020, p.ipB, 5320, N);
+      const mine = (l: Line) => (l.flow as { dport?: number } | null)?.dport === 5320;
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+      await s.stop();
+      const out = execFileSync('tshark', ['-r', file, '-Y', 'udp.dstport == 5320', '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'udp.srcport', '-e', 'frame.comment'], {
+        encoding: 'utf8',
+      });
+      const rows = out.trim().split('\n');
+      expect(rows).toHaveLength(N);
+      for (const r of rows) {
+        expect(r).toBe(`${p.ipA}\t${p.ipB}\t40020\tdroptrace: netfilter_rule (netfilter) reason=NETFILTER_DROP location=nft_do_chain netns=${p.netnsB} dev=${p.vethB}`);
+      }
+    } finally {
+      await s.stop();
+      inNs(p.b, 'iptables', ['-F', 'INPUT']);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
