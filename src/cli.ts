@@ -60,6 +60,11 @@ function count(flag: string) {
 }
 
 interface StreamFlags {
+  pods?: string;
+  kubeconfig?: string;
+  node?: string;
+  podRescan: number;
+  podDiscovery: boolean;
   pcap?: string;
   detailLimit: number;
   countersInterval: number;
@@ -92,6 +97,14 @@ async function stream(flags: StreamFlags): Promise<number> {
         countersIntervalMs: flags.countersInterval * 1000,
         keyBurst: flags.detailLimit,
         ...(flags.pcap ? { pcap: flags.pcap } : {}),
+        pods: {
+          ...(flags.pods !== undefined ? { podsFile: flags.pods } : {}),
+          ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+          ...(flags.node !== undefined ? { node: flags.node } : {}),
+          discovery: flags.podDiscovery,
+          rescanMs: flags.podRescan * 1000,
+          warn: (line: string) => process.stderr.write(`droptrace: ${line}\n`),
+        },
         nics: flags.nics,
       },
       (line) => {
@@ -166,6 +179,11 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
         .argParser(count('--detail-limit'))
         .default(100),
     )
+    .addOption(new Option('--pods <file>', 'static pod list (JSON: namespace, name, uid, ips, netns) for labs and hosts without Kubernetes'))
+    .addOption(new Option('--kubeconfig <file>', 'watch this node\'s pods through the Kubernetes API (in a pod the service account is used by itself)'))
+    .addOption(new Option('--node <name>', 'whose pods to watch (default $NODE_NAME, else the host name)'))
+    .addOption(new Option('--pod-rescan <seconds>', 'how often /proc and /var/log/pods are scanned for pods').argParser(seconds('--pod-rescan')).default(10))
+    .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))
     .addOption(new Option('--pcap <file>', 'also write the headers of every detail event (first 192 bytes from the IP header) as pcapng, the drop kind in each packet comment'))
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
     .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']))

@@ -74,6 +74,8 @@ export interface StartLine {
   kernel: string;
   filter: { netns: number | null };
   probes: Array<{ probe: string; hook: string; state: string; why?: string }>;
+  /** pod attribution sources: "file (3 pods), discovery, api (...)", or "none" */
+  attribution: string;
 }
 
 export interface StatsLine {

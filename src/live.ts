@@ -10,6 +10,8 @@ import type { Enricher } from './enrich/types.js';
 import type { StreamLine } from './events.js';
 import { HostSampler, toCountersLine } from './host/index.js';
 import type { NicSelection } from './host/index.js';
+import { startPodAttribution } from './enrich/pods.js';
+import type { PodAttributionOptions } from './enrich/pods.js';
 import { Symbolizer } from './kallsyms.js';
 import { loadNative, packageRoot } from './native.js';
 import type { Hook } from './native.js';
@@ -30,6 +32,8 @@ export interface LiveOptions {
   keyBurst?: number;
   hook?: Hook;
   enrichers?: Enricher[];
+  /** pod attribution sources (--pods, --kubeconfig, discovery); absent: none */
+  pods?: PodAttributionOptions;
   /** write dropped packets' headers to this pcapng file */
   pcap?: string;
   /** 0: no counters lines */
@@ -60,9 +64,13 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
   requireTracingCaps();
   const native = loadNative();
   const sampler = o.countersIntervalMs > 0 ? new HostSampler({ nics: o.nics }) : null;
-  const pcap = o.pcap ? new PcapWriter(o.pcap, PAYLOAD_MAX) : undefined;
+  // Bad input (a pods file, a kubeconfig) fails here, before anything is attached.
+  const pods = o.pods ? await startPodAttribution(o.pods) : null;
+  let pcap: PcapWriter | undefined;
   try {
+    pcap = o.pcap ? new PcapWriter(o.pcap, PAYLOAD_MAX) : undefined;
     return await runStream({
+      ...(pods ? { attribution: pods.describe(), extraEnrichmentFailures: () => pods.failures() } : {}),
       ...(pcap ? { pcap } : {}),
       ...(sampler ? { sampleCounters: async () => toCountersLine(await sampler.sample()), countersIntervalMs: o.countersIntervalMs } : {}),
       native,
@@ -77,12 +85,13 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
       },
       meta: { version: VERSION, node: hostname(), kernel: release() },
       emit,
-      ...(o.enrichers ? { enrichers: o.enrichers } : {}),
+      enrichers: [...(pods ? [pods.enricher] : []), ...(o.enrichers ?? [])],
       ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
       statsIntervalMs: o.statsIntervalMs,
       signal,
     });
   } finally {
     pcap?.close();
+    await pods?.close();
   }
 }

@@ -43,6 +43,10 @@ export interface StreamOptions {
   /** host tables (src/host): one counters line per countersIntervalMs, and at start and end */
   sampleCounters?: () => Promise<CountersLine>;
   countersIntervalMs?: number;
+  /** enrichment sources' own failures (API requests, /proc scans), added to stats */
+  extraEnrichmentFailures?: () => number;
+  /** which attribution sources are on, for the start line */
+  attribution?: string;
   /** run on every drop line before it is emitted */
   enrichers?: Enricher[];
   /** stops by itself after this long */
@@ -129,7 +133,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           total: Number(c.ringLost + c.userLost),
         },
         decode_errors: decodeErrors + Number(c.shortRecords),
-        enrichment_failures: enrichmentFailures + builder.dnsFailures,
+        enrichment_failures: enrichmentFailures + builder.dnsFailures + (o.extraEnrichmentFailures?.() ?? 0),
         counters_failures: countersFailures,
         kernel: {
           drops: Number(c.seen),
@@ -149,6 +153,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       kernel: o.meta.kernel,
       filter: { netns: o.tracer.filterNetns ?? null },
       probes,
+      attribution: o.attribution ?? 'none',
     };
     o.emit(start);
 
