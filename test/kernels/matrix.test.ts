@@ -1,0 +1,171 @@
+/**
+ * The kernel matrix, smoke set: this machine's kernel natively, and another kernel (Debian's
+ * 6.1) booted under qemu with this machine's root shared read-only. Both run the same
+ * kernels/exercise.mjs: `droptrace check`, the reason names against the kernel's own
+ * tracepoint format, and two drops classified by `droptrace stream`. The full matrix is
+ * `npm run test:kernels` (scripts/kernels.sh).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, leftoverDirs, leftovers, runInVm, scratchDir, vmAvailability } from './vm.js';
+
+interface Probe {
+  probe: string;
+  hook: string;
+  state: 'attached' | 'unavailable' | 'standby';
+  why?: string;
+}
+interface Scenario {
+  name: string;
+  ok: boolean;
+  problems: string[];
+  drops?: Array<{ family: string; kind: string; reason: string; location: string; count: number }>;
+}
+interface Pass {
+  label: string;
+  error?: string;
+  exit: number | string | null;
+  start: { probes: Probe[] } | null;
+  scenarios: Scenario[];
+}
+interface Result {
+  kernel: string;
+  where: 'native' | 'qemu';
+  ok: boolean;
+  checks: Array<{
+    when: string;
+    exit: number | null;
+    report: { probes: Probe[]; features: Array<{ name: string; ok: boolean }> } | null;
+    stderr: string;
+    /** functions hooked by a probe that the kernel lacked at that moment */
+    missingFunctions: string[];
+  }>;
+  reasonNames: { ok: boolean; formatCount: number; btfCount: number; mismatches: string[] };
+  passes: Pass[];
+  faults: Array<{ ok: boolean; problems: string[]; unavailable: Probe[] }>;
+}
+
+const EXERCISE = join(ROOT, 'kernels', 'exercise.mjs');
+const isRoot = process.getuid?.() === 0;
+const built = existsSync(join(ROOT, 'dist', 'src', 'cli.js')) && existsSync(join(ROOT, 'build', 'Release', 'droptrace.node'));
+const OPTIONAL = /^(kprobe|kretprobe|fentry|fexit)\//;
+// A broken-probe pass: an ENV=VALUE that makes droptrace look for a renamed kernel function.
+const FAULT = process.env.DT_KERNELS_FAULT;
+
+/** What must hold on every kernel, whatever optional probes exist. */
+function expectSmoke(r: Result): void {
+  const [start] = r.checks;
+  expect(start?.exit, `check failed: ${start?.stderr}`).toBe(0);
+  const probes = start!.report!.probes;
+  // both ways of reaching skb:kfree_skb load and attach: the CO-RE object runs unchanged
+  expect(probes.filter((p) => p.probe === 'kfree_skb').map((p) => [p.hook, p.state])).toEqual([
+    ['tp_btf/kfree_skb', 'attached'],
+    ['tracepoint/skb/kfree_skb', 'attached'],
+  ]);
+  // a probe that cannot attach says why, in the kernel's or libbpf's words
+  for (const p of probes.filter((p) => p.state !== 'attached')) expect(p.why, `${p.hook} gives no reason`).toMatch(/\S/);
+  // a probe whose kernel function is missing (a module not loaded yet, a renamed function) is
+  // unavailable and names the function, and the drops below are still traced and classified
+  for (const fn of start!.missingFunctions) {
+    for (const p of probes.filter((p) => p.hook.endsWith(`/${fn}`))) {
+      expect([p.hook, p.state]).toEqual([p.hook, 'unavailable']);
+      expect(p.why).toContain(fn);
+    }
+  }
+  // names come from this kernel: they agree with its own tracepoint format, number for number
+  expect(r.reasonNames.mismatches).toEqual([]);
+  expect(r.reasonNames.formatCount).toBeGreaterThan(50);
+  const pass = r.passes[0]!;
+  expect(pass.error).toBeUndefined();
+  expect(pass.exit).toBe(0);
+  const byName = Object.fromEntries(pass.scenarios.map((s) => [s.name, s]));
+  expect(byName.netfilter_rule?.drops).toEqual([{ family: 'netfilter', kind: 'netfilter_rule', reason: 'NETFILTER_DROP', location: 'nft_do_chain', count: 20 }]);
+  expect(byName.no_socket?.drops).toEqual([{ family: 'other', kind: 'no_socket', reason: 'NO_SOCKET', location: '__udp4_lib_rcv', count: 5 }]);
+  expect(pass.scenarios.flatMap((s) => s.problems)).toEqual([]);
+  expect(r.ok).toBe(true);
+}
+
+describe.skipIf(!isRoot || !built)('kernel matrix, this machine natively (smoke)', () => {
+  it('check, reason names and the smoke drops', () => {
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [EXERCISE, '--set', 'smoke'], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+    const res = JSON.parse(r.stdout) as Result;
+    console.log(`kernel matrix: ${res.kernel} natively, smoke set in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    expect(res.where).toBe('native');
+    expectSmoke(res);
+  });
+});
+
+// DT_KERNELS_SKIP=1 leaves the guest out (about a minute, plus a one-time install of qemu and
+// Debian's kernel); the native smoke run stays.
+const optOut = process.env.DT_KERNELS_SKIP === '1';
+if (!isRoot) console.warn('skipping kernel matrix tests: they need root');
+else if (!built) console.warn('skipping kernel matrix tests: droptrace is not built (npm run build)');
+const avail =
+  isRoot && built && !optOut ? vmAvailability() : { ok: false, why: optOut ? 'DT_KERNELS_SKIP=1' : 'needs root and a built droptrace', kernel: undefined };
+if (isRoot && built && !avail.ok) console.warn(`skipping kernel matrix tests under qemu: ${avail.why}`);
+
+describe.skipIf(!avail.ok)(`kernel matrix, ${avail.kernel ?? 'another kernel'} under qemu (smoke)`, () => {
+  const scratch = scratchDir();
+  afterAll(() => scratch.remove());
+
+  it("hands back the command's stdout, stderr and exit code, and leaves nothing behind", async () => {
+    const r = await runInVm(['sh', '-c', 'uname -r; pwd; echo to-stderr >&2; exit 7'], { timeoutS: 120 });
+    expect(r.code, r.stderr).toBe(7);
+    const kver = avail.kernel!.replace(/^.*vmlinuz-/, '');
+    expect(r.stdout).toBe(`${kver}\n${ROOT}\n`);
+    expect(r.stderr).toBe('to-stderr\n');
+    expect(leftovers(r.pid)).toEqual([]);
+    expect(leftoverDirs(r.pid)).toEqual([]);
+  }, 180_000);
+
+  it('ends a command that outlives its bound with 124 and kills the guest', async () => {
+    const r = await runInVm(['sleep', '600'], { timeoutS: 4 });
+    expect(r.code).toBe(124);
+    expect(r.stderr).toMatch(/run-in-vm: timed out after 4s/);
+    expect(r.ms).toBeLessThan(30_000);
+    expect(leftovers(r.pid)).toEqual([]);
+    expect(leftoverDirs(r.pid)).toEqual([]);
+  }, 60_000);
+
+  it('leaves no qemu and no temporary files when interrupted (SIGTERM)', async () => {
+    let pid = 0;
+    const run = runInVm(['sleep', '600'], { timeoutS: 120, onSpawn: (p) => (pid = p) });
+    // wait until qemu runs, then interrupt the harness
+    for (let i = 0; i < 100 && !leftovers(pid).some((l) => l.includes('qemu-system')); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(leftovers(pid).some((l) => l.includes('qemu-system'))).toBe(true);
+    process.kill(pid, 'SIGTERM');
+    const r = await run;
+    expect(r.code).toBe(143);
+    expect(leftovers(pid)).toEqual([]);
+    expect(leftoverDirs(pid)).toEqual([]);
+  }, 60_000);
+
+  it('runs the CO-RE object built here unchanged: probes, reason names and drops from that kernel', async () => {
+    const r = await runInVm(['node', EXERCISE, '--set', 'smoke', '--out', '/run/vm/out/result.json'], { timeoutS: 400, out: scratch.path });
+    console.log(`kernel matrix: ${avail.kernel} under qemu, smoke set in ${(r.ms / 1000).toFixed(1)}s (boot included)`);
+    const file = join(scratch.path, 'result.json');
+    expect(existsSync(file), `no result from the guest (exit ${r.code}): ${r.stderr.slice(-2000)}`).toBe(true);
+    const res = JSON.parse(readFileSync(file, 'utf8')) as Result;
+    expect(res.where).toBe('qemu');
+    expect(res.kernel).toBe(avail.kernel!.replace(/^.*vmlinuz-/, ''));
+    // this kernel has kprobes (and fentry): feature detection must say so and use them
+    const start = res.checks[0]!.report!;
+    expect(start.features.find((f) => f.name === 'kprobes')?.ok).toBe(true);
+    const optional = start.probes.filter((p) => OPTIONAL.test(p.hook));
+    if (optional.length > 0) expect(optional.filter((p) => p.state === 'attached').map((p) => p.hook)).not.toEqual([]);
+    expectSmoke(res);
+    expect(r.code).toBe(0);
+  }, 420_000);
+
+  it.skipIf(!FAULT)(`degrades to the tracepoint floor when a probe's kernel function is missing (${FAULT ?? 'set DT_KERNELS_FAULT=ENV=VALUE'})`, async () => {
+    const r = await runInVm(['node', EXERCISE, '--set', 'smoke', '--fault', FAULT!, '--out', '/run/vm/out/fault.json'], { timeoutS: 400, out: scratch.path });
+    const res = JSON.parse(readFileSync(join(scratch.path, 'fault.json'), 'utf8')) as Result;
+    expect(res.faults).toHaveLength(1);
+    expect(res.faults[0]!.problems).toEqual([]);
+    expect(res.faults[0]!.unavailable.map((p) => p.why)).not.toEqual([]);
+    expect(r.code).toBe(0);
+  }, 420_000);
+});
