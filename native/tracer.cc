@@ -96,7 +96,7 @@ const Candidate kCandidates[] = {
 };
 
 // Optional hooks (probes/hooks.bpf.c): each group keeps the first candidate that attaches.
-enum class ExtraType { Tracepoint, Fexit, Kretprobe };
+enum class ExtraType { Tracepoint, Fexit, Kretprobe, Kprobe };
 struct Extra {
   const char *probe;  // group name the user sees
   const char *hook;
@@ -111,7 +111,31 @@ const Extra kExtras[] = {
     {"ct_alloc", "fexit/__nf_conntrack_alloc", "dt_ct_alloc_fexit", ExtraType::Fexit, "__nf_conntrack_alloc"},
     {"ct_alloc", "kretprobe/__nf_conntrack_alloc", "dt_ct_alloc_kretprobe", ExtraType::Kretprobe,
      "__nf_conntrack_alloc"},
+    {"martian", "fentry/ip_handle_martian_source", "dt_martian_fentry", ExtraType::Fexit, "ip_handle_martian_source"},
+    {"martian", "kprobe/ip_handle_martian_source", "dt_martian_kprobe", ExtraType::Kprobe, "ip_handle_martian_source"},
 };
+
+// Which of `names` are kernel text symbols now (/proc/kallsyms, modules included): a probe on
+// a function that is not there (module not loaded, renamed, inlined) says so in those words.
+std::vector<std::string> missing_ksyms(const std::vector<std::string> &names) {
+  std::vector<bool> found(names.size(), false);
+  FILE *f = fopen("/proc/kallsyms", "r");
+  if (!f) return {};
+  char line[512];
+  while (fgets(line, sizeof(line), f)) {
+    char *sp = strchr(line, ' ');
+    if (!sp || (sp[1] != 't' && sp[1] != 'T')) continue;
+    char *name = sp + 3;
+    name[strcspn(name, "\t\n")] = 0;
+    for (size_t i = 0; i < names.size(); i++)
+      if (!found[i] && names[i] == name) found[i] = true;
+  }
+  fclose(f);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < names.size(); i++)
+    if (!found[i]) out.push_back(names[i]);
+  return out;
+}
 
 struct ProbeReport {
   std::string probe;
@@ -259,16 +283,33 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return true;
   }
 
+  // targets: {hook or kernel function: replacement function} (DROPTRACE_RENAME, tests)
   std::string TargetOf(const Extra &x) {
     for (auto &kv : targets_)
-      if (kv.first == x.hook) return kv.second;
+      if (kv.first == x.hook || (x.target[0] && kv.first == x.target)) return kv.second;
     return x.target;
   }
 
   bool TryExtra(const Extra &x, std::string *why) {
     take_warning();
     std::string target = TargetOf(x);
-    if (x.type == ExtraType::Kretprobe && access("/sys/bus/event_source/devices/kprobe", F_OK) != 0) {
+    if (!target.empty()) {
+      if (!ksyms_checked_) {
+        std::vector<std::string> names;
+        for (const Extra &e : kExtras)
+          if (e.target[0]) names.push_back(TargetOf(e));
+        missing_ = missing_ksyms(names);
+        ksyms_checked_ = true;
+      }
+      for (const std::string &m : missing_) {
+        if (m == target) {
+          *why = "kernel function " + target + " not found in /proc/kallsyms (module not loaded, renamed or inlined on this kernel)";
+          return false;
+        }
+      }
+    }
+    bool kprobe = x.type == ExtraType::Kretprobe || x.type == ExtraType::Kprobe;
+    if (kprobe && access("/sys/bus/event_source/devices/kprobe", F_OK) != 0) {
       *why = "this kernel has no kprobes (CONFIG_KPROBES off)";
       return false;
     }
@@ -297,7 +338,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     err = hooks_bpf__load(h);
     if (err && x.type == ExtraType::Fexit && (err == -EPERM || errno == EPERM)) {
       take_warning();  // libbpf's "raise ulimit -l" guess does not apply here
-      *why = "this kernel refuses fentry/fexit programs (EPERM on load of fexit/" + target + ")";
+      *why = "this kernel refuses fentry/fexit programs (EPERM on load of " + std::string(x.hook) + ")";
       hooks_bpf__destroy(h);
       return false;
     }
@@ -306,8 +347,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       hooks_bpf__destroy(h);
       return false;
     }
-    bpf_link *link = x.type == ExtraType::Kretprobe ? bpf_program__attach_kprobe(prog, true, target.c_str())
-                                                    : bpf_program__attach(prog);
+    bpf_link *link = kprobe ? bpf_program__attach_kprobe(prog, x.type == ExtraType::Kretprobe, target.c_str())
+                            : bpf_program__attach(prog);
     if (!link) {
       *why = describe(("attach (" + target + ")").c_str(), errno);
       hooks_bpf__destroy(h);
@@ -552,6 +593,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   bool extras_ = true;
   std::vector<std::pair<std::string, std::string>> targets_;
   std::vector<std::pair<hooks_bpf *, bpf_link *>> extras_loaded_;
+  bool ksyms_checked_ = false;
+  std::vector<std::string> missing_;
   std::string attached_hook_;
   droptrace_bpf *skel_ = nullptr;
   bpf_link *link_ = nullptr;
@@ -653,6 +696,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   flags.Set("CT_ALLOC_FAILED", DT_CT_ALLOC_FAILED);
   flags.Set("M_LOG_ALL", DT_M_LOG_ALL);
   flags.Set("M_LOG_DEV", DT_M_LOG_DEV);
+  flags.Set("M_SOURCE_SEEN", DT_M_SOURCE_SEEN);
   flags.Set("M_KNOWN", DT_M_KNOWN);
   o.Set("flags", flags);
   return o;

@@ -367,6 +367,8 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	}
 	if (dev && (ev.flags & DT_F_IPV4) && net)
 		martian_conf(&ev, dev, net);
+	if (r && r->martian_src_ns && ev.ts_ns - r->martian_src_ns < DT_RECENT_NS)
+		ev.martian_conf |= DT_M_SOURCE_SEEN;
 
 	/* Exact count per key; past the burst, the drop is counted but sends no detail. */
 	struct dt_key k = {

@@ -34,6 +34,7 @@
 /* martian_conf */
 #define DT_M_LOG_ALL 0x01          /* net.ipv4.conf.all.log_martians */
 #define DT_M_LOG_DEV 0x02          /* net.ipv4.conf.<dev>.log_martians */
+#define DT_M_SOURCE_SEEN 0x04      /* a hook saw ip_handle_martian_source just before the drop */
 #define DT_M_KNOWN 0x80            /* the values above were read */
 
 /* Payload bytes kept for DNS (port 53) drops, to name the query. */
@@ -85,6 +86,7 @@ struct dt_event {
 struct dt_recent {
 	__u64 neigh_fail_ns;   /* a neighbour entry could not be created */
 	__u64 ct_alloc_fail_ns; /* a conntrack entry could not be allocated (table full) */
+	__u64 martian_src_ns;  /* the route lookup called a source martian (ip_handle_martian_source) */
 	__u32 neigh_entries;
 	__u8 neigh_family;
 	__u8 _pad[3];

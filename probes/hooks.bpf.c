@@ -76,11 +76,15 @@ static __always_inline void neigh_failed(struct neigh_table *tbl, const void *pk
 }
 
 SEC("fexit/__neigh_create")
-int BPF_PROG(dt_neigh_fexit, struct neigh_table *tbl, const void *pkey, struct net_device *dev, bool want_ref,
-	     struct neighbour *ret)
+int BPF_PROG(dt_neigh_fexit, struct neigh_table *tbl)
 {
-	if (IS_ERR_PTR(ret))
-		neigh_failed(tbl, pkey);
+	/* Older verifiers refuse direct context reads of a "const void *" argument (pkey):
+	 * fetch it and the return value through the helpers (5.17+). */
+	__u64 pkey = 0, ret = 0;
+	if (bpf_get_func_ret(ctx, &ret) || !IS_ERR_PTR(ret))
+		return 0;
+	bpf_get_func_arg(ctx, 1, &pkey);
+	neigh_failed(tbl, (const void *)pkey);
 	return 0;
 }
 
@@ -119,5 +123,28 @@ int BPF_KRETPROBE(dt_ct_alloc_kretprobe, struct nf_conn *ret)
 		if (r)
 			r->ct_alloc_fail_ns = bpf_ktime_get_ns();
 	}
+	return 0;
+}
+
+static __always_inline void martian_seen(void)
+{
+	struct dt_recent *r = mine();
+	if (r)
+		r->martian_src_ns = bpf_ktime_get_ns();
+}
+
+/* Called for every source martian the route lookup finds (and rp_filter failures), logged or
+ * not: it names drops that older kernels report as NOT_SPECIFIED. */
+SEC("fentry/ip_handle_martian_source")
+int BPF_PROG(dt_martian_fentry)
+{
+	martian_seen();
+	return 0;
+}
+
+SEC("kprobe/ip_handle_martian_source")
+int BPF_KPROBE(dt_martian_kprobe)
+{
+	martian_seen();
 	return 0;
 }

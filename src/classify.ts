@@ -21,6 +21,8 @@ export interface ClassifyInput {
   dst: string | null;
   /** FLAGS.CT_* of a NETFILTER_DROP; 0 otherwise */
   ctFlags?: number;
+  /** FLAGS.M_* */
+  martianConf?: number;
 }
 
 const DIRECT: Record<string, Classification> = {
@@ -35,6 +37,12 @@ const DIRECT: Record<string, Classification> = {
 };
 
 const isLoopback = (ip: string | null) => ip !== null && (ip.startsWith('127.') || ip === '::1');
+/** sources no IPv4 packet may carry: 0/8, 127/8, multicast, class E, broadcast */
+const isMartianSource = (ip: string | null) => {
+  if (ip === null || ip.includes(':')) return false;
+  const first = Number(ip.split('.')[0]);
+  return first === 0 || first === 127 || first >= 224;
+};
 const isZeroNet = (ip: string | null) => ip !== null && ip.startsWith('0.');
 
 /**
@@ -86,6 +94,16 @@ export function classify(d: ClassifyInput): Classification {
   if (d.reason === 'NETFILTER_DROP') return netfilter(d.ctFlags ?? 0);
   const direct = DIRECT[d.reason];
   if (direct) return direct;
+  // Kernels before the IP_* drop reasons (6.1) say NOT_SPECIFIED for martians: a hook on
+  // ip_handle_martian_source, or failing that the place and an impossible source, tell.
+  if (d.reason === 'NOT_SPECIFIED') {
+    if ((d.martianConf ?? 0) & FLAGS.M_SOURCE_SEEN) {
+      return { family: 'martian', kind: 'martian_source', evidence: ['ip_handle_martian_source ran just before the drop'] };
+    }
+    if (d.location === 'ip_rcv_finish_core' && isMartianSource(d.src)) {
+      return { family: 'martian', kind: 'martian_source', evidence: ['dropped by the input route lookup (ip_rcv_finish_core)', `source ${d.src} is never valid`] };
+    }
+  }
   switch (d.reason) {
     // IP_LOCALNET is the kernel's "127/8 where it does not belong", on either side.
     case 'IP_LOCALNET':

@@ -139,7 +139,7 @@ export class EventBuilder {
   build(d: RawDrop): DropEvent {
     const reason = this.reasons.name(d.reason);
     const location = this.symbols.lookup(d.location);
-    const c = classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags });
+    const c = classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
     const { family, kind } = c;
     const x = explain(c, d, reason, this.sysctl);
     const ev: DropEvent = {

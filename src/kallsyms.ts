@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 
+const SUFFIX = /(\.(constprop|isra|part|cold|llvm|lto_priv)(\.\d+)?)+$/;
+
 export class Symbolizer {
   private addrs: BigUint64Array = new BigUint64Array(0);
   private names: string[] = [];
@@ -20,6 +22,8 @@ export class Symbolizer {
       let name = line.slice(sp1 + 3);
       const tab = name.indexOf('\t');
       if (tab >= 0) name = name.slice(0, tab);
+      // compiler clones keep their function's name: ip_rcv_finish_core.constprop.0
+      name = name.replace(SUFFIX, '');
       rows.push([BigInt('0x' + line.slice(0, 16)), name]);
     }
     rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

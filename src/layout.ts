@@ -74,6 +74,7 @@ export const FLAGS = {
   CT_ALLOC_FAILED: 0x80,
   M_LOG_ALL: 0x01,
   M_LOG_DEV: 0x02,
+  M_SOURCE_SEEN: 0x04,
   M_KNOWN: 0x80,
 } as const;
 

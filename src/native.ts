@@ -112,7 +112,7 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
   if (opts.captureHeaders !== undefined) out.captureHeaders = opts.captureHeaders === true;
   if (opts.targets !== undefined) {
     for (const [k, v] of Object.entries(opts.targets)) {
-      if (!/^[a-z_]+\/[A-Za-z0-9_.]+$/.test(k) || !/^[A-Za-z0-9_.]+$/.test(v)) {
+      if (!/^([a-z_]+\/)?[A-Za-z0-9_.]+$/.test(k) || !/^[A-Za-z0-9_.]+$/.test(v)) {
         throw new DroptraceError('E_TARGET', 'usage', `bad probe target ${k}=${v}: expected HOOK=FUNCTION, e.g. fexit/__nf_conntrack_alloc=__nf_conntrack_alloc`);
       }
     }
@@ -123,6 +123,22 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
       throw new DroptraceError('E_HOOK', 'usage', `unknown hook "${opts.only}": expected one of ${HOOKS.join(', ')}`);
     }
     out.only = opts.only;
+  }
+  return out;
+}
+
+/**
+ * DROPTRACE_RENAME=FUNC:NEWNAME[,FUNC:NEWNAME]: attach the optional hooks of kernel function
+ * FUNC to NEWNAME instead — how the kernel matrix checks that a probe whose function is
+ * missing degrades to `unavailable` while drops are still traced.
+ */
+export function renamesFromEnv(v = process.env.DROPTRACE_RENAME): Record<string, string> | undefined {
+  if (!v) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of v.split(',')) {
+    const m = /^([A-Za-z0-9_.]+):([A-Za-z0-9_.]+)$/.exec(pair.trim());
+    if (!m) throw new DroptraceError('E_RENAME', 'usage', `bad DROPTRACE_RENAME entry "${pair}": expected FUNCTION:NEWNAME, e.g. __neigh_create:__neigh_create_renamed`);
+    out[m[1]!] = m[2]!;
   }
   return out;
 }
@@ -140,7 +156,10 @@ export function loadNative(): NativeBinding {
   const require = createRequire(import.meta.url);
   const addon = require(path) as RawAddon;
   cached = {
-    createTracer: (opts) => new addon.Tracer(validateTracerOptions(opts)),
+    createTracer: (opts) => {
+      const renames = renamesFromEnv();
+      return new addon.Tracer(validateTracerOptions(renames && !opts.targets ? { ...opts, targets: renames } : opts));
+    },
     layout: () => addon.layout(),
     btfEnum: (name, file) => (file === undefined ? addon.btfEnum(name) : addon.btfEnum(name, file)),
     clocks: () => addon.clocks(),

@@ -70,3 +70,20 @@ describe('classify NETFILTER_DROP: rule or conntrack', () => {
     ]);
   });
 });
+
+describe('martians on kernels without the IP_* drop reasons (6.1)', () => {
+  const c6 = (src: string, martianConf: number, location = 'ip_rcv_finish_core') => classify({ reason: 'NOT_SPECIFIED', location, src, dst: '198.18.0.2', martianConf }).kind;
+  it('trusts a hook on ip_handle_martian_source', () => {
+    expect(c6('198.18.0.1', FLAGS.M_SOURCE_SEEN, 'anywhere')).toBe('martian_source');
+  });
+  it('falls back on the place and a source that is never valid', () => {
+    expect(c6('127.0.0.9', 0)).toBe('martian_source');
+    expect(c6('0.1.2.3', 0)).toBe('martian_source');
+    expect(c6('224.0.0.1', 0)).toBe('martian_source');
+    expect(c6('198.18.0.1', 0)).toBe('not_specified');
+    expect(c6('127.0.0.9', 0, 'ip6_mc_input')).toBe('not_specified');
+  });
+  it('keeps rp_filter apart: its reason says so even when the martian hook also ran', () => {
+    expect(classify({ reason: 'IP_RPFILTER', location: 'ip_rcv_finish_core', src: 'a', dst: 'b', martianConf: FLAGS.M_SOURCE_SEEN }).kind).toBe('rp_filter');
+  });
+});

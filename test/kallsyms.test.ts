@@ -7,6 +7,8 @@ const text = [
   'ffffffff81f66000 t nf_hook_slow',
   'ffffffff82000000 D some_data',
   'ffffffffc0a01000 t ext_func\t[some_mod]',
+  'ffffffffc0a02000 t ip_rcv_finish_core.constprop.0',
+  'ffffffffc0a03000 t foo.isra.0.cold',
 ].join('\n');
 
 describe('Symbolizer', () => {
@@ -15,6 +17,10 @@ describe('Symbolizer', () => {
     expect(s.lookup(0xffffffff81f657b8n)).toBe('nft_do_chain');
     expect(s.lookup(0xffffffff81f66001n)).toBe('nf_hook_slow');
     expect(s.lookup(0xffffffffc0a01010n)).toBe('ext_func');
+  });
+  it('names compiler clones after their function', () => {
+    expect(s.lookup(0xffffffffc0a02010n)).toBe('ip_rcv_finish_core');
+    expect(s.lookup(0xffffffffc0a03010n)).toBe('foo');
   });
   it('prints unknown addresses in hex', () => {
     expect(s.lookup(0x1000n)).toBe('0x1000');

@@ -52,7 +52,8 @@ const isRoot = process.getuid?.() === 0;
 const built = existsSync(join(ROOT, 'dist', 'src', 'cli.js')) && existsSync(join(ROOT, 'build', 'Release', 'droptrace.node'));
 const OPTIONAL = /^(kprobe|kretprobe|fentry|fexit)\//;
 // A broken-probe pass: an ENV=VALUE that makes droptrace look for a renamed kernel function.
-const FAULT = process.env.DT_KERNELS_FAULT;
+// A probe whose kernel function is missing must degrade to unavailable: renamed on purpose.
+const FAULT = process.env.DT_KERNELS_FAULT ?? 'DROPTRACE_RENAME=__neigh_create:__neigh_create_renamed';
 
 /** What must hold on every kernel, whatever optional probes exist. */
 function expectSmoke(r: Result): void {

@@ -1,0 +1,486 @@
+/**
+ * `--metrics [ADDR:]PORT`: the NDJSON stream as Prometheus metrics. `DropMetrics.observe()` is
+ * fed every line the stream writes (the same objects), so the two sinks can never disagree;
+ * `startMetricsServer()` serves the registry on /metrics.
+ *
+ * Cardinality is bounded by construction: flows, addresses and ports never become labels; pods
+ * and conntrack netns take one of a fixed number of label slots each, and whatever does not get
+ * one is summed into an `_overflow` series instead of growing the exposition.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIPv4, isIPv6 } from 'node:net';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { DroptraceError } from './errors.js';
+import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from './events.js';
+
+/** The label value of pods (and namespaces) that found no free label slot. */
+export const OVERFLOW = '_overflow';
+
+/** conntrack statistics (columns of /proc/net/stat/nf_conntrack) that mean a packet was refused. */
+export const CONNTRACK_STATS = ['drop', 'early_drop', 'insert_failed', 'invalid'] as const;
+
+export interface MetricsOptions {
+  /** distinct pods with their own label values (default 500); later ones count as `_overflow` */
+  podLimit?: number;
+  /**
+   * A pod that has not dropped anything for this long gives up its slot (its series are removed)
+   * when a new pod needs one; 0 keeps slots for the whole run (default 1 hour).
+   */
+  podIdleMs?: number;
+  /** distinct conntrack netns with their own `netns` label value (default 500) */
+  netnsLimit?: number;
+  /** also export process_* and nodejs_* metrics (RSS, fds, event loop lag); default true */
+  processMetrics?: boolean;
+  /** monotonic milliseconds, for pod idleness (tests) */
+  nowMs?: () => number;
+}
+
+const DEFAULT_POD_LIMIT = 500;
+const DEFAULT_POD_IDLE_MS = 3_600_000;
+const DEFAULT_NETNS_LIMIT = 500;
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** A counter value from a line: non-negative and finite, or nothing. */
+const count = (v: unknown): number | null => (finite(v) && v >= 0 ? v : null);
+
+type DropLabels = 'family' | 'kind' | 'reason' | 'namespace' | 'pod';
+
+interface PodSlot {
+  namespace: string;
+  pod: string;
+  lastMs: number;
+  /** family, kind, reason of each series this pod has, to remove exactly those on eviction */
+  series: Map<string, { family: string; kind: string; reason: string }>;
+}
+
+export class DropMetrics {
+  readonly registry: Registry;
+  private readonly podLimit: number;
+  private readonly podIdleMs: number;
+  private readonly netnsLimit: number;
+  private readonly nowMs: () => number;
+  private readonly pods = new Map<string, PodSlot>();
+  /** when the pod slots may next be scanned for idle ones (a flood of new pods scans once a second) */
+  private nextEvictMs = -Infinity;
+  /** netns inodes that have a label slot, in admission order */
+  private netnsSlots = new Set<number>();
+
+  private readonly drops: Counter<DropLabels>;
+  private readonly probe: Gauge<'probe' | 'hook'>;
+  private readonly info: Gauge<'version' | 'kernel' | 'schema'>;
+  private readonly podsTracked: Gauge;
+  private readonly neighEntries: Gauge<'table'>;
+  private readonly neighThresh3: Gauge<'table'>;
+  private readonly neighFill: Gauge<'table'>;
+  private readonly neighTableFulls: Counter<'table'>;
+  private readonly ctMax: Gauge;
+  private readonly ctEntries: Gauge<'netns'>;
+  private readonly ctFill: Gauge<'netns'>;
+  private readonly ctStat: Counter<'netns' | 'stat'>;
+  private readonly nicAllowance: Counter<'ifname' | 'netns' | 'counter'>;
+  private readonly nicCtAvailable: Gauge<'ifname' | 'netns'>;
+  private readonly events: Counter;
+  private readonly folded: Counter;
+  private readonly lost: Counter<'where'>;
+  private readonly decodeErrors: Counter;
+  private readonly enrichmentFailures: Counter;
+  private readonly countersFailures: Counter;
+  private readonly kernelDrops: Counter;
+
+  constructor(opts: MetricsOptions = {}) {
+    this.podLimit = positiveInt(opts.podLimit ?? DEFAULT_POD_LIMIT, 'pod limit');
+    this.podIdleMs = opts.podIdleMs ?? DEFAULT_POD_IDLE_MS;
+    this.netnsLimit = positiveInt(opts.netnsLimit ?? DEFAULT_NETNS_LIMIT, 'netns limit');
+    this.nowMs = opts.nowMs ?? (() => performance.now());
+    const r = (this.registry = new Registry());
+    if (opts.processMetrics !== false) {
+      collectDefaultMetrics({ register: r });
+      // gauges named like counters (promtool check metrics rejects them), and of no use here
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) r.removeSingleMetric(name);
+    }
+    const registers = [r];
+
+    this.drops = new Counter({
+      name: 'droptrace_drops_total',
+      help: 'Packets the kernel dropped, by mechanism (family, kind, kernel drop reason) and the pod they hit ("" when none; "_overflow" past the pod limit).',
+      labelNames: ['family', 'kind', 'reason', 'namespace', 'pod'],
+      registers,
+    });
+    this.probe = new Gauge({
+      name: 'droptrace_probe_attached',
+      help: 'Whether a probe is attached to its kernel hook (1) or not (0: standby or unavailable, see the NDJSON start line for why).',
+      labelNames: ['probe', 'hook'],
+      registers,
+    });
+    this.info = new Gauge({
+      name: 'droptrace_info',
+      help: 'droptrace version, running kernel and NDJSON schema; always 1.',
+      labelNames: ['version', 'kernel', 'schema'],
+      registers,
+    });
+    this.podsTracked = new Gauge({
+      name: 'droptrace_metrics_pods',
+      help: 'Pods that currently have their own label values in droptrace_drops_total (bounded by the pod limit).',
+      registers,
+    });
+    this.neighEntries = new Gauge({ name: 'droptrace_neigh_entries', help: 'Entries in a neighbour table (arp_cache, ndisc_cache).', labelNames: ['table'], registers });
+    this.neighThresh3 = new Gauge({
+      name: 'droptrace_neigh_gc_thresh3',
+      help: 'Hard limit of a neighbour table (net.ipv4/ipv6.neigh.default.gc_thresh3): past it new neighbours fail.',
+      labelNames: ['table'],
+      registers,
+    });
+    this.neighFill = new Gauge({ name: 'droptrace_neigh_fill_ratio', help: 'Neighbour table entries / gc_thresh3.', labelNames: ['table'], registers });
+    this.neighTableFulls = new Counter({
+      name: 'droptrace_neigh_table_fulls_total',
+      help: 'Times the kernel found a neighbour table full (table_fulls in /proc/net/stat/<table>).',
+      labelNames: ['table'],
+      registers,
+    });
+    // registered once a counters line gives the limit (absent while nf_conntrack is not loaded)
+    this.ctMax = new Gauge({ name: 'droptrace_conntrack_max', help: 'Conntrack table limit (net.netfilter.nf_conntrack_max).', registers: [] });
+    this.ctEntries = new Gauge({
+      name: 'droptrace_conntrack_entries',
+      help: 'Conntrack entries per network namespace (inode; "_overflow" sums those past the netns limit). Namespaces with nothing tracked are left out.',
+      labelNames: ['netns'],
+      registers,
+    });
+    this.ctFill = new Gauge({
+      name: 'droptrace_conntrack_fill_ratio',
+      help: 'Conntrack entries / nf_conntrack_max per network namespace ("_overflow": the highest of those past the netns limit).',
+      labelNames: ['netns'],
+      registers,
+    });
+    this.ctStat = new Counter({
+      name: 'droptrace_conntrack_stat_total',
+      help: 'Conntrack refusals per network namespace, from /proc/net/stat/nf_conntrack (drop: table full, early_drop, insert_failed: clash on confirm, invalid).',
+      labelNames: ['netns', 'stat'],
+      registers,
+    });
+    this.nicAllowance = new Counter({
+      name: 'droptrace_nic_allowance_exceeded_total',
+      help: 'Packets a cloud NIC dropped or queued for exceeding an allowance (ethtool -S *_allowance_exceeded); no kernel hook sees these.',
+      labelNames: ['ifname', 'netns', 'counter'],
+      registers,
+    });
+    this.nicCtAvailable = new Gauge({
+      name: 'droptrace_nic_conntrack_allowance_available',
+      help: 'Connections the cloud NIC can still track before conntrack_allowance_exceeded rises (ethtool -S).',
+      labelNames: ['ifname', 'netns'],
+      registers,
+    });
+    this.events = new Counter({ name: 'droptrace_events_total', help: 'Detail events delivered from the kernel ring buffer.', registers });
+    this.folded = new Counter({ name: 'droptrace_folded_drops_total', help: 'Drops counted in the kernel without a detail event and written as folded lines.', registers });
+    this.lost = new Counter({
+      name: 'droptrace_events_lost_total',
+      help: 'Detail events lost (ring_buffer: the kernel ring was full; userspace: droptrace could not take them in time). Their drops are still counted.',
+      labelNames: ['where'],
+      registers,
+    });
+    this.decodeErrors = new Counter({ name: 'droptrace_decode_errors_total', help: 'Ring-buffer records that could not be decoded.', registers });
+    this.enrichmentFailures = new Counter({
+      name: 'droptrace_enrichment_failures_total',
+      help: 'Enrichment lookups that failed (pod attribution, DNS question).',
+      registers,
+    });
+    this.countersFailures = new Counter({ name: 'droptrace_counters_failures_total', help: 'Host samples (tables, NIC counters) that failed.', registers });
+    this.kernelDrops = new Counter({
+      name: 'droptrace_kernel_drops_total',
+      help: 'Drops the kernel program counted (exact; equals sum(droptrace_drops_total) once folded lines are written).',
+      registers,
+    });
+  }
+
+  /** Takes one line of the stream. Never throws: a malformed line changes nothing. */
+  observe(line: StreamLine): void {
+    try {
+      switch (line.type) {
+        case 'drop':
+          this.drop(line);
+          break;
+        case 'start':
+          this.start(line);
+          break;
+        case 'stats':
+          this.stats(line);
+          break;
+        case 'counters':
+          this.counters(line);
+          break;
+      }
+    } catch {
+      // A metrics sink must never take the stream down; the line is still in the NDJSON.
+    }
+  }
+
+  private drop(ev: DropEvent): void {
+    const n = count(ev.count);
+    if (n === null || n === 0) return;
+    const slot = ev.pod ? this.podSlot(ev.pod) : null;
+    const who = ev.pod ? (slot ?? { namespace: OVERFLOW, pod: OVERFLOW }) : { namespace: '', pod: '' };
+    this.drops.inc({ family: ev.family, kind: ev.kind, reason: ev.reason, namespace: who.namespace, pod: who.pod }, n);
+    // remembered so that evicting the pod removes exactly its series
+    slot?.series.set(`${ev.family}\0${ev.kind}\0${ev.reason}`, { family: ev.family, kind: ev.kind, reason: ev.reason });
+  }
+
+  /**
+   * The label slot of a pod, taken or reused; null when every slot is held by a pod that dropped
+   * something recently. Namespaces get no slots of their own: with ephemeral namespaces (CI)
+   * they grow too, so an overflowed pod is `_overflow` in both labels.
+   */
+  private podSlot(pod: NonNullable<DropEvent['pod']>): PodSlot | null {
+    const key = `${pod.namespace}/${pod.name}`;
+    const now = this.nowMs();
+    let slot = this.pods.get(key);
+    if (!slot && this.pods.size >= this.podLimit) this.evictIdlePods(now);
+    if (!slot && this.pods.size < this.podLimit) {
+      slot = { namespace: pod.namespace, pod: pod.name, lastMs: now, series: new Map() };
+      this.pods.set(key, slot);
+      this.podsTracked.set(this.pods.size);
+    }
+    if (!slot) return null;
+    slot.lastMs = now;
+    return slot;
+  }
+
+  private evictIdlePods(now: number): void {
+    if (this.podIdleMs <= 0 || now < this.nextEvictMs) return;
+    this.nextEvictMs = now + 1000;
+    for (const [key, slot] of this.pods) {
+      if (now - slot.lastMs < this.podIdleMs) continue;
+      for (const s of slot.series.values()) this.drops.remove({ ...s, namespace: slot.namespace, pod: slot.pod });
+      this.pods.delete(key);
+    }
+    this.podsTracked.set(this.pods.size);
+  }
+
+  private start(l: StartLine): void {
+    this.probe.reset();
+    for (const p of l.probes ?? []) this.probe.set({ probe: p.probe, hook: p.hook }, p.state === 'attached' ? 1 : 0);
+    this.info.reset();
+    this.info.set({ version: String(l.version), kernel: String(l.kernel), schema: String(l.schema) }, 1);
+  }
+
+  private stats(l: StatsLine): void {
+    mirror(this.events, l.events);
+    mirror(this.folded, l.folded);
+    this.lost.reset();
+    this.lost.inc({ where: 'ring_buffer' }, count(l.lost?.ring_buffer) ?? 0);
+    this.lost.inc({ where: 'userspace' }, count(l.lost?.userspace) ?? 0);
+    mirror(this.decodeErrors, l.decode_errors);
+    mirror(this.enrichmentFailures, l.enrichment_failures);
+    mirror(this.countersFailures, l.counters_failures);
+    mirror(this.kernelDrops, l.kernel?.drops);
+  }
+
+  /** Each counters line replaces the table metrics: they show the latest sample only. */
+  private counters(l: CountersLine): void {
+    for (const m of [this.neighEntries, this.neighThresh3, this.neighFill]) m.reset();
+    this.neighTableFulls.reset();
+    for (const t of l.neigh ?? []) {
+      const labels = { table: t.table };
+      if (finite(t.entries)) this.neighEntries.set(labels, t.entries);
+      if (finite(t.gc_thresh3)) this.neighThresh3.set(labels, t.gc_thresh3);
+      if (finite(t.fill)) this.neighFill.set(labels, t.fill);
+      const fulls = count(t.stats?.table_fulls);
+      if (fulls !== null) this.neighTableFulls.inc(labels, fulls);
+    }
+
+    this.ctEntries.reset();
+    this.ctFill.reset();
+    this.ctStat.reset();
+    const ct = l.conntrack;
+    // A label-less gauge cannot be empty: without a limit to show it leaves the registry.
+    const hasMax = ct != null && finite(ct.nf_conntrack_max);
+    if (hasMax) this.ctMax.set(ct.nf_conntrack_max as number);
+    const shown = this.registry.getSingleMetric('droptrace_conntrack_max') !== undefined;
+    if (hasMax && !shown) this.registry.registerMetric(this.ctMax);
+    if (!hasMax && shown) this.registry.removeSingleMetric('droptrace_conntrack_max');
+    if (ct) {
+      const present = new Set(ct.netns.map((n) => n.netns));
+      // A netns that left the line (gone, or idle again) frees its slot for the next one.
+      this.netnsSlots = new Set([...this.netnsSlots].filter((n) => present.has(n)));
+      for (const n of ct.netns) if (this.netnsSlots.size < this.netnsLimit) this.netnsSlots.add(n.netns);
+      const over = { any: false, count: 0, fill: 0, stats: new Map<string, number>() };
+      for (const n of ct.netns) {
+        if (this.netnsSlots.has(n.netns)) {
+          const labels = { netns: String(n.netns) };
+          if (finite(n.count)) this.ctEntries.set(labels, n.count);
+          if (finite(n.fill)) this.ctFill.set(labels, n.fill);
+          for (const stat of CONNTRACK_STATS) {
+            const v = count(n.stats?.[stat]);
+            if (v !== null) this.ctStat.inc({ ...labels, stat }, v);
+          }
+        } else {
+          over.any = true;
+          over.count += count(n.count) ?? 0;
+          over.fill = Math.max(over.fill, finite(n.fill) ? n.fill : 0);
+          for (const stat of CONNTRACK_STATS) over.stats.set(stat, (over.stats.get(stat) ?? 0) + (count(n.stats?.[stat]) ?? 0));
+        }
+      }
+      if (over.any) {
+        const labels = { netns: OVERFLOW };
+        this.ctEntries.set(labels, over.count);
+        this.ctFill.set(labels, over.fill);
+        for (const [stat, v] of over.stats) this.ctStat.inc({ ...labels, stat }, v);
+      }
+    } else {
+      this.netnsSlots.clear();
+    }
+
+    this.nicAllowance.reset();
+    this.nicCtAvailable.reset();
+    for (const nic of l.nic ?? []) {
+      const labels = { ifname: nic.ifname, netns: nic.netns === null ? '' : String(nic.netns) };
+      for (const [name, v] of Object.entries(nic.allowance ?? {})) {
+        if (name === 'conntrack_allowance_available') {
+          if (finite(v)) this.nicCtAvailable.set(labels, v);
+        } else {
+          const c = count(v);
+          if (c !== null) this.nicAllowance.inc({ ...labels, counter: name }, c);
+        }
+      }
+    }
+  }
+
+  /** Pods with their own label values now (tests, TUI). */
+  get podCount(): number {
+    return this.pods.size;
+  }
+}
+
+/**
+ * Sets a label-less counter to an absolute value read from the kernel or a stats line: those are
+ * already cumulative, so the exposition mirrors them instead of adding them up again.
+ */
+function mirror(c: Counter, v: unknown): void {
+  const n = count(v);
+  if (n === null) return;
+  c.reset();
+  c.inc(n);
+}
+
+function positiveInt(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new DroptraceError('E_METRICS_LIMIT', 'usage', `bad metrics ${what} ${v}: expected a whole number of at least 1`);
+  return v;
+}
+
+export interface MetricsAddress {
+  host: string;
+  port: number;
+}
+
+const DEFAULT_HOST = '127.0.0.1';
+
+function badAddress(v: string, why: string): DroptraceError {
+  return new DroptraceError(
+    'E_METRICS_ADDR',
+    'usage',
+    `bad --metrics address "${v}": ${why} (expected [ADDR:]PORT, e.g. 9464, 127.0.0.1:9464, 0.0.0.0:9464 or [::]:9464)`,
+  );
+}
+
+/** `[ADDR:]PORT` → host and port; the address defaults to 127.0.0.1 (not every interface). */
+export function parseMetricsAddress(v: string): MetricsAddress {
+  const s = v.trim();
+  let host = DEFAULT_HOST;
+  let port = s;
+  const m = /^\[([^\]]*)\]:([^:]*)$/.exec(s);
+  if (m) {
+    host = m[1]!;
+    port = m[2]!;
+    if (!isIPv6(host)) throw badAddress(v, `${host || 'nothing'} between the brackets is not an IPv6 address`);
+  } else if (s.includes(':')) {
+    const i = s.lastIndexOf(':');
+    host = s.slice(0, i);
+    port = s.slice(i + 1);
+    if (host === '') throw badAddress(v, 'no address before ":" (give 0.0.0.0 to listen on every interface)');
+    if (host.includes(':')) throw badAddress(v, 'an IPv6 address needs brackets');
+    if (!isIPv4(host) && host !== 'localhost') throw badAddress(v, `${host} is not an IPv4 address`);
+  }
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw badAddress(v, `port "${port}" is not a number from 0 to 65535`);
+  return { host, port: Number(port) };
+}
+
+export interface MetricsServer {
+  /** http://host:port/metrics, with the port actually bound (port 0 picks a free one) */
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `registry` on http://ADDR:PORT/metrics. Rejects with a DroptraceError when the address
+ * is malformed (exit 2) or cannot be bound (exit 1), before anything is traced.
+ */
+export async function startMetricsServer(addr: string, registry: Registry): Promise<MetricsServer> {
+  const { host, port } = parseMetricsAddress(addr);
+  const server = createServer((req, res) => {
+    handle(req, res, registry).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('droptrace: collecting metrics failed\n');
+    });
+  });
+  // A scraper that hangs must not pile up sockets in a long-running agent.
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  server.maxConnections = 32;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(listenError(addr, e)));
+    server.listen({ host, port, exclusive: true }, () => resolve());
+  });
+  // Never keep the process alive on its own: the stream decides when droptrace ends.
+  server.unref();
+  const bound = server.address();
+  const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${boundPort}/metrics`,
+    host,
+    port: boundPort,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, registry: Registry): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path !== '/metrics') {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('droptrace: metrics are on /metrics\n');
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' });
+    res.end();
+    return;
+  }
+  const body = await registry.metrics();
+  res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function listenError(addr: string, e: NodeJS.ErrnoException): DroptraceError {
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new DroptraceError('E_METRICS_LISTEN', 'runtime', `cannot serve metrics on ${addr}: the port is in use`, {
+        hint: 'pick another port with --metrics, or stop what listens there (ss -ltnp)',
+      });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new DroptraceError('E_METRICS_ADDR', 'usage', `cannot serve metrics on ${addr}: this machine has no such address`, {
+        hint: 'use 127.0.0.1, 0.0.0.0 or one of the addresses ip -brief addr shows',
+      });
+    case 'EACCES':
+      return new DroptraceError('E_METRICS_LISTEN', 'permissions', `cannot serve metrics on ${addr}: ports below 1024 need CAP_NET_BIND_SERVICE`, {
+        hint: 'use a port such as 9464',
+      });
+    default:
+      return new DroptraceError('E_METRICS_LISTEN', 'runtime', `cannot serve metrics on ${addr}: ${e.code ?? e.message}`);
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * How the screen's rows are shared. One row is left unused: Ink redraws a frame as tall as the
+ * terminal by clearing the whole screen each time (flicker); one row less lets it rewrite only
+ * what changed.
+ */
+export interface Layout {
+  header: number;
+  tables: number;
+  groups: number;
+  detail: number;
+  /** rows between header and footer (help uses all of them) */
+  body: number;
+}
+
+/** `wantedTables`/`wantedDetail`: lines those sections would fill with unlimited room. */
+export function layoutFor(rows: number, detailOpen: boolean, wantedTables: number, wantedDetail: number): Layout {
+  const h = Math.max(4, rows - 1);
+  const header = h >= 10 ? 3 : 2;
+  const body = h - header - 1;
+  let tables: number;
+  let detail = 0;
+  if (!detailOpen) {
+    tables = Math.min(wantedTables, body >= 40 ? 12 : body >= 18 ? 7 : body >= 12 ? 5 : body >= 9 ? 3 : 0);
+  } else {
+    tables = Math.min(wantedTables, body >= 40 ? 10 : body >= 24 ? 7 : body >= 15 ? 4 : body >= 12 ? 2 : 0);
+    detail = Math.min(wantedDetail, Math.max(3, Math.floor((body - tables) * 0.6)));
+  }
+  // the group table keeps its title, column names and at least one row
+  const minGroups = Math.min(3, body - tables);
+  if (body - tables - detail < minGroups) detail = Math.max(0, body - tables - minGroups);
+  return { header, tables, groups: body - tables - detail, detail, body };
+}

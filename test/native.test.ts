@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { DroptraceError } from '../src/errors.js';
+import { renamesFromEnv, validateTracerOptions } from '../src/native.js';
+
+describe('tracer options', () => {
+  it('reads DROPTRACE_RENAME', () => {
+    expect(renamesFromEnv(undefined)).toBeUndefined();
+    expect(renamesFromEnv('__neigh_create:x, ip_handle_martian_source:y')).toEqual({ __neigh_create: 'x', ip_handle_martian_source: 'y' });
+    expect(() => renamesFromEnv('a=b')).toThrow(DroptraceError);
+  });
+
+  it('refuses bad values before they reach C++', () => {
+    expect(() => validateTracerOptions({ ringBytes: 3000 })).toThrow('bad ring buffer size 3000 bytes');
+    expect(() => validateTracerOptions({ filterNetns: -1 })).toThrow('bad netns inode');
+    expect(() => validateTracerOptions({ keyBurst: 1.5 })).toThrow('bad detail limit');
+    expect(() => validateTracerOptions({ targets: { 'fexit/x': 'a b' } })).toThrow('bad probe target');
+    expect(validateTracerOptions({ ringBytes: 1 << 20, keyBurst: 0, extras: false })).toEqual({ ringBytes: 1 << 20, keyBurst: 0, extras: false });
+  });
+});
