@@ -9,6 +9,10 @@ import { effectiveCaps } from './caps.js';
 import { formatCheck, runCheck } from './check.js';
 import { DroptraceError } from './errors.js';
 import { liveStream, VERSION } from './live.js';
+import type { LiveOptions } from './live.js';
+import { runTop } from './tui/command.js';
+import { GROUP_BYS, SORTS } from './tui/store.js';
+import type { GroupBy, SortBy } from './tui/store.js';
 import { loadNative } from './native.js';
 import type { Hook } from './native.js';
 import type { NicSelection } from './host/index.js';
@@ -76,6 +80,49 @@ interface StreamFlags {
   hook?: Hook;
 }
 
+function liveFrom(flags: StreamFlags): LiveOptions {
+  return {
+    ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
+    ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
+    ...(flags.hook ? { hook: flags.hook } : {}),
+    statsIntervalMs: flags.statsInterval * 1000,
+    ringBytes: flags.ringSize * 1024 * 1024,
+    countersIntervalMs: flags.countersInterval * 1000,
+    nics: flags.nics,
+    keyBurst: flags.detailLimit,
+    ...(flags.pcap ? { pcap: flags.pcap } : {}),
+    pods: {
+      ...(flags.pods !== undefined ? { podsFile: flags.pods } : {}),
+      ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+      ...(flags.node !== undefined ? { node: flags.node } : {}),
+      discovery: flags.podDiscovery,
+      rescanMs: flags.podRescan * 1000,
+      warn: (line: string) => process.stderr.write(`droptrace: ${line}\n`),
+    },
+  };
+}
+
+interface TopFlags extends StreamFlags {
+  replay?: string;
+  speed?: number;
+  groupBy?: GroupBy;
+  sort?: SortBy;
+  filter?: string;
+}
+
+async function top(flags: TopFlags, cmd: Command): Promise<number> {
+  // live options given with --replay are a mistake the user should hear about
+  const liveGiven = cmd.options.some((o) => !['replay', 'speed', 'groupBy', 'sort', 'filter'].includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+  return runTop({
+    ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
+    ...(flags.replay === undefined || liveGiven ? { live: liveFrom(flags) } : {}),
+    ...(flags.speed !== undefined ? { speed: flags.speed } : {}),
+    ...(flags.groupBy ? { groupBy: flags.groupBy } : {}),
+    ...(flags.sort ? { sort: flags.sort } : {}),
+    ...(flags.filter !== undefined ? { filter: flags.filter } : {}),
+  });
+}
+
 async function stream(flags: StreamFlags): Promise<number> {
   const ac = new AbortController();
   const onSignal = () => ac.abort();
@@ -88,25 +135,7 @@ async function stream(flags: StreamFlags): Promise<number> {
   });
   try {
     await liveStream(
-      {
-        ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
-        ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
-        ...(flags.hook ? { hook: flags.hook } : {}),
-        statsIntervalMs: flags.statsInterval * 1000,
-        ringBytes: flags.ringSize * 1024 * 1024,
-        countersIntervalMs: flags.countersInterval * 1000,
-        keyBurst: flags.detailLimit,
-        ...(flags.pcap ? { pcap: flags.pcap } : {}),
-        pods: {
-          ...(flags.pods !== undefined ? { podsFile: flags.pods } : {}),
-          ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
-          ...(flags.node !== undefined ? { node: flags.node } : {}),
-          discovery: flags.podDiscovery,
-          rescanMs: flags.podRescan * 1000,
-          warn: (line: string) => process.stderr.write(`droptrace: ${line}\n`),
-        },
-        nics: flags.nics,
-      },
+      liveFrom(flags),
       (line) => {
         if (!process.stdout.destroyed) process.stdout.write(JSON.stringify(line) + '\n');
       },
@@ -126,40 +155,14 @@ function check(json: boolean): number {
   return report.ready ? 0 : 1;
 }
 
-function program(run: (p: Promise<number> | number) => void): Command {
-  const p = new Command('droptrace')
-    .description(
-      'eBPF packet-drop tracer: every packet the kernel drops, classified (which mechanism),\n' +
-        'counted exactly and attributed to its flow and netns.',
-    )
-    .version(VERSION, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show help for a command')
-    .showSuggestionAfterError(true)
-    // Set before subcommands are added: they inherit both.
-    .exitOverride()
-    .configureOutput({
-      writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `droptrace: ${s.slice(7)}` : s),
-    })
-    .addHelpText(
-      'after',
-      `
-Examples:
-  droptrace check                          can this machine trace drops? which probes, and why not
-  droptrace stream                         NDJSON drop events on stdout until Ctrl-C
-  droptrace stream --duration 10 | jq .    ten seconds of drops, pretty-printed
-  droptrace stream --netns 4026532123      only drops in one network namespace
-
-Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.17+).`,
-    );
-
-  p.command('stream')
-    .description('write drop events as NDJSON to stdout (first line: {"type":"start"} once attached)')
-    .addOption(new Option('-d, --duration <seconds>', 'stop by itself after this many seconds').argParser(seconds('--duration')))
+/** The options of live tracing, shared by stream and top. */
+function liveOptions(cmd: Command, statsDefault: number): Command {
+  return cmd
     .addOption(new Option('--netns <inode>', 'only drops in this network namespace (inode number)').argParser(netnsInode))
     .addOption(
       new Option('--stats-interval <seconds>', 'how often a {"type":"stats"} line reports counts and losses')
         .argParser(seconds('--stats-interval'))
-        .default(10),
+        .default(statsDefault),
     )
     .addOption(
       new Option('--counters-interval <seconds>', 'how often a {"type":"counters"} line reports neighbour/conntrack table fill and NIC counters (0: never)')
@@ -186,7 +189,42 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
     .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))
     .addOption(new Option('--pcap <file>', 'also write the headers of every detail event (first 192 bytes from the IP header) as pcapng, the drop kind in each packet comment'))
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
-    .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']))
+    .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']));
+}
+
+function program(run: (p: Promise<number> | number) => void): Command {
+  const p = new Command('droptrace')
+    .description(
+      'eBPF packet-drop tracer: every packet the kernel drops, classified (which mechanism), ' +
+        'counted exactly and attributed to its flow, netns and pod.',
+    )
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showSuggestionAfterError(true)
+    // Set before subcommands are added: they inherit both.
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `droptrace: ${s.slice(7)}` : s),
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  droptrace                                the full-screen view (same as droptrace top)
+  droptrace top --replay incident.ndjson   replay a recorded stream on screen
+  droptrace check                          can this machine trace drops? which probes, and why not
+  droptrace stream                         NDJSON drop events on stdout until Ctrl-C
+  droptrace stream --duration 10 | jq .    ten seconds of drops, pretty-printed
+  droptrace stream --netns 4026532123      only drops in one network namespace
+
+Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.17+).`,
+    );
+
+  liveOptions(
+    p.command('stream').description('write drop events as NDJSON to stdout (first line: {"type":"start"} once attached)'),
+    10,
+  )
+    .addOption(new Option('-d, --duration <seconds>', 'stop by itself after this many seconds').argParser(seconds('--duration')))
     .addHelpText(
       'after',
       `
@@ -195,6 +233,25 @@ when repeats were folded), {"type":"stats"} every --stats-interval and once at t
 kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/ndjson.schema.json.`,
     )
     .action((flags: StreamFlags) => run(stream(flags)));
+
+  const topCmd = liveOptions(
+    p
+      .command('top', { isDefault: true })
+      .description('full-screen view of drops, tables and pods (the default command; keys: arrows, enter, g, s, /, p, c, ?, q)'),
+    2,
+  )
+    .addOption(new Option('--replay <file>', 'play a recorded NDJSON stream (droptrace stream > file) instead of tracing live'))
+    .addOption(
+      new Option('--speed <n>', 'replay pace: 1 as recorded, 10 ten times faster, 0 everything at once').argParser((v) => {
+        const n = Number(v);
+        if (!/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(n)) throw new InvalidArgumentError(`--speed wants a number >= 0, got "${v}"`);
+        return n;
+      }),
+    )
+    .addOption(new Option('--group-by <key>', 'group drops by').choices([...GROUP_BYS]))
+    .addOption(new Option('--sort <order>', 'sort groups by').choices([...SORTS]))
+    .addOption(new Option('--filter <text>', 'start with this filter (pod:, ns:, kind:, reason:, ip:, dns: or a word)'));
+  topCmd.action((flags: TopFlags) => run(top(flags, topCmd)));
 
   p.command('check')
     .description('test each probe for real here and report kernel features and permissions')
@@ -221,9 +278,10 @@ async function main(argv: string[]): Promise<number> {
     pending = r;
   });
   try {
-    if (argv.length <= 2) {
-      p.outputHelp();
-      return 0;
+    // `top` is the default command, so a mistyped command would reach it as an argument
+    const first = argv[2];
+    if (first !== undefined && first !== 'help' && !first.startsWith('-') && !p.commands.some((c) => c.name() === first || c.aliases().includes(first))) {
+      throw new DroptraceError('E_USAGE', 'usage', `unknown command '${first}' (commands: ${p.commands.map((c) => c.name()).join(', ')})`);
     }
     await p.parseAsync(argv);
     return await pending;

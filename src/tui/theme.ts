@@ -1,6 +1,7 @@
 /**
  * Colours and glyphs. Colour is never the only signal: a table past 90% also gets `!`, lost
- * events are always written out. NO_COLOR (https://no-color.org: set and not empty) turns
+ * events are always written out. Without a UTF-8 locale the other glyphs (arrows, rules) are
+ * replaced line by line (components/Line.tsx). NO_COLOR (https://no-color.org: set and not empty) turns
  * every colour off; bold, dim and inverse stay, they are not colours.
  */
 import { SPARK_ASCII, SPARK_UNICODE } from './format.js';
@@ -13,11 +14,9 @@ export interface Theme {
   accent: string | undefined;
   unicode: boolean;
   spark: readonly string[];
+  /** probe live / not live */
   ok: string;
   no: string;
-  arrow: string;
-  sep: string;
-  rule: string;
 }
 
 export function themeFrom(env: NodeJS.ProcessEnv): Theme {
@@ -34,8 +33,5 @@ export function themeFrom(env: NodeJS.ProcessEnv): Theme {
     spark: unicode ? SPARK_UNICODE : SPARK_ASCII,
     ok: unicode ? '✓' : '+',
     no: unicode ? '✗' : 'x',
-    arrow: unicode ? '→' : '>',
-    sep: unicode ? '│' : '|',
-    rule: unicode ? '─' : '-',
   };
 }

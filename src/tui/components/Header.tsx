@@ -77,16 +77,16 @@ function probesLine(s: Snapshot, t: Theme, width: number): Segs {
     if (live) {
       full.push({ text: `${t.ok} ${name} ${live.hook}  `, color: t.good });
       mid.push({ text: `${t.ok} ${name} ${live.hook}  `, color: t.good });
-      short.push({ text: `${t.ok} ${name}  `, color: t.good });
+      short.push({ text: `${t.ok} ${name} `, color: t.good });
     } else {
       down++;
       const why = hooks.find((h) => h.why)?.why ?? hooks[0]?.state ?? '?';
       full.push({ text: `${t.no} ${name}: ${why}  `, color: t.warn });
       mid.push({ text: `${t.no} ${name}  `, color: t.warn });
-      short.push({ text: `${t.no} ${name}  `, color: t.warn });
+      short.push({ text: `${t.no} ${name} `, color: t.warn });
     }
   }
-  const why: Segs = down > 0 ? [{ text: '(? says why)', dim: true }] : [];
+  const why: Segs = down > 0 ? [{ text: '(? why)', dim: true }] : [];
   const len = (x: Segs) => x.reduce((n, seg) => n + seg.text.length, 0);
   if (len(head) + len(full) <= width) return [...head, ...full];
   if (len(head) + len(mid) + len(why) <= width) return [...head, ...mid, ...why];
