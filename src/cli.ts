@@ -130,9 +130,7 @@ async function stream(flags: StreamFlags): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   // A reader that went away (EPIPE) ends the stream cleanly.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') ac.abort();
-  });
+  onEpipe = () => ac.abort();
   try {
     await liveStream(
       liveFrom(flags),
@@ -271,6 +269,14 @@ function fail(e: unknown): number {
   if (process.env.DROPTRACE_DEBUG) console.error(e);
   return 1;
 }
+
+/** What a closed stdout (EPIPE: `droptrace ... | head`) does: end the stream, or just exit. */
+let onEpipe: (() => void) | null = null;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  if (onEpipe) onEpipe();
+  else process.exit(0);
+});
 
 async function main(argv: string[]): Promise<number> {
   let pending: Promise<number> | number = 0;
