@@ -147,6 +147,14 @@ mount -t tmpfs -o mode=1777 tmpfs $r/tmp
 mount -t tmpfs -o mode=755 tmpfs $r/run
 mkdir -p $r/run/vm
 mount -t 9p -o "$o" scratch $r/run/vm || fail "mounting the scratch export (9p) failed"
+# A working directory under /tmp or /run (a CI clone in /tmp) is hidden by the tmpfs above:
+# it comes as its own read-only export, mounted back at the same path (its path in
+# /workdir.path: a file named like the 9p tag would make busybox mount try a loop device).
+if [ -s /workdir.path ]; then
+  w=$(cat /workdir.path)
+  mkdir -p "$r$w"
+  mount -t 9p -o "$o,ro,cache=loose" workdir "$r$w" || fail "mounting the working directory (9p) failed"
+fi
 mount -t tracefs tracefs $r/sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs $r/sys/kernel/debug 2>/dev/null
 mount -t bpf bpf $r/sys/fs/bpf 2>/dev/null
@@ -169,6 +177,13 @@ cat >"$root/bin/modprobe-in-root" <<'MP'
 exec /bin/busybox chroot /newroot /sbin/modprobe "$@"
 MP
 chmod +x "$root/init" "$root/bin/modprobe-in-root"
+workdir=()
+case "$PWD/" in
+  /tmp/* | /run/*)
+    printf "%s" "$PWD" >"$root/workdir.path"
+    workdir=(-virtfs "local,path=$PWD,mount_tag=workdir,security_model=none,readonly=on,multidevs=remap")
+    ;;
+esac
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$tmp/initramfs.cpio"
 
 # --- the command ------------------------------------------------------------------------------
@@ -195,6 +210,7 @@ setpriv --pdeathsig KILL timeout -k 5 "$timeout_s" \
     -display none -monitor none -serial "file:$log" -nic none -no-reboot \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     -virtfs "local,path=$scratch,mount_tag=scratch,security_model=none,multidevs=remap" \
+    "${workdir[@]}" \
     </dev/null >"$tmp/qemu.out" 2>&1 &
 qpid=$!
 set +e
