@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "droptrace.h"
@@ -158,6 +159,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                                         InstanceMethod("stop", &Tracer::Stop),
                                         InstanceMethod("readCounters", &Tracer::ReadCounters),
                                         InstanceMethod("readKeys", &Tracer::ReadKeys),
+                                        InstanceMethod("readLostKeys", &Tracer::ReadLostKeys),
                                         InstanceMethod("close", &Tracer::Close),
                                     });
     exports.Set("Tracer", fn);
@@ -399,21 +401,73 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return 0;
   }
 
+  // When JS is behind (its queue is full) the records wait here and later ones join them, up
+  // to kPendingMax bytes; only past that are they dropped, and then counted per key so the
+  // stream can still fold their drops back into exact counts.
+  static constexpr size_t kPendingMax = 64u << 20;
+
   void Flush(bool final) {
     if (pending_.empty()) return;
     Batch *b = new Batch();
     b->data.swap(pending_);
-    size_t n = records_in(b->data);
     auto cb = [](Napi::Env env, Napi::Function fn, Batch *b) {
       Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, b->data.data(), b->data.size());
       delete b;
       fn.Call({buf});
     };
     napi_status st = final && !abandon_.load() ? tsfn_.BlockingCall(b, cb) : tsfn_.NonBlockingCall(b, cb);
-    if (st != napi_ok) {
-      user_lost_ += n;
+    if (st == napi_ok) return;
+    if (!final && st == napi_queue_full && b->data.size() < kPendingMax) {
+      pending_.swap(b->data);  // keep them; the next wake-up tries again with more
       delete b;
+      return;
     }
+    CountLost(b->data);
+    delete b;
+  }
+
+  void CountLost(const std::vector<uint8_t> &buf) {
+    std::lock_guard<std::mutex> lk(lost_mu_);
+    for (size_t off = 0; off + sizeof(dt_event) <= buf.size();) {
+      const dt_event *e = reinterpret_cast<const dt_event *>(buf.data() + off);
+      off += e->size;
+      user_lost_++;
+      dt_key k;
+      memset(&k, 0, sizeof(k));
+      k.reason = e->reason;
+      k.netns = e->netns;
+      k.ifindex = e->ifindex;
+      k.sport = e->sport;
+      k.dport = e->dport;
+      k.l4_proto = e->l4_proto;
+      k.icmp_type = e->icmp_type;
+      k.icmp_code = e->icmp_code;
+      k.ip_version = (e->flags & DT_F_IPV4) ? 4 : (e->flags & DT_F_IPV6) ? 6 : 0;
+      memcpy(k.saddr, e->saddr, 16);
+      memcpy(k.daddr, e->daddr, 16);
+      std::string key(reinterpret_cast<const char *>(&k), sizeof(k));
+      auto it = lost_keys_.find(key);
+      if (it != lost_keys_.end())
+        it->second++;
+      else if (lost_keys_.size() < 65536)
+        lost_keys_.emplace(key, 1);
+    }
+  }
+
+  // readLostKeys(): detail events userspace could not take, per key, in readKeys()' format
+  // ([struct dt_key][u64 count][u64 suppressed], both the lost count); cumulative.
+  Napi::Value ReadLostKeys(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    std::lock_guard<std::mutex> lk(lost_mu_);
+    std::vector<uint8_t> out(lost_keys_.size() * (sizeof(dt_key) + 16));
+    size_t at = 0;
+    for (auto &kv : lost_keys_) {
+      memcpy(out.data() + at, kv.first.data(), sizeof(dt_key));
+      memcpy(out.data() + at + sizeof(dt_key), &kv.second, 8);
+      memcpy(out.data() + at + sizeof(dt_key) + 8, &kv.second, 8);
+      at += sizeof(dt_key) + 16;
+    }
+    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
   }
 
   void Poll() {
@@ -608,6 +662,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::ThreadSafeFunction tsfn_;
   Napi::FunctionReference on_end_;
   std::atomic<uint64_t> user_lost_{0};
+  std::mutex lost_mu_;
+  std::unordered_map<std::string, uint64_t> lost_keys_;
   std::atomic<uint64_t> short_records_{0};
   std::atomic<uint64_t> poll_errors_{0};
 };

@@ -1,7 +1,7 @@
 /** Which capabilities this process has, from /proc/self/status (no libcap needed). */
 import { readFileSync } from 'node:fs';
 
-export const CAP = { SYS_ADMIN: 21, NET_ADMIN: 12, PERFMON: 38, BPF: 39, SYSLOG: 34 } as const;
+export const CAP = { SYS_ADMIN: 21, NET_ADMIN: 12, SYS_PTRACE: 19, PERFMON: 38, BPF: 39, SYSLOG: 34 } as const;
 
 export function effectiveCaps(status = readFileSync('/proc/self/status', 'utf8')): bigint {
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);

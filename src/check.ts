@@ -3,7 +3,7 @@
  * real (load + attach + detach), plus the kernel features and permissions behind it.
  */
 import { existsSync } from 'node:fs';
-import { missingTracingCaps } from './caps.js';
+import { CAP, missingTracingCaps } from './caps.js';
 import { DroptraceError } from './errors.js';
 import { HOOKS } from './native.js';
 import type { NativeBinding, ProbeReport } from './native.js';
@@ -40,6 +40,14 @@ export function runCheck(d: CheckDeps): CheckReport {
     ok: missing.length === 0,
     detail: missing.length ? `missing ${missing.join(', ')}: run as root or grant them` : 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)',
   });
+  // Not needed to trace, but without them drops lose detail: say so before the user wonders.
+  for (const [name, cap, why] of [
+    ['cap_syslog', CAP.SYSLOG, 'kernel function names of drop locations (kallsyms addresses)'],
+    ['cap_sys_ptrace', CAP.SYS_PTRACE, 'pod discovery through /proc/<pid>/ns/net and cgroups'],
+  ] as const) {
+    const ok = (d.caps & (1n << BigInt(cap))) !== 0n;
+    features.push({ name, ok, optional: true, detail: ok ? `present: ${why}` : `missing: no ${why}` });
+  }
   const btf = exists('/sys/kernel/btf/vmlinux');
   features.push({
     name: 'btf',
@@ -106,7 +114,7 @@ export function runCheck(d: CheckDeps): CheckReport {
 
 export function formatCheck(r: CheckReport): string {
   const lines = [`droptrace check: kernel ${r.kernel}`];
-  for (const f of r.features) lines.push(`  ${f.ok ? 'ok  ' : f.optional ? 'no  ' : 'FAIL'}  ${f.name.padEnd(13)} ${f.detail}`);
+  for (const f of r.features) lines.push(`  ${f.ok ? 'ok  ' : f.optional ? 'no  ' : 'FAIL'}  ${f.name.padEnd(14)} ${f.detail}`);
   lines.push('probes:');
   for (const p of r.probes) {
     const state = p.state === 'attached' ? 'attached' : `${p.state}: ${p.why ?? ''}`;

@@ -10,6 +10,9 @@ import { formatCheck, runCheck } from './check.js';
 import { DroptraceError } from './errors.js';
 import { liveStream, VERSION } from './live.js';
 import type { LiveOptions } from './live.js';
+import type { StatsLine, StreamLine } from './events.js';
+import { labCommand } from './lab/command.js';
+import { DropMetrics, parseMetricsAddress, startMetricsServer } from './metrics.js';
 import { runTop } from './tui/command.js';
 import { GROUP_BYS, SORTS } from './tui/store.js';
 import type { GroupBy, SortBy } from './tui/store.js';
@@ -123,7 +126,63 @@ async function top(flags: TopFlags, cmd: Command): Promise<number> {
   });
 }
 
-async function stream(flags: StreamFlags): Promise<number> {
+/**
+ * NDJSON on stdout with a cap on what waits for the reader. Node buffers writes to a pipe that
+ * is not read without any limit, so a stalled log shipper would grow droptrace's memory with the
+ * drop rate. Past the cap, drop lines are skipped and their drops counted; start, counters and
+ * stats lines always go out, and each stats line says how many drops were skipped
+ * (lost.stdout, included in lost.total).
+ */
+class NdjsonOut {
+  private skipped = 0;
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly capBytes = 16 * 1024 * 1024,
+  ) {}
+
+  /** The line as it will be written (stats lines get lost.stdout), or null when it is skipped. */
+  admit(line: StreamLine): StreamLine | null {
+    if (line.type === 'drop' && this.out.writableLength > this.capBytes) {
+      this.skipped += line.count;
+      return null;
+    }
+    if (line.type !== 'stats') return line;
+    return { ...line, lost: { ...line.lost, stdout: this.skipped, total: line.lost.total + this.skipped } } as StatsLine;
+  }
+
+  write(line: StreamLine): void {
+    if (!this.out.destroyed) this.out.write(JSON.stringify(line) + '\n');
+  }
+
+  /** Resolves true once the reader took everything, false if it has not within `ms`. */
+  drained(ms: number): Promise<boolean> {
+    if (this.out.destroyed || this.out.writableLength === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      this.out.once('drain', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/** `--metrics [ADDR:]PORT`: checked while parsing, so a bad address is exit 2 before anything starts. */
+function metricsAddress(v: string): string {
+  parseMetricsAddress(v);
+  return v;
+}
+
+interface StreamCommandFlags extends StreamFlags {
+  metrics?: string;
+  metricsPodLimit: number;
+}
+
+async function stream(flags: StreamCommandFlags): Promise<number> {
+  const metrics = flags.metrics !== undefined ? new DropMetrics({ podLimit: flags.metricsPodLimit }) : null;
+  // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
+  const server = metrics ? await startMetricsServer(flags.metrics!, metrics.registry) : null;
+  const out = new NdjsonOut(process.stdout);
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
@@ -135,7 +194,10 @@ async function stream(flags: StreamFlags): Promise<number> {
     await liveStream(
       liveFrom(flags),
       (line) => {
-        if (!process.stdout.destroyed) process.stdout.write(JSON.stringify(line) + '\n');
+        // metrics see every drop, also those a stalled reader costs the stream
+        const l = out.admit(line);
+        metrics?.observe(l ?? line);
+        if (l) out.write(l);
       },
       ac.signal,
     );
@@ -143,7 +205,10 @@ async function stream(flags: StreamFlags): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
+    await server?.close();
   }
+  // A reader that stopped reading must not keep a finished droptrace alive: give it half a second.
+  if (!(await out.drained(500))) process.exit(0);
   return 0;
 }
 
@@ -211,6 +276,8 @@ Examples:
   droptrace                                the full-screen view (same as droptrace top)
   droptrace top --replay incident.ndjson   replay a recorded stream on screen
   droptrace check                          can this machine trace drops? which probes, and why not
+  droptrace lab --list                     reproducible drop scenarios in throw-away namespaces
+  droptrace lab conntrack-full             ... run one while droptrace watches in another terminal
   droptrace stream                         NDJSON drop events on stdout until Ctrl-C
   droptrace stream --duration 10 | jq .    ten seconds of drops, pretty-printed
   droptrace stream --netns 4026532123      only drops in one network namespace
@@ -223,6 +290,16 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
     10,
   )
     .addOption(new Option('-d, --duration <seconds>', 'stop by itself after this many seconds').argParser(seconds('--duration')))
+    .addOption(
+      new Option('--metrics <[addr:]port>', 'also serve Prometheus metrics on http://ADDR:PORT/metrics (address default 127.0.0.1; 0.0.0.0:9464 for every interface)').argParser(
+        metricsAddress,
+      ),
+    )
+    .addOption(
+      new Option('--metrics-pod-limit <n>', 'pods with their own label values in droptrace_drops_total; further pods count as pod="_overflow"')
+        .argParser(count('--metrics-pod-limit'))
+        .default(500),
+    )
     .addHelpText(
       'after',
       `
@@ -230,7 +307,7 @@ Lines: {"type":"start"} (probes attached; the ready signal), {"type":"drop"} per
 when repeats were folded), {"type":"stats"} every --stats-interval and once at the end with exact
 kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/ndjson.schema.json.`,
     )
-    .action((flags: StreamFlags) => run(stream(flags)));
+    .action((flags: StreamCommandFlags) => run(stream(flags)));
 
   const topCmd = liveOptions(
     p
@@ -250,6 +327,9 @@ kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/
     .addOption(new Option('--sort <order>', 'sort groups by').choices([...SORTS]))
     .addOption(new Option('--filter <text>', 'start with this filter (pod:, ns:, kind:, reason:, ip:, dns: or a word)'));
   topCmd.action((flags: TopFlags) => run(top(flags, topCmd)));
+
+  // the lab is built on its own: give it the same error handling as the rest
+  p.addCommand(labCommand().copyInheritedSettings(p));
 
   p.command('check')
     .description('test each probe for real here and report kernel features and permissions')
@@ -273,7 +353,10 @@ function fail(e: unknown): number {
 /** What a closed stdout (EPIPE: `droptrace ... | head`) does: end the stream, or just exit. */
 let onEpipe: (() => void) | null = null;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') throw e;
+  if (e.code !== 'EPIPE') {
+    process.stderr.write(`droptrace: cannot write to stdout: ${e.code ?? e.message}\n`);
+    process.exit(1);
+  }
   if (onEpipe) onEpipe();
   else process.exit(0);
 });

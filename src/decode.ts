@@ -233,11 +233,14 @@ function neighOf(buf: Uint8Array, v: DataView, off: number): RawDrop['neigh'] {
   return { family, entries: v.getUint32(off + FIELDS.neigh_entries[0], true), key: family === 2 ? ipv4(buf, k) : ipv6(buf, k) };
 }
 
+/** The payload bytes inside this record: never past its own size, whatever payload_len says. */
 function payloadOf(buf: Uint8Array, v: DataView, off: number): Uint8Array | null {
   const n = v.getUint16(off + FIELDS.payload_len[0], true);
   if (n === 0) return null;
   const start = off + EVENT_SIZE;
-  return buf.subarray(start, Math.min(start + n, start + PAYLOAD_MAX, buf.byteLength));
+  const size = v.getUint16(off + FIELDS.size[0], true);
+  const end = Math.min(start + n, start + PAYLOAD_MAX, off + size, buf.byteLength);
+  return end > start ? buf.subarray(start, end) : null;
 }
 
 function cString(buf: Uint8Array, off: number, max: number): string {

@@ -85,7 +85,8 @@ export interface StatsLine {
   events: number;
   /** drops written as folded lines (counted in the kernel, no detail event) */
   folded: number;
-  lost: { ring_buffer: number; userspace: number; total: number };
+  /** stdout: drops whose lines a stalled stdout reader cost (droptrace stream only) */
+  lost: { ring_buffer: number; userspace: number; stdout?: number; total: number };
   decode_errors: number;
   enrichment_failures: number;
   /** host samples that failed (counters lines not written) */

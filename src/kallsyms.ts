@@ -47,6 +47,8 @@ export class Symbolizer {
   lookup(addr: bigint): string {
     const hit = this.cache.get(addr);
     if (hit !== undefined) return hit;
+    // kallsyms shows zeros without CAP_SYSLOG (kptr_restrict): never guess a name then
+    if (!this.usable) return `0x${addr.toString(16)}`;
     let lo = 0;
     let hi = this.addrs.length - 1;
     let found = -1;

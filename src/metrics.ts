@@ -87,6 +87,7 @@ export class DropMetrics {
   private readonly enrichmentFailures: Counter;
   private readonly countersFailures: Counter;
   private readonly kernelDrops: Counter;
+  private readonly observeErrors: Counter;
 
   constructor(opts: MetricsOptions = {}) {
     this.podLimit = positiveInt(opts.podLimit ?? DEFAULT_POD_LIMIT, 'pod limit');
@@ -174,7 +175,7 @@ export class DropMetrics {
     this.folded = new Counter({ name: 'droptrace_folded_drops_total', help: 'Drops counted in the kernel without a detail event and written as folded lines.', registers });
     this.lost = new Counter({
       name: 'droptrace_events_lost_total',
-      help: 'Detail events lost (ring_buffer: the kernel ring was full; userspace: droptrace could not take them in time). Their drops are still counted.',
+      help: 'Detail events lost (ring_buffer: the kernel ring was full; userspace: droptrace could not take them in time; stdout: drops in lines a stalled reader never got). The kernel counts stay exact.',
       labelNames: ['where'],
       registers,
     });
@@ -188,6 +189,11 @@ export class DropMetrics {
     this.kernelDrops = new Counter({
       name: 'droptrace_kernel_drops_total',
       help: 'Drops the kernel program counted (exact; equals sum(droptrace_drops_total) once folded lines are written).',
+      registers,
+    });
+    this.observeErrors = new Counter({
+      name: 'droptrace_metrics_errors_total',
+      help: 'Stream lines the metrics could not take in (malformed); the NDJSON still has them.',
       registers,
     });
   }
@@ -210,7 +216,8 @@ export class DropMetrics {
           break;
       }
     } catch {
-      // A metrics sink must never take the stream down; the line is still in the NDJSON.
+      // A metrics sink must never take the stream down; counted, and the line is still in the NDJSON.
+      this.observeErrors.inc();
     }
   }
 
@@ -268,6 +275,9 @@ export class DropMetrics {
     this.lost.reset();
     this.lost.inc({ where: 'ring_buffer' }, count(l.lost?.ring_buffer) ?? 0);
     this.lost.inc({ where: 'userspace' }, count(l.lost?.userspace) ?? 0);
+    // drops in lines a stalled stdout reader never got, where the CLI counts them
+    const stdout = count((l.lost as Record<string, unknown> | undefined)?.stdout);
+    if (stdout !== null) this.lost.inc({ where: 'stdout' }, stdout);
     mirror(this.decodeErrors, l.decode_errors);
     mirror(this.enrichmentFailures, l.enrichment_failures);
     mirror(this.countersFailures, l.counters_failures);
@@ -387,6 +397,7 @@ export function parseMetricsAddress(v: string): MetricsAddress {
   let host = DEFAULT_HOST;
   let port = s;
   const m = /^\[([^\]]*)\]:([^:]*)$/.exec(s);
+  if (!m && s.startsWith('[')) throw badAddress(v, 'an IPv6 address goes in brackets followed by :PORT');
   if (m) {
     host = m[1]!;
     port = m[2]!;
@@ -469,7 +480,7 @@ function listenError(addr: string, e: NodeJS.ErrnoException): DroptraceError {
   switch (e.code) {
     case 'EADDRINUSE':
       return new DroptraceError('E_METRICS_LISTEN', 'runtime', `cannot serve metrics on ${addr}: the port is in use`, {
-        hint: 'pick another port with --metrics, or stop what listens there (ss -ltnp)',
+        hint: 'pick another port with --metrics; ss -ltnp shows what listens there',
       });
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':

@@ -60,6 +60,8 @@ export interface TracerHandle {
   readCounters(): KernelCounters;
   /** per-key counter map entries (see decodeKeys) */
   readKeys(): Buffer;
+  /** detail events the addon dropped because JS fell behind, per key, same format; cumulative */
+  readLostKeys(): Buffer;
   close(): void;
 }
 

@@ -109,7 +109,19 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     };
     const folder = new Folder();
     const reconcile = () => {
-      const lines = folder.reconcile(decodeKeys(tracer.readKeys()), (raw) => builder.build(raw), now().toISOString());
+      // Detail events userspace had to drop are folded back like the kernel's own suppressed
+      // drops: per key, from the addon's count of what it dropped.
+      const keys = decodeKeys(tracer.readKeys());
+      const lost = new Map(decodeKeys(tracer.readLostKeys()).map((k) => [k.key, k] as const));
+      for (const k of keys) {
+        const l = lost.get(k.key);
+        if (l) {
+          k.suppressed += l.suppressed;
+          lost.delete(k.key);
+        }
+      }
+      keys.push(...lost.values());
+      const lines = folder.reconcile(keys, (raw) => builder.build(raw), now().toISOString());
       for (const ev of lines) {
         enrich(ev);
         o.emit(ev);

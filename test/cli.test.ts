@@ -58,7 +58,7 @@ describe('droptrace CLI', () => {
     );
     const chk = run(['check'], { viaCapsh: 'cap_bpf,cap_perfmon,cap_sys_admin' });
     expect(chk.code).toBe(1);
-    expect(chk.out).toContain('FAIL  permissions   missing CAP_BPF, CAP_PERFMON');
+    expect(chk.out).toContain('FAIL  permissions    missing CAP_BPF, CAP_PERFMON');
   });
 
   it.skipIf(!root)('check tries each probe for real and says which one will be used', () => {

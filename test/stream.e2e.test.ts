@@ -66,7 +66,7 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
       // the exact kernel counter agrees, and nothing was lost
       const st = finalStats(s.lines)!;
       expect((st.kernel as { by_reason: Record<string, number> }).by_reason.NETFILTER_DROP).toBe(N);
-      expect(st.lost).toEqual({ ring_buffer: 0, userspace: 0, total: 0 });
+      expect(st.lost).toEqual({ ring_buffer: 0, userspace: 0, stdout: 0, total: 0 });
       // every line (start, drops, stats) matches the published JSON Schema
       expect(s.lines[0]!.type).toBe('start');
       expect(schemaErrors(s.lines)).toEqual([]);

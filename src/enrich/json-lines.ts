@@ -83,7 +83,8 @@ export function parseJsonWithLines(text: string): LocatedJson {
         ws();
         if (text[i] !== ':') fail(`expected ':' after ${JSON.stringify(key)}`);
         i++;
-        obj[key] = value();
+        // defineProperty: a "__proto__" member stays a member, as with JSON.parse
+        Object.defineProperty(obj, key, { value: value(), enumerable: true, writable: true, configurable: true });
         lines.set(key, keyLine);
         ws();
         if (text[i] === ',') {

@@ -1,0 +1,293 @@
+/**
+ * End to end, as root: how `droptrace stream` ends and what it leaves behind when it is told to
+ * stop, killed, cut off by its reader (EPIPE), or stalled by a reader that stops reading.
+ *
+ * "Nothing left attached" is checked on the exact programs the process held: their ids are read
+ * from /proc/<pid>/fdinfo while it runs, so droptrace processes of other tests on the machine
+ * cannot make this pass or fail.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inNs, makePair, sendUdp } from './helpers/netns.js';
+import type { Pair } from './helpers/netns.js';
+import { CLI, startStream } from './helpers/stream.js';
+import type { Line } from './helpers/stream.js';
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skipping fault tests: they need root (BPF programs, network namespaces)');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** BPF program ids a process holds open (its links keep them attached). */
+function progIdsOf(pid: number): number[] {
+  const ids = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const m = /^prog_id:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      // fd closed while listing
+    }
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** Which of `ids` the kernel still has loaded, after giving it up to 2 s to free them. */
+async function stillLoaded(ids: number[]): Promise<number[]> {
+  const loaded = () => {
+    const all = new Set((JSON.parse(execFileSync('bpftool', ['prog', 'list', '--json'], { encoding: 'utf8' })) as Array<{ id: number }>).map((p) => p.id));
+    return ids.filter((id) => all.has(id));
+  };
+  // the kernel frees a released program from a work queue, a moment after the last reference
+  for (let i = 0; i < 40 && loaded().length > 0; i++) await sleep(50);
+  return loaded();
+}
+
+const exitOf = (c: ChildProcess) =>
+  c.exitCode !== null || c.signalCode !== null
+    ? Promise.resolve({ code: c.exitCode, signal: c.signalCode })
+    : new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => c.once('exit', (code, signal) => r({ code, signal })));
+
+/** Resolves with the exit, or 'running' after `ms`. */
+const exitWithin = (c: ChildProcess, ms: number) => Promise.race([exitOf(c), sleep(ms).then(() => 'running' as const)]);
+
+
+/** Floods UDP at ports 20000-29999 (10000 flow keys) from ns `from` to `dst` for `seconds`; prints how many went out. */
+const FLOOD = `
+import socket, sys, time, random
+dst, secs = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end, n = time.time() + secs, 0
+while time.time() < end:
+    for _ in range(500):
+        try:
+            s.sendto(b'droptrace-flood', (dst, 20000 + random.randrange(10000))); n += 1
+        except OSError:
+            pass
+print(n)
+`;
+function flood(from: string, dst: string, seconds: number): { sent: Promise<number>; kill(): void } {
+  const c = spawn('ip', ['netns', 'exec', from, '/usr/bin/python3', '-c', FLOOD, dst, String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return { sent: exitOf(c).then(() => Number(out.trim())), kill: () => c.kill('SIGKILL') };
+}
+
+describe.skipIf(!isRoot)('droptrace stream under faults', () => {
+  let p: Pair;
+  beforeAll(() => {
+    p = makePair();
+    sendUdp(p.a, p.ipA, 40000, p.ipB, 9, 1); // resolve neighbours first
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '20000:29999', '-j', 'DROP']);
+  });
+  afterAll(() => p?.destroy());
+
+  it.each(['SIGHUP', 'SIGTERM', 'SIGINT'] as const)('%s: exit 0 within a second, final stats line last, nothing left attached', async (sig) => {
+    const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0']);
+    try {
+      await s.ready;
+      const ids = progIdsOf(s.child.pid!);
+      expect(ids.length).toBeGreaterThan(0);
+      const t0 = performance.now();
+      s.child.kill(sig);
+      const r = await exitWithin(s.child, 1000);
+      const ms = performance.now() - t0;
+      expect(r).toEqual({ code: 0, signal: null });
+      expect(ms).toBeLessThan(1000);
+      await s.exited; // every line read
+      expect(s.lines.at(-1)).toMatchObject({ type: 'stats', final: true });
+      expect(s.stderr()).toBe('');
+      expect(await stillLoaded(ids)).toEqual([]);
+    } finally {
+      await s.stop('SIGKILL');
+    }
+  });
+
+  it('SIGKILL (a crash): the kernel detaches everything, nothing was pinned', async () => {
+    const s = startStream(['--netns', String(p.netnsB)]);
+    try {
+      await s.ready;
+      const ids = progIdsOf(s.child.pid!);
+      expect(ids.length).toBeGreaterThan(0);
+      s.child.kill('SIGKILL');
+      expect(await s.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(await stillLoaded(ids)).toEqual([]);
+    } finally {
+      await s.stop('SIGKILL');
+    }
+  });
+
+  it('stdout closed early (droptrace stream | head -1): exit 0, no stack trace, nothing left attached', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dt-faults-'));
+    // the pid comes from the shell that execs droptrace; head -1 takes the start line and exits,
+    // and droptrace's next write (its first stats line, 2 s later) meets EPIPE
+    const script = `(echo $BASHPID > "$1/pid"; exec "$2" "$3" stream --counters-interval 0 --stats-interval 2 2>"$1/err") | head -1; echo "\${PIPESTATUS[0]}" > "$1/rc"`;
+    const sh = spawn('bash', ['-c', script, 'x', dir, process.execPath, CLI], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      await new Promise<void>((res) =>
+        sh.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) res();
+        }),
+      );
+      expect(JSON.parse(out.split('\n')[0]!)).toMatchObject({ type: 'start' });
+      const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      const ids = progIdsOf(pid);
+      expect(ids.length).toBeGreaterThan(0);
+      expect(await exitWithin(sh, 10_000)).toEqual({ code: 0, signal: null });
+      expect({ rc: readFileSync(join(dir, 'rc'), 'utf8').trim(), stderr: readFileSync(join(dir, 'err'), 'utf8') }).toEqual({ rc: '0', stderr: '' });
+      expect(out.trim().split('\n')).toHaveLength(1);
+      expect(await stillLoaded(ids)).toEqual([]);
+    } finally {
+      sh.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /**
+   * A reader that stops reading (a wedged log shipper): droptrace is spawned with its stdout on a
+   * pipe this test stops reading right after the start line, then drops are flooded at it.
+   */
+  function stalled(args: string[] = []) {
+    const child = spawn(process.execPath, [CLI, 'stream', '--netns', String(p.netnsB), '--counters-interval', '0', '--stats-interval', '1', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    let text = '';
+    const onData = (d: Buffer) => (text += d.toString());
+    child.stdout.on('data', onData);
+    const ready = new Promise<void>((res, rej) => {
+      const check = () => {
+        if (text.includes('\n')) {
+          // stop reading: Node keeps at most a highWaterMark, then leaves the rest in the pipe
+          child.stdout.off('data', check);
+          child.stdout.pause();
+          res();
+        }
+      };
+      child.stdout.on('data', check);
+      child.once('exit', () => rej(new Error(`droptrace exited before its start line: ${err}`)));
+    });
+    const lines = (): Line[] =>
+      text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Line);
+    /** reads everything droptrace wrote, until it exits */
+    const drain = async () => {
+      child.stdout.resume();
+      await exitOf(child);
+      await new Promise<void>((r) => (child.stdout.readableEnded ? r() : child.stdout.once('end', () => r())));
+      return lines();
+    };
+    return { child, ready, drain, stderr: () => err };
+  }
+
+  it('keeps tracing while its reader is stalled: the poller never waits on stdout, every missing drop is counted as lost', async () => {
+    const s = stalled();
+    let f: ReturnType<typeof flood> | undefined;
+    try {
+      await s.ready;
+      f = flood(p.a, p.ipB, 3);
+      const sent = await f.sent;
+      expect(sent).toBeGreaterThan(10_000);
+      // still alive and not stuck in the kernel
+      expect(s.child.exitCode).toBeNull();
+      expect(readFileSync(`/proc/${s.child.pid}/stat`, 'utf8').split(') ')[1]![0]).not.toBe('D');
+      s.child.kill('SIGTERM');
+      const lines = await s.drain();
+      expect(s.child.exitCode).toBe(0);
+      const st = lines.filter((l) => l.type === 'stats').at(-1)!;
+      expect(st.final).toBe(true);
+      const lost = st.lost as { ring_buffer: number; userspace: number; total: number };
+      const kernel = (st.kernel as { by_reason: Record<string, number> }).by_reason.NETFILTER_DROP ?? 0;
+      const flooded = lines.filter((l) => l.type === 'drop' && ((l.flow as { dport?: number } | null)?.dport ?? 0) >= 20000);
+      const written = flooded.reduce((n, l) => n + (l.count as number), 0);
+      // the kernel saw every packet; whatever the stream does not show is in lost.*
+      expect(kernel).toBe(sent);
+      expect(written + lost.total).toBe(sent);
+    } finally {
+      f?.kill();
+      s.child.kill('SIGKILL');
+    }
+  });
+
+  // Known gap, reported: detail events the addon could not hand to JS in time (lost.userspace)
+  // are counted but not folded back from the kernel's per-key counts, so under a flood
+  // events + folded < kernel.drops and the sum of `count` is short by lost.userspace (measured
+  // with a reader that keeps up too: 36899 + 0 of 46000, lost.userspace 9101). Flip to it() once
+  // the fold reconciles userspace losses like ring-buffer ones.
+  it('stays exact under a flood: events + folded == kernel.drops', async () => {
+    const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0', '--stats-interval', '1']);
+    let f: ReturnType<typeof flood> | undefined;
+    try {
+      await s.ready;
+      f = flood(p.a, p.ipB, 3);
+      const sent = await f.sent;
+      // the kernel has counted the whole flood; the final stats line comes after the last fold
+      await s.until((ls) => ls.some((l) => l.type === 'stats' && ((l.kernel as { drops: number }).drops ?? 0) >= sent), 15_000);
+      await s.stop('SIGTERM');
+      const st = s.lines.filter((l) => l.type === 'stats').at(-1)!;
+      expect(st.final).toBe(true);
+      expect((st.events as number) + (st.folded as number)).toBe((st.kernel as { drops: number }).drops);
+    } finally {
+      f?.kill();
+      // SIGTERM: a line cut by SIGKILL would not parse in the helper
+      await s.stop('SIGTERM');
+    }
+  });
+
+  // Known gap, reported: Node buffers process.stdout writes to a pipe without limit, so a stalled
+  // reader makes droptrace hold every line in memory (measured: 138 MB → 450 MB in 10 s at 45k
+  // drops/s over 10000 keys) and nothing is counted as lost. Flip to it() once the NDJSON sink
+  // caps what waits for the reader and reports the drops it skipped (proposed: lost.stdout,
+  // included in lost.total). RSS is not the measure: under such a flood the heap alone grows
+  // ~150 MB between collections with a reader that keeps up.
+  it('bounds what it buffers for a stalled reader and reports the rest as lost', async () => {
+    const s = stalled();
+    let f: ReturnType<typeof flood> | undefined;
+    try {
+      await s.ready;
+      f = flood(p.a, p.ipB, 3);
+      const sent = await f.sent;
+      // the reader comes back: everything droptrace kept for it arrives, then the final stats
+      s.child.stdout.resume();
+      s.child.kill('SIGTERM');
+      const lines = await s.drain();
+      const st = lines.filter((l) => l.type === 'stats').at(-1)!;
+      const lost = st.lost as { total: number; stdout?: number };
+      expect(lost.stdout).toBeGreaterThan(0);
+      const written = lines
+        .filter((l) => l.type === 'drop' && ((l.flow as { dport?: number } | null)?.dport ?? 0) >= 20000)
+        .reduce((n, l) => n + (l.count as number), 0);
+      expect(written + lost.total).toBe(sent);
+    } finally {
+      f?.kill();
+      s.child.kill('SIGKILL');
+    }
+  });
+
+  // Known gap, reported: with writes pending on a stalled pipe the event loop stays alive after
+  // the stream ended, so SIGTERM detaches but the process does not exit until the reader reads.
+  // Flip to it() once the CLI gives pending stdout at most a second, then exits.
+  it('exits within a second of SIGTERM even while its reader is stalled', async () => {
+    const s = stalled();
+    let f: ReturnType<typeof flood> | undefined;
+    try {
+      await s.ready;
+      f = flood(p.a, p.ipB, 2);
+      await f.sent;
+      s.child.kill('SIGTERM');
+      expect(await exitWithin(s.child, 1500)).toEqual({ code: 0, signal: null });
+    } finally {
+      f?.kill();
+      s.child.kill('SIGKILL');
+    }
+  });
+});
