@@ -1,0 +1,484 @@
+/**
+ * Everything one lab run creates, and the guarantee that it goes away again: namespaces,
+ * helper processes inside them, and global sysctls changed for at most GLOBAL_WINDOW_MAX_MS.
+ *
+ * Cleanup is synchronous (spawnSync, writes to /proc/sys) so the same code serves `finally`,
+ * SIGINT/SIGTERM, an AbortSignal and process exit. Global sysctls are also guarded across
+ * processes: the originals are written to GLOBAL_STATE before anything is changed, so two lab
+ * runs never stack their changes, and a run killed with SIGKILL is repaired by the next one.
+ */
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { DroptraceError } from '../errors.js';
+import type { LabExpectation, LabOptions, LabResult } from './types.js';
+
+export const NETNS_PREFIX = 'dtlab-';
+/** The longest a global sysctl stays changed, whatever happens to the run. */
+export const GLOBAL_WINDOW_MAX_MS = 2000;
+const STATE_DIR = '/run/droptrace';
+const GLOBAL_STATE = `${STATE_DIR}/lab-global-sysctl.json`;
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+export interface Ns {
+  name: string;
+  netns: number;
+}
+
+/** Two namespaces joined by one veth: `a` holds dtv0, `b` holds dtv1; each knows the other's MAC. */
+export interface Pair {
+  a: Ns;
+  b: Ns;
+  devA: string;
+  devB: string;
+  ip4A: string;
+  ip4B: string;
+  ip6A: string;
+  ip6B: string;
+}
+
+export function sysctlPath(key: string): string {
+  return `/proc/sys/${key.replaceAll('.', '/')}`;
+}
+
+export function readSysctl(key: string): string {
+  return readFileSync(sysctlPath(key), 'utf8').trim();
+}
+
+/** Sum of one column over the per-CPU rows of a /proc/net/stat file (hex values). */
+export function sumStatColumn(text: string, column: string): number {
+  const [head, ...rows] = text.trim().split('\n');
+  const i = (head ?? '').trim().split(/\s+/).indexOf(column);
+  if (i < 0) return 0;
+  return rows.reduce((sum, r) => sum + parseInt(r.trim().split(/\s+/)[i] ?? '0', 16), 0);
+}
+
+/** One counter of /proc/net/netstat or /proc/net/snmp (`TcpExt` + `IPReversePathFilter`). */
+export function netstatCounter(text: string, group: string, name: string): number {
+  const lines = text.split('\n').filter((l) => l.startsWith(`${group}:`));
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const keys = lines[i]!.split(/\s+/).slice(1);
+    const values = lines[i + 1]!.split(/\s+/).slice(1);
+    const k = keys.indexOf(name);
+    if (k >= 0) return Number(values[k] ?? 0);
+  }
+  return 0;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Run a command to completion; a failure is one line naming the command and its stderr. */
+export function exec(cmd: string, args: string[], timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout);
+      const why = firstLine(stderr) || (err as NodeJS.ErrnoException).code || err.message;
+      reject(new DroptraceError('E_LAB_COMMAND', 'runtime', `lab: ${cmd} ${args.join(' ')} failed: ${why}`));
+    });
+  });
+}
+
+/**
+ * A helper process (an inline python3 program) inside a namespace, spoken to by lines: it
+ * prints `ready` when set up, waits for `go`, prints `done <json>`. Waiting on its lines, not
+ * on sleeps, keeps global sysctl windows short and runs deterministic under load.
+ */
+export class Helper {
+  private readonly lines: string[] = [];
+  private waiter: (() => void) | null = null;
+  private stderr = '';
+  private exitCode: number | null | undefined;
+  private readonly exited: Promise<void>;
+
+  constructor(
+    readonly label: string,
+    readonly child: ChildProcess,
+  ) {
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      this.lines.push(l);
+      this.waiter?.();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    // writing to a helper that was killed (a stopped run) is EPIPE: its end is reported elsewhere
+    child.stdin!.on('error', () => {});
+    this.exited = new Promise((resolve) => {
+      child.on('close', (code, sig) => {
+        this.exitCode = code ?? (sig ? -1 : null);
+        this.waiter?.();
+        resolve();
+      });
+      child.on('error', (e) => {
+        this.stderr += e.message;
+        this.exitCode = -1;
+        this.waiter?.();
+        resolve();
+      });
+    });
+  }
+
+  /** The rest of the first unread line starting with `word`. */
+  async expect(word: string, timeoutMs = 15_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.lines.findIndex((l) => l === word || l.startsWith(`${word} `));
+      if (i >= 0) return this.lines.splice(0, i + 1)[i]!.slice(word.length).trim();
+      if (this.exitCode !== undefined) {
+        const err = firstLine(this.stderr.split('\n').reverse().join('\n'));
+        throw new DroptraceError('E_LAB_HELPER', 'runtime', `lab: ${this.label} ended before "${word}" (exit ${this.exitCode})${err ? `: ${err}` : ''}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new DroptraceError('E_LAB_HELPER', 'runtime', `lab: ${this.label} did not say "${word}" within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.waiter = null;
+    }
+  }
+
+  async expectJson<T>(word: string, timeoutMs?: number): Promise<T> {
+    return JSON.parse(await this.expect(word, timeoutMs)) as T;
+  }
+
+  send(line: string): void {
+    if (this.exitCode === undefined && this.child.stdin?.writable) this.child.stdin.write(`${line}\n`);
+  }
+
+  /** Wait for the process to end (it ends on its own, or on a closed stdin). */
+  async finish(timeoutMs = 5000): Promise<void> {
+    this.child.stdin?.end();
+    await Promise.race([this.exited, sleep(timeoutMs)]);
+    this.kill();
+  }
+
+  kill(): void {
+    if (this.exitCode === undefined && this.child.pid !== undefined) {
+      try {
+        this.child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+interface GlobalState {
+  pid: number;
+  saved: Record<string, string>;
+}
+
+/** Put back the values a dead lab run (SIGKILL, power loss of the VM ...) left changed. */
+function repairStaleGlobals(log: (l: string) => void): boolean {
+  let raw: string;
+  try {
+    raw = readFileSync(GLOBAL_STATE, 'utf8');
+  } catch {
+    return true;
+  }
+  let st: GlobalState | null = null;
+  try {
+    st = JSON.parse(raw) as GlobalState;
+  } catch {
+    // written by a run killed between open and write: stale once it is a few seconds old
+    const age = Date.now() - statSync(GLOBAL_STATE).mtimeMs;
+    if (age < 5000) return false;
+  }
+  if (st && st.pid !== process.pid && pidAlive(st.pid)) return false;
+  if (st) {
+    for (const [key, value] of Object.entries(st.saved)) {
+      writeFileSync(sysctlPath(key), value);
+      log(`restored ${key}=${value} left changed by lab run pid ${st.pid}, which is gone`);
+    }
+  }
+  try {
+    unlinkSync(GLOBAL_STATE);
+  } catch {
+    // another run repaired it first
+  }
+  return true;
+}
+
+export class LabSession {
+  readonly suffix = randomBytes(3).toString('hex');
+  readonly namespaces: Ns[] = [];
+  readonly notes: string[] = [];
+  private readonly helpers = new Set<Helper>();
+  private globals: Record<string, string> | null = null;
+  private globalsSince = 0;
+  private globalsTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly onExit = () => this.cleanupSync();
+
+  constructor(
+    readonly scenario: string,
+    readonly log: (line: string) => void,
+  ) {
+    process.on('exit', this.onExit);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new DroptraceError('E_LAB_INTERRUPTED', 'runtime', `lab: ${this.scenario} was stopped`);
+  }
+
+  /** Create `dtlab-<suffix>-<role>`; the name is recorded first so cleanup finds it whatever happens. */
+  async addNamespace(role: string): Promise<Ns> {
+    this.assertOpen();
+    const name = `${NETNS_PREFIX}${this.suffix}-${role}`;
+    const ns: Ns = { name, netns: 0 };
+    this.namespaces.push(ns);
+    await exec('ip', ['netns', 'add', name]);
+    if (this.closed) {
+      // stopped while `ip netns add` ran: cleanup has been, so delete it here
+      spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+      this.assertOpen();
+    }
+    ns.netns = statSync(`/run/netns/${name}`).ino;
+    await this.ip(name, ['link', 'set', 'lo', 'up']);
+    return ns;
+  }
+
+  ip(ns: string, args: string[]): Promise<string> {
+    return exec('ip', ['-n', ns, ...args]);
+  }
+
+  inNs(ns: string, cmd: string, args: string[]): Promise<string> {
+    this.assertOpen();
+    return exec('ip', ['netns', 'exec', ns, cmd, ...args]);
+  }
+
+  /** A /proc/net file as a namespace sees it. */
+  readNsFile(ns: string, path: string): Promise<string> {
+    return this.inNs(ns, 'cat', [path]);
+  }
+
+  /** iptables in a namespace; -w because other namespaces' iptables share one lock file. */
+  iptables(ns: string, args: string[]): Promise<string> {
+    return this.inNs(ns, 'iptables', ['-w', '5', ...args]);
+  }
+
+  /** A sysctl of one namespace (net.ipv4.conf.*): it dies with the namespace. */
+  nsSysctl(ns: string, key: string, value: string | number): Promise<string> {
+    return this.inNs(ns, 'sysctl', ['-qw', `${key}=${value}`]);
+  }
+
+  /**
+   * Namespaces a and b joined by a veth (dtv0 in a, dtv1 in b), 198.18.0.1/16 + fd99::1/64 and
+   * 198.18.0.2/16 + fd99::2/64, each with a permanent neighbour entry for the other so no ARP
+   * or NDISC runs between them (its queues would drop bursts of their own).
+   */
+  async pair(): Promise<Pair> {
+    const a = await this.addNamespace('a');
+    const b = await this.addNamespace('b');
+    const p: Pair = { a, b, devA: 'dtv0', devB: 'dtv1', ip4A: '198.18.0.1', ip4B: '198.18.0.2', ip6A: 'fd99::1', ip6B: 'fd99::2' };
+    const macA = '02:64:74:6c:00:01';
+    const macB = '02:64:74:6c:00:02';
+    await exec('ip', ['link', 'add', p.devA, 'address', macA, 'netns', a.name, 'type', 'veth', 'peer', 'name', p.devB, 'address', macB, 'netns', b.name]);
+    for (const [ns, dev, ip4, ip6, peer4, peer6, peerMac] of [
+      [a.name, p.devA, p.ip4A, p.ip6A, p.ip4B, p.ip6B, macB],
+      [b.name, p.devB, p.ip4B, p.ip6B, p.ip4A, p.ip6A, macA],
+    ] as const) {
+      await this.ip(ns, ['addr', 'add', `${ip4}/16`, 'dev', dev]);
+      await this.ip(ns, ['-6', 'addr', 'add', `${ip6}/64`, 'dev', dev, 'nodad']);
+      await this.ip(ns, ['link', 'set', dev, 'up']);
+      await this.ip(ns, ['neigh', 'replace', peer4, 'lladdr', peerMac, 'dev', dev, 'nud', 'permanent']);
+      await this.ip(ns, ['-6', 'neigh', 'replace', peer6, 'lladdr', peerMac, 'dev', dev, 'nud', 'permanent']);
+    }
+    this.log(`namespaces ${a.name} (netns ${a.netns}) and ${b.name} (netns ${b.netns}) joined by ${p.devA}/${p.devB}`);
+    return p;
+  }
+
+  /** Start an inline python3 program in a namespace; `args` reaches it as JSON in argv[1]. */
+  helper(ns: string, label: string, code: string, args: unknown): Helper {
+    this.assertOpen();
+    const child = spawn('ip', ['netns', 'exec', ns, PYTHON, '-u', '-c', code, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const h = new Helper(label, child);
+    this.helpers.add(h);
+    return h;
+  }
+
+  /**
+   * Change global sysctls (shared by every namespace and the host) until restoreGlobals(),
+   * and in any case for no longer than GLOBAL_WINDOW_MAX_MS: a timer puts them back even if
+   * the run hangs. Waits while another lab run holds its own changes.
+   */
+  async changeGlobals(values: Record<string, number | string>): Promise<void> {
+    this.assertOpen();
+    if (this.globals) throw new Error('lab: global sysctls already changed');
+    mkdirSync(STATE_DIR, { recursive: true });
+    const deadline = Date.now() + 10_000;
+    let saved: Record<string, string> | null = null;
+    while (!saved) {
+      if (repairStaleGlobals(this.log)) {
+        try {
+          const fd = openSync(GLOBAL_STATE, 'wx');
+          // read the originals only once the state file is ours: no other run is between
+          // its change and its restore now
+          const originals: Record<string, string> = {};
+          for (const key of Object.keys(values)) originals[key] = readSysctl(key);
+          writeSync(fd, JSON.stringify({ pid: process.pid, saved: originals } satisfies GlobalState));
+          closeSync(fd);
+          saved = originals;
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new DroptraceError('E_LAB_BUSY', 'runtime', `lab: another lab run is changing global sysctls (${GLOBAL_STATE})`, { hint: 'try again when it is done' });
+      }
+      await sleep(100);
+      this.assertOpen();
+    }
+    this.globals = saved;
+    this.globalsSince = Date.now();
+    this.globalsTimer = setTimeout(() => {
+      this.log(`global sysctls held for ${GLOBAL_WINDOW_MAX_MS} ms: restoring them now`);
+      this.restoreGlobals();
+    }, GLOBAL_WINDOW_MAX_MS);
+    for (const [key, value] of Object.entries(values)) {
+      writeFileSync(sysctlPath(key), String(value));
+    }
+    this.log(`global ${Object.entries(values).map(([k, v]) => `${k} ${saved[k]} -> ${v}`).join(', ')}`);
+  }
+
+  /**
+   * Keep global sysctls changed until `ms` after the change (never past GLOBAL_WINDOW_MAX_MS
+   * minus a margin), so samplers polling the tables can see them at their limit.
+   */
+  async holdGlobals(ms: number): Promise<void> {
+    if (!this.globals) return;
+    const left = this.globalsSince + Math.min(ms, GLOBAL_WINDOW_MAX_MS - 250) - Date.now();
+    if (left > 0) {
+      this.log(`holding the lowered limit for ${left} ms more`);
+      await sleep(left);
+    }
+  }
+
+  /** Put global sysctls back; returns how long they were changed (ms), or null if they were not. */
+  restoreGlobals(): number | null {
+    if (!this.globals) return null;
+    if (this.globalsTimer) clearTimeout(this.globalsTimer);
+    this.globalsTimer = null;
+    const saved = this.globals;
+    this.globals = null;
+    // restore in reverse order of the change
+    for (const [key, value] of Object.entries(saved).reverse()) {
+      try {
+        writeFileSync(sysctlPath(key), value);
+      } catch (e) {
+        process.stderr.write(`droptrace: lab: could not restore ${key}=${value}: ${(e as Error).message}\n`);
+      }
+    }
+    try {
+      unlinkSync(GLOBAL_STATE);
+    } catch {
+      // already gone
+    }
+    const ms = Date.now() - this.globalsSince;
+    this.log(`global sysctls restored after ${ms} ms (${Object.entries(saved).map(([k, v]) => `${k}=${v}`).join(', ')})`);
+    return ms;
+  }
+
+  /** Idempotent: stop helpers, restore sysctls, delete namespaces. */
+  cleanupSync(): void {
+    if (this.closed) return;
+    this.closed = true;
+    process.off('exit', this.onExit);
+    for (const h of this.helpers) h.kill();
+    this.restoreGlobals();
+    for (const ns of this.namespaces) {
+      const r = spawnSync('ip', ['netns', 'del', ns.name], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      if (r.status !== 0 && existsSync(`/run/netns/${ns.name}`)) {
+        process.stderr.write(`droptrace: lab: could not delete namespace ${ns.name}: ${firstLine(r.stderr ?? '')}\n`);
+      }
+    }
+    if (this.namespaces.length) this.log(`deleted ${this.namespaces.map((n) => n.name).join(', ')}`);
+  }
+}
+
+/**
+ * Run a scenario body with a session: checks root, installs SIGINT/SIGTERM handlers and the
+ * AbortSignal, and always cleans up. The body returns what it expects the tracer to see.
+ */
+export async function runLab(
+  scenario: string,
+  opts: LabOptions,
+  body: (lab: LabSession) => Promise<{ expect: LabExpectation[] }>,
+): Promise<LabResult> {
+  if (process.getuid?.() !== 0) {
+    throw new DroptraceError('E_LAB_ROOT', 'permissions', 'lab needs root (network namespaces, iptables, sysctls)', { hint: 'run it with sudo' });
+  }
+  if (opts.signal?.aborted) throw new DroptraceError('E_LAB_INTERRUPTED', 'runtime', `lab: ${scenario} aborted before it started`);
+  const log = opts.log ?? (() => {});
+  const lab = new LabSession(scenario, log);
+  let stop: (e: Error) => void = () => {};
+  const stopped = new Promise<never>((_, reject) => {
+    stop = reject;
+  });
+  const interrupt = (why: string) => {
+    lab.cleanupSync();
+    stop(new DroptraceError('E_LAB_INTERRUPTED', 'runtime', `lab: ${scenario} ${why}; namespaces deleted, sysctls restored`));
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupt(`interrupted by ${sig}`);
+    // nobody else listening: behave like the default action, after cleaning up
+    if (process.listenerCount(sig) === 1) process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  const onAbort = () => interrupt('aborted');
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const work = body(lab);
+  work.catch(() => {}); // after an interrupt its rejection is expected and already reported
+  try {
+    const { expect } = await Promise.race([work, stopped]);
+    return { scenario, namespaces: lab.namespaces.map((n) => ({ name: n.name, netns: n.netns })), expect, notes: lab.notes };
+  } finally {
+    lab.cleanupSync();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Let the tracer start, in the caller's words: once namespaces exist, before any drop. */
+export async function beforeProvoke(lab: LabSession, opts: LabOptions): Promise<void> {
+  if (!opts.beforeProvoke) return;
+  await opts.beforeProvoke(lab.namespaces.map((n) => ({ name: n.name, netns: n.netns })));
+  if (lab.isClosed) throw new DroptraceError('E_LAB_INTERRUPTED', 'runtime', `lab: ${lab.scenario} was stopped`);
+}
+
+/** Keep the namespaces alive until `durationMs` after provoking began, for late drops. */
+export async function observe(lab: LabSession, startedAt: number, durationMs: number): Promise<void> {
+  const left = startedAt + durationMs - Date.now();
+  if (left > 0) {
+    lab.log(`observing for ${left} ms`);
+    await sleep(left);
+  }
+}
