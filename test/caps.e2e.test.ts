@@ -63,7 +63,7 @@ interface Run {
 
 /**
  * Runs `droptrace stream` with `caps`; once its start line is out (it is attached), runs
- * `during` and then stops it with SIGINT once `until` holds (or after 10 s).
+ * `during` and then stops it with SIGINT once `until` holds (or after 30 s).
  */
 async function streamWith(caps: readonly string[], args: string[], during?: () => void, until?: (lines: Line[]) => boolean): Promise<Run> {
   const [cmd, ...argv] = withCaps(caps, ['stream', ...args]);
@@ -73,7 +73,8 @@ async function streamWith(caps: readonly string[], args: string[], during?: () =
   let capEff: bigint | null = null;
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const timer = setTimeout(() => child.kill('SIGINT'), 10_000);
+  // generous: a loaded machine can take seconds to start node and attach
+  const timer = setTimeout(() => child.kill('SIGINT'), 30_000);
   createInterface({ input: child.stdout }).on('line', (s) => {
     const l = JSON.parse(s) as Line;
     lines.push(l);
