@@ -15,19 +15,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define IS_ERR_PTR(p) ((unsigned long)(p) >= (unsigned long)-4095)
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DT_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct dt_recent);
-} recent SEC(".maps");
+#include "shared_maps.bpf.h"
 
 static __always_inline struct dt_recent *mine(void)
 {

@@ -49,7 +49,7 @@ if stale node_modules/.package-lock.json package.json package-lock.json; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
-if stale build/Release/droptrace.node native probes/*.bpf.c probes/droptrace.h probes/gen-vmlinux.sh; then
+if stale build/Release/droptrace.node native probes/*.bpf.c probes/*.h probes/gen-vmlinux.sh; then
   say "building the native addon and BPF object"
   log=$(mktemp)
   if ! npx --no-install cmake-js compile --directory native --out build >"$log" 2>&1; then
