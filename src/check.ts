@@ -118,7 +118,7 @@ export function formatCheck(r: CheckReport): string {
   lines.push('probes:');
   for (const p of r.probes) {
     const state = p.state === 'attached' ? 'attached' : `${p.state}: ${p.why ?? ''}`;
-    lines.push(`  ${p.probe.padEnd(12)} ${p.hook.padEnd(30)} ${state}`);
+    lines.push(`  ${p.probe.padEnd(12)} ${p.hook.padEnd(32)} ${state}`);
   }
   lines.push(r.verdict);
   return lines.join('\n');

@@ -142,7 +142,7 @@ export class EventBuilder {
     const location = this.symbols.lookup(d.location);
     const c = classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
     const { family, kind } = c;
-    const x = explain(c, d, reason, this.sysctl);
+    const x = explain(c, d, reason, this.sysctl, location);
     const ev: DropEvent = {
       type: 'drop',
       time: this.clock.iso(d.monoDeltaNs),

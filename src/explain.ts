@@ -67,7 +67,7 @@ function neighDetail(d: RawDrop, sysctl: SysctlReader): NeighDetail {
   };
 }
 
-export function explain(c: Classification, d: RawDrop, reason: string, sysctl: SysctlReader): Explanation {
+export function explain(c: Classification, d: RawDrop, reason: string, sysctl: SysctlReader, location = 'the kernel'): Explanation {
   const dev = d.ifname || 'its device';
   const src = d.src ?? 'the source';
   const dst = d.dst ?? 'the destination';
@@ -129,7 +129,7 @@ export function explain(c: Classification, d: RawDrop, reason: string, sysctl: S
       };
     case 'netfilter_rule':
       return {
-        explain: `a firewall rule (iptables/nftables) returned DROP for this packet at ${d.location === 0n ? 'a hook' : 'netfilter'}`,
+        explain: `a firewall rule (iptables/nftables) returned DROP for this packet (freed in ${location})`,
         hint: `find the rule in netns ${d.netns}: nft list ruleset, or iptables-save -c (its packet counters show which one matched)`,
       };
     case 'martian_source':
@@ -161,8 +161,8 @@ export function explain(c: Classification, d: RawDrop, reason: string, sysctl: S
     }
   }
   return {
-    explain: `the kernel dropped the packet with reason ${reason} in ${d.location === 0n ? 'an unknown function' : 'the function shown in location'}`,
-    hint: 'see the kernel documentation of enum skb_drop_reason for ' + reason,
+    explain: `the kernel dropped the packet in ${location} with reason ${reason}`,
+    hint: `what ${reason} means: the comment on SKB_DROP_REASON_${reason} in include/net/dropreason-core.h of this kernel's source`,
   };
 }
 
