@@ -57,15 +57,21 @@ struct {
 } key_counts SEC(".maps");
 
 struct ct_baseline {
+	__u32 netns;
 	__u32 drop;
 	__u32 insert_failed;
 	__u32 invalid;
 };
 
-/* conntrack counters of each netns at the last NETFILTER_DROP seen there, per CPU */
+#define CT_BASELINE_SLOTS 4096
+/*
+ * conntrack counters of a netns at the last NETFILTER_DROP seen there, per CPU, in the slot
+ * netns % CT_BASELINE_SLOTS (an array: no hashing or allocation on the drop path). Two netns
+ * sharing a slot only cost each other their baseline ("no baseline" is said, not guessed).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, 4096);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CT_BASELINE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct ct_baseline);
 } ct_baselines SEC(".maps");
@@ -257,24 +263,30 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	if (!off)
 		return f;
 	struct ip_conntrack_stat *st = (void *)((unsigned long)pstat + off);
-	struct ct_baseline now = {
-		.drop = BPF_CORE_READ(st, drop),
-		.insert_failed = BPF_CORE_READ(st, insert_failed),
-		.invalid = BPF_CORE_READ(st, invalid),
-	};
-	struct ct_baseline *old = bpf_map_lookup_elem(&ct_baselines, &netns);
-	struct ct_baseline zero = {};
-	if (!old) {
+	__u32 drop = BPF_CORE_READ(st, drop);
+	__u32 insert_failed = BPF_CORE_READ(st, insert_failed);
+	__u32 invalid = BPF_CORE_READ(st, invalid);
+	__u32 slot = netns % CT_BASELINE_SLOTS;
+	struct ct_baseline *old = bpf_map_lookup_elem(&ct_baselines, &slot);
+	if (!old)
+		return f;
+	if (old->netns != netns) {
+		/* first drop here on this CPU (or the slot's other netns had it): compare with 0 */
 		f |= DT_CT_NO_BASELINE;
-		old = &zero;
+		old->netns = netns;
+		old->drop = 0;
+		old->insert_failed = 0;
+		old->invalid = 0;
 	}
-	if (now.drop != old->drop)
+	if (drop != old->drop)
 		f |= DT_CT_DROP_ROSE;
-	if (now.insert_failed != old->insert_failed)
+	if (insert_failed != old->insert_failed)
 		f |= DT_CT_INSERT_FAILED_ROSE;
-	if (now.invalid != old->invalid)
+	if (invalid != old->invalid)
 		f |= DT_CT_INVALID_ROSE;
-	bpf_map_update_elem(&ct_baselines, &netns, &now, BPF_ANY);
+	old->drop = drop;
+	old->insert_failed = insert_failed;
+	old->invalid = invalid;
 	return f;
 }
 
@@ -333,30 +345,9 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	ev.flags = flags;
 	ev.probe = probe;
 	ev.ct_flags = ct;
-	__u32 len = BPF_CORE_READ(skb, len);
-	ev.pkt_len = len > 0xffff ? 0xffff : len;
-	if (dev) {
+	if (dev)
 		ev.ifindex = BPF_CORE_READ(dev, ifindex);
-		bpf_probe_read_kernel_str(ev.ifname, sizeof(ev.ifname), dev->name);
-	}
 	unsigned char *payload = parse_headers(&ev, skb);
-
-	__u32 zero = 0;
-	struct dt_recent *r = bpf_map_lookup_elem(&recent, &zero);
-	if (r) {
-		__u64 now = ev.ts_ns;
-		if (r->neigh_fail_ns && now - r->neigh_fail_ns < DT_RECENT_NS) {
-			ev.neigh_family = r->neigh_family;
-			ev.neigh_entries = r->neigh_entries;
-			__builtin_memcpy(ev.neigh_key, r->neigh_key, 16);
-		}
-		if (is_nf && r->ct_alloc_fail_ns && now - r->ct_alloc_fail_ns < DT_RECENT_NS)
-			ev.ct_flags |= DT_CT_ALLOC_FAILED;
-	}
-	if (dev && (ev.flags & DT_F_IPV4) && net)
-		martian_conf(&ev, dev, net);
-	if (r && r->martian_src_ns && ev.ts_ns - r->martian_src_ns < DT_RECENT_NS)
-		ev.martian_conf |= DT_M_SOURCE_SEEN;
 
 	/* Exact count per key; past the burst, the drop is counted but sends no detail. */
 	struct dt_key k = {
@@ -393,6 +384,28 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 			kv->window_sent += 1;
 		}
 	}
+
+	/* Only drops that send detail pay for the rest. */
+	__u32 len = BPF_CORE_READ(skb, len);
+	ev.pkt_len = len > 0xffff ? 0xffff : len;
+	if (dev)
+		bpf_probe_read_kernel_str(ev.ifname, sizeof(ev.ifname), dev->name);
+	__u32 zero = 0;
+	struct dt_recent *r = bpf_map_lookup_elem(&recent, &zero);
+	if (r) {
+		__u64 now = ev.ts_ns;
+		if (r->neigh_fail_ns && now - r->neigh_fail_ns < DT_RECENT_NS) {
+			ev.neigh_family = r->neigh_family;
+			ev.neigh_entries = r->neigh_entries;
+			__builtin_memcpy(ev.neigh_key, r->neigh_key, 16);
+		}
+		if (is_nf && r->ct_alloc_fail_ns && now - r->ct_alloc_fail_ns < DT_RECENT_NS)
+			ev.ct_flags |= DT_CT_ALLOC_FAILED;
+		if (r->martian_src_ns && now - r->martian_src_ns < DT_RECENT_NS)
+			ev.martian_conf |= DT_M_SOURCE_SEEN;
+	}
+	if (dev && (ev.flags & DT_F_IPV4) && net)
+		martian_conf(&ev, dev, net);
 
 	if (!payload) {
 		struct dt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

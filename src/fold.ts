@@ -9,56 +9,52 @@
 import type { KeyCount, RawDrop } from './decode.js';
 import type { DropEvent } from './events.js';
 
-interface Seen {
-  template: DropEvent | null;
-  /** suppressed drops of this key already written as folded lines */
-  folded: number;
-}
-
 export class Folder {
-  private readonly seen = new Map<string, Seen>();
+  /** suppressed drops of each key already written as folded lines; only keys the kernel still has */
+  private folded = new Map<string, number>();
+  /**
+   * The last delivered event per key, to describe its folded lines: two generations of at most
+   * max/2 keys each, the older dropped whole (O(1), bounded memory; a key without one is
+   * described from the key itself).
+   */
+  private templates = new Map<string, DropEvent>();
+  private older = new Map<string, DropEvent>();
   /** drops written as folded lines so far */
   total = 0;
 
-  /** @param max keys remembered (oldest forgotten first; the kernel map holds 65536) */
-  constructor(private readonly max = 65536) {}
+  constructor(private readonly maxTemplates = 16384) {}
 
   /** A delivered event of this key: the description its folded lines will reuse. */
   delivered(key: string, ev: DropEvent): void {
-    const s = this.seen.get(key);
-    if (s) {
-      this.seen.delete(key);
-      s.template = ev;
-      this.seen.set(key, s);
-      return;
+    this.templates.set(key, ev);
+    if (this.templates.size >= this.maxTemplates / 2) {
+      this.older = this.templates;
+      this.templates = new Map();
     }
-    this.seen.set(key, { template: ev, folded: 0 });
-    if (this.seen.size > this.max) this.seen.delete(this.seen.keys().next().value!);
+  }
+
+  private template(key: string): DropEvent | undefined {
+    return this.templates.get(key) ?? this.older.get(key);
   }
 
   /** Folded lines for every key whose suppressed count grew since the last call. */
   reconcile(keys: KeyCount[], describe: (raw: RawDrop) => DropEvent, time: string): DropEvent[] {
     const out: DropEvent[] = [];
+    const next = new Map<string, number>();
     for (const k of keys) {
-      if (k.suppressed === 0) continue;
-      let s = this.seen.get(k.key);
-      if (!s) {
-        s = { template: null, folded: 0 };
-        this.seen.set(k.key, s);
-        if (this.seen.size > this.max) this.seen.delete(this.seen.keys().next().value!);
-      }
+      let done = this.folded.get(k.key) ?? 0;
       // The kernel's LRU map dropped and re-created the key: its counts started over.
-      if (k.suppressed < s.folded) s.folded = 0;
-      const delta = k.suppressed - s.folded;
+      if (k.suppressed < done) done = 0;
+      const delta = k.suppressed - done;
+      if (k.suppressed > 0) next.set(k.key, k.suppressed);
       if (delta <= 0) continue;
-      s.folded = k.suppressed;
-      const base = s.template ?? describe(k.flowRecord);
-      const ev: DropEvent = { ...base, time, count: delta, folded: true };
+      const ev: DropEvent = { ...(this.template(k.key) ?? describe(k.flowRecord)), time, count: delta, folded: true };
       delete ev.last_time;
       delete ev.dns;
       this.total += delta;
       out.push(ev);
     }
+    this.folded = next;
     return out;
   }
 }

@@ -61,11 +61,23 @@ describe('Folder', () => {
     expect(f.reconcile([key('k3', 4, 4)], () => ev('x'), 'b').map((e) => e.count)).toEqual([4]);
   });
 
-  it('forgets the oldest keys past its bound', () => {
-    const f = new Folder(2);
+  it('forgets the oldest descriptions past its bound, never what it already folded', () => {
+    const f = new Folder(4);
     f.delivered('a', ev('a'));
-    f.delivered('b', ev('b'));
+    f.delivered('b', ev('b')); // a and b move to the older generation
     f.delivered('c', ev('c'));
-    expect(f.reconcile([key('a', 1, 1)], () => ev('described'), 'n').map((e) => e.kind)).toEqual(['described']);
+    f.delivered('d', ev('d')); // c and d replace it: a is forgotten
+    expect(f.reconcile([key('a', 1, 1), key('c', 1, 1)], () => ev('described'), 'n').map((e) => e.kind)).toEqual(['described', 'c']);
+    // what was folded is remembered for every key the kernel still has
+    for (let i = 0; i < 10; i++) f.delivered(`x${i}`, ev('x'));
+    expect(f.reconcile([key('a', 3, 3), key('c', 1, 1)], () => ev('described'), 'n').map((e) => e.count)).toEqual([2]);
+  });
+
+  it('keeps no fold counts for keys the kernel no longer has', () => {
+    const f = new Folder();
+    f.reconcile([key('gone', 5, 5)], () => ev('x'), 'a');
+    f.reconcile([], () => ev('x'), 'b');
+    // the key came back new: its 2 suppressed drops are new drops
+    expect(f.reconcile([key('gone', 2, 2)], () => ev('x'), 'c').map((e) => e.count)).toEqual([2]);
   });
 });
