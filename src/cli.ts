@@ -202,9 +202,7 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
       ac.signal,
     );
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
+    // The handlers stay: a second Ctrl-C while the last lines are written must not kill it.
     await server?.close();
   }
   // A reader that stopped reading must not keep a finished droptrace alive: give it half a second.
