@@ -73,17 +73,25 @@ async function streamWith(caps: readonly string[], args: string[], during?: () =
   let capEff: bigint | null = null;
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // One SIGINT only: a second one racing the process's own exit would kill it by signal.
+  let stopping = false;
+  const stop = () => {
+    if (!stopping) {
+      stopping = true;
+      child.kill('SIGINT');
+    }
+  };
   // generous: a loaded machine can take seconds to start node and attach
-  const timer = setTimeout(() => child.kill('SIGINT'), 30_000);
+  const timer = setTimeout(stop, 30_000);
   createInterface({ input: child.stdout }).on('line', (s) => {
     const l = JSON.parse(s) as Line;
     lines.push(l);
     if (l.type === 'start') {
       capEff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? '0'));
       during?.();
-      if (!until) child.kill('SIGINT');
+      if (!until) stop();
     }
-    if (until?.(lines)) child.kill('SIGINT');
+    if (until?.(lines)) stop();
   });
   const code = await done;
   clearTimeout(timer);
