@@ -229,6 +229,8 @@ describe.skipIf(!canRun)('node-local pod discovery, end to end', () => {
     await d.scan();
     const before = Date.now();
     expect(idx.byIp(db.ip, before)?.pod.name).toBe('db-0');
+    // the end the next scan records must fall after `before`, not in the same millisecond
+    await new Promise((r) => setTimeout(r, 5));
     await db.stop();
     await d.scan();
     const after = Date.now();
