@@ -1,7 +1,7 @@
 /**
  * The `counters` line of the NDJSON stream, built from one HostSnapshot.
  */
-import type { HostSnapshot, Rates } from './sampler.js';
+import type { ConntrackNetnsSample, HostSnapshot, Rates } from './sampler.js';
 
 /** Bumped when a field of the counters line is renamed or changes meaning. */
 export const COUNTERS_LINE_VERSION = 1;
@@ -28,18 +28,7 @@ export interface CountersLine {
     nf_conntrack_max: number | null;
     netns_total: number;
     netns_idle: number;
-    netns: {
-      netns: number;
-      name: string | null;
-      pid: number | null;
-      comm: string | null;
-      self: boolean;
-      init: boolean;
-      count: number;
-      fill: number | null;
-      stats: Record<string, number>;
-      rates: Rates | null;
-    }[];
+    netns: ConntrackNetnsSample[];
   } | null;
   nic: {
     ifname: string;
