@@ -23,13 +23,20 @@ export class WallClock {
     return BigInt(this.baseSec) * 1_000_000_000n + BigInt(this.baseNsec) + BigInt(deltaNs);
   }
 
+  private lastSec = -1;
+  private lastPrefix = '';
+
   /** ISO time of an event `deltaNs` after the monotonic base. */
   iso(deltaNs: number): string {
     const total = this.baseNsec + deltaNs;
     const carry = Math.floor(total / 1e9);
     const nsec = total - carry * 1e9;
     const sec = this.baseSec + carry;
-    const s = new Date(sec * 1000).toISOString(); // "2026-11-24T09:04:30.000Z"
-    return `${s.slice(0, 19)}.${String(nsec).padStart(9, '0')}Z`;
+    // events come in bursts within one second: format that second once
+    if (sec !== this.lastSec) {
+      this.lastSec = sec;
+      this.lastPrefix = new Date(sec * 1000).toISOString().slice(0, 19); // "2026-11-24T09:04:30"
+    }
+    return `${this.lastPrefix}.${String(nsec).padStart(9, '0')}Z`;
   }
 }

@@ -16,6 +16,8 @@ export interface RawDrop {
   /** CLOCK_MONOTONIC nanoseconds since the clock base given to the decoder (exact below 2^53). */
   monoDeltaNs: number;
   location: bigint;
+  /** the low 32 bits of location: a cheap key (kernel text shares its high bits) */
+  locationLow: number;
   reason: number;
   netns: number;
   ifindex: number;
@@ -98,6 +100,7 @@ export class Decoder {
     return {
       monoDeltaNs: (hi - this.baseHi) * 4294967296 + (lo - this.baseLo),
       location: v.getBigUint64(off + FIELDS.location[0], true),
+      locationLow: v.getUint32(off + FIELDS.location[0], true),
       reason: v.getUint32(off + FIELDS.reason[0], true),
       netns: v.getUint32(off + FIELDS.netns[0], true),
       ifindex: v.getUint32(off + FIELDS.ifindex[0], true),
@@ -197,6 +200,7 @@ export function decodeKeys(buf: Uint8Array): KeyCount[] {
       flowRecord: {
         monoDeltaNs: 0,
         location: 0n,
+        locationLow: 0,
         reason,
         netns,
         ifindex,

@@ -185,7 +185,8 @@ export class EventBuilder {
       // DNS drops are never folded: each carries its own question.
       const key = d.payload && (d.sport === 53 || d.dport === 53)
         ? `dns|${byKey.size}`
-        : `${d.reason}|${d.location}|${d.netns}|${d.ifindex}|${d.l4Proto}|${d.src}|${d.dst}|${d.sport}|${d.dport}|${d.icmpType}|${d.icmpCode}|${d.ctFlags}|${d.neigh?.key}`;
+        : // the kernel's key (reason, netns, device, flow) plus what else tells drops apart
+          `${d.key}|${d.locationLow}|${d.ctFlags}|${d.neigh?.key}`;
       const hit = byKey.get(key);
       if (hit) {
         hit.ev.count++;

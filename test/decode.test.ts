@@ -25,6 +25,7 @@ describe('Decoder on golden records', () => {
     expect(decodeOne(golden.records[0]!)).toEqual({
       monoDeltaNs: 2399830825622,
       location: 'ffffffff820490cc',
+      locationLow: 0x820490cc,
       reason: 'NO_SOCKET',
       netns: 4026532457,
       ifindex: 2,
