@@ -12,7 +12,7 @@ say() { printf 'droptrace setup: %s\n' "$*" >&2; }
 need=(
   clang:clang llvm-strip:llvm bpftool:bpftool pkg-config:pkg-config cmake:cmake
   ip:iproute2 iptables:iptables nft:nftables conntrack:conntrack ethtool:ethtool
-  bpftrace:bpftrace capsh:libcap2-bin tmux:tmux python3:python3 tshark:tshark promtool:prometheus
+  bpftrace:bpftrace capsh:libcap2-bin tmux:tmux /usr/bin/python3:python3 tshark:tshark promtool:prometheus
   /usr/include/bpf/libbpf.h:libbpf-dev /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev
 )
 missing=()
