@@ -2,7 +2,7 @@
  * The live pipeline with the real kernel behind it, for any sink: `droptrace stream` (NDJSON)
  * and `droptrace top` (the TUI store) both start here.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { effectiveCaps, missingTracingCaps } from './caps.js';
 import { DroptraceError } from './errors.js';
@@ -50,7 +50,12 @@ export function requireTracingCaps(): void {
   }
 }
 
-export function kernelReasons(): ReasonNames {
+export function kernelReasons(btfPath = '/sys/kernel/btf/vmlinux'): ReasonNames {
+  if (!existsSync(btfPath)) {
+    throw new DroptraceError('E_NO_BTF', 'kernel', `this kernel has no BTF (${btfPath} is missing)`, {
+      hint: 'droptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y, Linux 5.8 or newer',
+    });
+  }
   const names = ReasonNames.fromKernel((n) => loadNative().btfEnum(n));
   if (!names) {
     throw new DroptraceError('E_NO_REASONS', 'kernel', 'this kernel has no enum skb_drop_reason in its BTF', {

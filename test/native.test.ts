@@ -17,3 +17,20 @@ describe('tracer options', () => {
     expect(validateTracerOptions({ ringBytes: 1 << 20, keyBurst: 0, extras: false })).toEqual({ ringBytes: 1 << 20, keyBurst: 0, extras: false });
   });
 });
+
+describe('a kernel without what droptrace needs', () => {
+  it('says BTF is missing and which kernel it needs', async () => {
+    const { kernelReasons } = await import('../src/live.js');
+    expect(() => kernelReasons('/nonexistent/vmlinux')).toThrow(
+      'this kernel has no BTF (/nonexistent/vmlinux is missing)',
+    );
+    try {
+      kernelReasons('/nonexistent/vmlinux');
+    } catch (e) {
+      expect((e as DroptraceError).line()).toBe(
+        'this kernel has no BTF (/nonexistent/vmlinux is missing) (droptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y, Linux 5.8 or newer)',
+      );
+      expect((e as DroptraceError).exitCode).toBe(1);
+    }
+  });
+});
