@@ -112,6 +112,18 @@ describe.skipIf(!avail.ok)(`kernel matrix, ${avail.kernel ?? 'another kernel'} u
   const scratch = scratchDir();
   afterAll(() => scratch.remove());
 
+  /**
+   * The exercise in the guest, bounded; a guest that hangs under software emulation (seen
+   * once in many runs: the smoke set normally takes 40-70 s) or a harness failure gets one
+   * more boot, said on the console. A second failure fails the test.
+   */
+  const exercise = async (args: string[]) => {
+    const first = await runInVm(['node', EXERCISE, ...args], { timeoutS: 190, out: scratch.path });
+    if (first.code !== 124 && first.code !== 125) return first;
+    console.warn(`kernel matrix: the guest run ended with ${first.code} (${first.code === 124 ? 'timed out' : 'harness failure'}), booting once more: ${first.stderr.slice(-500)}`);
+    return runInVm(['node', EXERCISE, ...args], { timeoutS: 190, out: scratch.path });
+  };
+
   it("hands back the command's stdout, stderr and exit code, and leaves nothing behind", async () => {
     const r = await runInVm(['sh', '-c', 'uname -r; pwd; echo to-stderr >&2; exit 7'], { timeoutS: 120 });
     expect(r.code, r.stderr).toBe(7);
@@ -145,7 +157,7 @@ describe.skipIf(!avail.ok)(`kernel matrix, ${avail.kernel ?? 'another kernel'} u
   }, 60_000);
 
   it('runs the CO-RE object built here unchanged: probes, reason names and drops from that kernel', async () => {
-    const r = await runInVm(['node', EXERCISE, '--set', 'smoke', '--out', '/run/vm/out/result.json'], { timeoutS: 400, out: scratch.path });
+    const r = await exercise(['--set', 'smoke', '--out', '/run/vm/out/result.json']);
     console.log(`kernel matrix: ${avail.kernel} under qemu, smoke set in ${(r.ms / 1000).toFixed(1)}s (boot included)`);
     const file = join(scratch.path, 'result.json');
     expect(existsSync(file), `no result from the guest (exit ${r.code}): ${r.stderr.slice(-2000)}`).toBe(true);
@@ -162,7 +174,7 @@ describe.skipIf(!avail.ok)(`kernel matrix, ${avail.kernel ?? 'another kernel'} u
   }, 420_000);
 
   it.skipIf(!FAULT)(`degrades to the tracepoint floor when a probe's kernel function is missing (${FAULT ?? 'set DT_KERNELS_FAULT=ENV=VALUE'})`, async () => {
-    const r = await runInVm(['node', EXERCISE, '--set', 'smoke', '--fault', FAULT!, '--out', '/run/vm/out/fault.json'], { timeoutS: 400, out: scratch.path });
+    const r = await exercise(['--set', 'smoke', '--fault', FAULT!, '--out', '/run/vm/out/fault.json']);
     const res = JSON.parse(readFileSync(join(scratch.path, 'fault.json'), 'utf8')) as Result;
     expect(res.faults).toHaveLength(1);
     expect(res.faults[0]!.problems).toEqual([]);
