@@ -175,59 +175,73 @@ export interface KeyCount {
   suppressed: number;
 }
 
-/** Entries of the addon's readKeys(): [struct dt_key][u64 count][u64 suppressed]. */
-export function decodeKeys(buf: Uint8Array): KeyCount[] {
+/**
+ * Entries of the addon's readKeys(): [struct dt_key][u64 count][u64 suppressed].
+ * `suppressedOnly` skips keys with nothing to fold before any string is built: the reconcile
+ * reads the whole map every second and most keys have sent every drop as detail.
+ */
+export function decodeKeys(buf: Uint8Array, opts: { suppressedOnly?: boolean } = {}): KeyCount[] {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: KeyCount[] = [];
   const K = KEY_FIELDS;
   for (let off = 0; off + KEY_ENTRY_SIZE <= buf.byteLength; off += KEY_ENTRY_SIZE) {
+    const suppressed = Number(v.getBigUint64(off + KEY_SIZE + 8, true));
+    if (opts.suppressedOnly && suppressed === 0) continue;
     const ipv = v.getUint8(off + K.ip_version[0]);
-    const l4 = v.getUint8(off + K.l4_proto[0]);
-    const sport = v.getUint16(off + K.sport[0], true);
-    const dport = v.getUint16(off + K.dport[0], true);
-    const isIcmp = l4 === 1 || l4 === 58;
-    const hasIp = ipv === 4 || ipv === 6;
-    const fmt = ipv === 4 ? ipv4 : ipv6;
     const reason = v.getUint32(off + K.reason[0], true);
     const netns = v.getUint32(off + K.netns[0], true);
     const ifindex = v.getUint32(off + K.ifindex[0], true);
+    const at = off;
     out.push({
       key: keyString(v, off + K.reason[0], off + K.netns[0], off + K.ifindex[0], off + K.sport[0], off + K.dport[0], off + K.l4_proto[0], off + K.icmp_type[0], off + K.icmp_code[0], ipv, off + K.saddr[0], off + K.daddr[0]),
       reason,
       netns,
       ifindex,
-      // what a detail record of this key would have said, for keys none was delivered for
-      flowRecord: {
-        monoDeltaNs: 0,
-        location: 0n,
-        locationLow: 0,
-        reason,
-        netns,
-        ifindex,
-        ifname: '',
-        l3Proto: ipv === 4 ? 0x0800 : ipv === 6 ? 0x86dd : 0,
-        l4Proto: hasIp ? l4 : 0,
-        src: hasIp ? fmt(buf, off + K.saddr[0]) : null,
-        dst: hasIp ? fmt(buf, off + K.daddr[0]) : null,
-        sport: hasIp && !isIcmp && (l4 === 6 || l4 === 17) ? sport : null,
-        dport: hasIp && !isIcmp && (l4 === 6 || l4 === 17) ? dport : null,
-        icmpType: hasIp && isIcmp ? v.getUint8(off + K.icmp_type[0]) : null,
-        icmpCode: hasIp && isIcmp ? v.getUint8(off + K.icmp_code[0]) : null,
-        pktLen: 0,
-        flags: 0,
-        probe: 0,
-        ctFlags: 0,
-        martianConf: 0,
-        rpFilter: 0,
-        neigh: null,
-        payload: null,
-        key: '',
-      },
       count: Number(v.getBigUint64(off + KEY_SIZE, true)),
-      suppressed: Number(v.getBigUint64(off + KEY_SIZE + 8, true)),
+      suppressed,
+      // built only for a key that is folded with no delivered event to describe it
+      get flowRecord(): RawDrop {
+        return keyRecord(buf, v, at, ipv, reason, netns, ifindex);
+      },
     });
   }
   return out;
+}
+
+/** What a detail record of this key would have said. */
+function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reason: number, netns: number, ifindex: number): RawDrop {
+  const K = KEY_FIELDS;
+  const l4 = v.getUint8(off + K.l4_proto[0]);
+  const isIcmp = l4 === 1 || l4 === 58;
+  const hasIp = ipv === 4 || ipv === 6;
+  const hasPorts = hasIp && (l4 === 6 || l4 === 17);
+  const fmt = ipv === 4 ? ipv4 : ipv6;
+  return {
+    monoDeltaNs: 0,
+    location: 0n,
+    locationLow: 0,
+    reason,
+    netns,
+    ifindex,
+    ifname: '',
+    l3Proto: ipv === 4 ? 0x0800 : ipv === 6 ? 0x86dd : 0,
+    l4Proto: hasIp ? l4 : 0,
+    src: hasIp ? fmt(buf, off + K.saddr[0]) : null,
+    dst: hasIp ? fmt(buf, off + K.daddr[0]) : null,
+    sport: hasPorts ? v.getUint16(off + K.sport[0], true) : null,
+    dport: hasPorts ? v.getUint16(off + K.dport[0], true) : null,
+    icmpType: hasIp && isIcmp ? v.getUint8(off + K.icmp_type[0]) : null,
+    icmpCode: hasIp && isIcmp ? v.getUint8(off + K.icmp_code[0]) : null,
+    pktLen: 0,
+    flags: 0,
+    probe: 0,
+    ctFlags: 0,
+    martianConf: 0,
+    rpFilter: 0,
+    neigh: null,
+    payload: null,
+    key: '',
+  };
 }
 
 function neighOf(buf: Uint8Array, v: DataView, off: number): RawDrop['neigh'] {

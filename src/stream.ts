@@ -111,8 +111,9 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     const reconcile = () => {
       // Detail events userspace had to drop are folded back like the kernel's own suppressed
       // drops: per key, from the addon's count of what it dropped.
-      const keys = decodeKeys(tracer.readKeys());
-      const lost = new Map(decodeKeys(tracer.readLostKeys()).map((k) => [k.key, k] as const));
+      // keys with nothing suppressed add nothing (a lost-only key stands alone, same sum)
+      const keys = decodeKeys(tracer.readKeys(), { suppressedOnly: true });
+      const lost = new Map(decodeKeys(tracer.readLostKeys(), { suppressedOnly: true }).map((k) => [k.key, k] as const));
       for (const k of keys) {
         const l = lost.get(k.key);
         if (l) {

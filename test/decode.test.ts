@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Decoder } from '../src/decode.js';
+import { decodeKeys, Decoder } from '../src/decode.js';
 import { EVENT_SIZE, EVENT_VERSION } from '../src/layout.js';
 import { ReasonNames } from '../src/reasons.js';
 
@@ -127,5 +127,21 @@ describe('Decoder on golden records', () => {
   it('counts a truncated tail as a decode error', () => {
     const buf = Buffer.from(golden.records[0]!, 'hex').subarray(0, EVENT_SIZE - 5);
     expect(new Decoder(0n).decode(buf)).toEqual({ drops: [], errors: 1 });
+  });
+});
+
+describe('decodeKeys', () => {
+  it('skips keys with nothing suppressed when asked, before building anything', () => {
+    const buf = Buffer.alloc(2 * 68);
+    buf.writeUInt32LE(12, 0); // reason of key 1
+    buf.writeBigUInt64LE(7n, 52); // count
+    buf.writeUInt32LE(3, 68); // reason of key 2
+    buf.writeBigUInt64LE(9n, 68 + 52);
+    buf.writeBigUInt64LE(5n, 68 + 60); // suppressed
+    expect(decodeKeys(buf).map((k) => [k.reason, k.count, k.suppressed])).toEqual([
+      [12, 7, 0],
+      [3, 9, 5],
+    ]);
+    expect(decodeKeys(buf, { suppressedOnly: true }).map((k) => [k.reason, k.count, k.suppressed])).toEqual([[3, 9, 5]]);
   });
 });
