@@ -1,7 +1,7 @@
 /**
  * The `counters` line of the NDJSON stream, built from one HostSnapshot.
  */
-import type { ConntrackNetnsSample, HostSnapshot, Rates } from './sampler.js';
+import type { ConntrackNetnsSample, HostSnapshot, NicSample, Rates } from './sampler.js';
 
 /** Bumped when a field of the counters line is renamed or changes meaning. */
 export const COUNTERS_LINE_VERSION = 1;
@@ -30,15 +30,7 @@ export interface CountersLine {
     netns_idle: number;
     netns: ConntrackNetnsSample[];
   } | null;
-  nic: {
-    ifname: string;
-    netns: number | null;
-    driver: string | null;
-    virtual: boolean | null;
-    stats: Record<string, number>;
-    allowance: Record<string, number>;
-    rates: Rates | null;
-  }[];
+  nic: NicSample[];
   warnings: string[];
   unavailable: string[];
   scan: { pids: number; netns: number; vanished: number; denied: number };
