@@ -61,6 +61,8 @@ struct ct_baseline {
 	__u32 drop;
 	__u32 insert_failed;
 	__u32 invalid;
+	__u64 net;   /* the struct net this slot's netns had ... */
+	__u64 pstat; /* ... and its net->ct.stat, which lives as long as the netns */
 };
 
 #define CT_BASELINE_SLOTS 4096
@@ -76,6 +78,36 @@ struct {
 	__type(value, struct ct_baseline);
 } ct_baselines SEC(".maps");
 
+/*
+ * This CPU's per-CPU offset, once found (see this_cpu_offset): it never changes while the
+ * CPU is up, and finding it takes three probe reads.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_off SEC(".maps");
+
+/*
+ * One field of a kernel object. Under tp_btf (`direct`, a constant after inlining) the
+ * arguments are BTF pointers: a plain load, which the verifier turns into a fault-safe one,
+ * costs next to nothing; under the classic tracepoint they are bare numbers and each read is
+ * a bpf_probe_read_kernel call (~20 ns apiece here, the bulk of a drop's cost before).
+ */
+#define RD(p, f) (direct ? (p)->f : BPF_CORE_READ(p, f))
+
+/*
+ * The clock of the per-key rate-limit windows: a tick of precision is plenty for a
+ * one-second window, and the coarse clock costs a fraction of the precise one (5.11+).
+ */
+extern unsigned long CONFIG_HZ __kconfig;
+
+static __always_inline __u64 window_clock(void)
+{
+	return bpf_jiffies64() * (1000000000ULL / CONFIG_HZ);
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -83,62 +115,94 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
-static __always_inline struct net *skb_net(struct sk_buff *skb, struct net_device *dev, __u8 *flags)
+static __always_inline struct net *skb_net(struct sk_buff *skb, struct net_device *dev, __u8 *flags,
+					    const bool direct)
 {
 	if (dev)
-		return BPF_CORE_READ(dev, nd_net.net);
-	struct sock *sk = BPF_CORE_READ(skb, sk);
+		return RD(dev, nd_net.net);
+	struct sock *sk = RD(skb, sk);
 	if (sk) {
 		*flags |= DT_F_NETNS_FROM_SK;
-		return BPF_CORE_READ(sk, __sk_common.skc_net.net);
+		return RD(sk, __sk_common.skc_net.net);
 	}
 	return 0;
 }
 
-static __always_inline void parse_l4(struct dt_event *e, unsigned char *l4, __u8 proto, unsigned char *end,
-				     unsigned char **payload)
+/* L4 fields from the first four bytes of the L4 header (ports, or ICMP type and code). */
+static __always_inline void l4_fields(struct dt_event *e, __u8 proto, const __be16 *w)
 {
 	e->l4_proto = proto;
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		__be16 ports[2];
-		if (bpf_probe_read_kernel(ports, sizeof(ports), l4)) {
-			e->flags |= DT_F_TRUNCATED;
-			return;
-		}
-		e->sport = bpf_ntohs(ports[0]);
-		e->dport = bpf_ntohs(ports[1]);
+		e->sport = bpf_ntohs(w[0]);
+		e->dport = bpf_ntohs(w[1]);
 		e->flags |= DT_F_L4;
-		if (e->sport != 53 && e->dport != 53)
-			return;
-		if (proto == IPPROTO_UDP) {
-			*payload = l4 + 8;
-		} else {
-			__u8 doff;
-			if (bpf_probe_read_kernel(&doff, 1, l4 + 12))
-				return;
-			*payload = l4 + (doff >> 4) * 4;
-		}
 	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
-		__u8 tc[2];
-		if (bpf_probe_read_kernel(tc, sizeof(tc), l4)) {
-			e->flags |= DT_F_TRUNCATED;
-			return;
-		}
+		const __u8 *tc = (const __u8 *)w;
 		e->icmp_type = tc[0];
 		e->icmp_code = tc[1];
 		e->flags |= DT_F_L4;
 	}
 }
 
-/* Fills addresses and ports; returns where a DNS payload starts, or NULL. */
-static __always_inline unsigned char *parse_headers(struct dt_event *e, struct sk_buff *skb)
+/*
+ * Packet positions are offsets from skb->head, not pointers: under tp_btf skb->head is an
+ * untrusted pointer the verifier keeps as one through any arithmetic, and a length made from
+ * two of them could not be a helper's size.
+ */
+
+/* Where a DNS (port 53) payload starts (offset from head), or 0: only then is it worth a read. */
+static __always_inline __u32 dns_payload(struct dt_event *e, unsigned char *head, __u32 l4)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh_off = BPF_CORE_READ(skb, network_header);
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	if (!(e->flags & DT_F_L4) || (e->sport != 53 && e->dport != 53))
+		return 0;
+	if (e->l4_proto == IPPROTO_UDP)
+		return l4 + 8;
+	if (e->l4_proto != IPPROTO_TCP)
+		return 0;
+	__u8 doff;
+	if (bpf_probe_read_kernel(&doff, 1, head + l4 + 12))
+		return 0;
+	return l4 + (doff >> 4) * 4;
+}
+
+/* The L4 header somewhere else than right after a plain IP header: one more read. */
+static __always_inline __u32 parse_l4_at(struct dt_event *e, unsigned char *head, __u32 l4, __u8 proto)
+{
+	__be16 w[2];
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6) {
+		e->l4_proto = proto;
+		return 0;
+	}
+	if (bpf_probe_read_kernel(w, sizeof(w), head + l4)) {
+		e->l4_proto = proto;
+		e->flags |= DT_F_TRUNCATED;
+		return 0;
+	}
+	l4_fields(e, proto, w);
+	return dns_payload(e, head, l4);
+}
+
+/* An IP header and the first L4 bytes after it, read at once (one helper call, not two). */
+struct v4_head {
+	struct iphdr ip;
+	__be16 l4[2];
+};
+struct v6_head {
+	struct ipv6hdr ip;
+	__be16 l4[2];
+};
+
+/*
+ * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
+ * DNS message, or the IP header for --pcap), or 0.
+ */
+static __always_inline __u32 parse_headers(struct dt_event *e, struct sk_buff *skb, unsigned char *head,
+					   const bool direct)
+{
+	__u16 nh_off = RD(skb, network_header);
+	__u16 proto = bpf_ntohs(RD(skb, protocol));
 	unsigned char *nh = head + nh_off;
-	unsigned char *end = head + BPF_CORE_READ(skb, tail);
-	unsigned char *payload = 0;
+	__u32 payload = 0;
 	__u8 first;
 
 	e->l3_proto = proto;
@@ -157,42 +221,53 @@ static __always_inline unsigned char *parse_headers(struct dt_event *e, struct s
 	}
 
 	if (proto == ETH_P_IP) {
-		struct iphdr iph;
-		if (bpf_probe_read_kernel(&iph, sizeof(iph), nh) || iph.version != 4 || iph.ihl < 5) {
+		struct v4_head h;
+		if (bpf_probe_read_kernel(&h, sizeof(h), nh) || h.ip.version != 4 || h.ip.ihl < 5) {
 			e->flags |= DT_F_TRUNCATED;
 			return 0;
 		}
 		e->flags |= DT_F_IPV4;
-		__builtin_memcpy(e->saddr, &iph.saddr, 4);
-		__builtin_memcpy(e->daddr, &iph.daddr, 4);
+		__builtin_memcpy(e->saddr, &h.ip.saddr, 4);
+		__builtin_memcpy(e->daddr, &h.ip.daddr, 4);
 		/* Only the first fragment carries the L4 header. */
-		if (iph.frag_off & bpf_htons(0x1fff))
+		if (h.ip.frag_off & bpf_htons(0x1fff))
 			return 0;
-		parse_l4(e, nh + iph.ihl * 4, iph.protocol, end, &payload);
+		if (h.ip.ihl == 5) {
+			l4_fields(e, h.ip.protocol, h.l4);
+			payload = dns_payload(e, head, nh_off + 20);
+		} else {
+			payload = parse_l4_at(e, head, nh_off + h.ip.ihl * 4, h.ip.protocol);
+		}
 	} else {
-		struct ipv6hdr ip6;
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), nh) || ip6.version != 6) {
+		struct v6_head h;
+		if (bpf_probe_read_kernel(&h, sizeof(h), nh) || h.ip.version != 6) {
 			e->flags |= DT_F_TRUNCATED;
 			return 0;
 		}
 		e->flags |= DT_F_IPV6;
-		__builtin_memcpy(e->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(e->daddr, &ip6.daddr, 16);
-		__u8 next = ip6.nexthdr;
-		unsigned char *p = nh + sizeof(ip6);
+		__builtin_memcpy(e->saddr, &h.ip.saddr, 16);
+		__builtin_memcpy(e->daddr, &h.ip.daddr, 16);
+		__u8 next = h.ip.nexthdr;
+		__u32 p = nh_off + sizeof(h.ip);
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_FRAGMENT) {
+			l4_fields(e, next, h.l4);
+			payload = dns_payload(e, head, p);
+			goto out;
+		}
 #pragma unroll
 		for (int i = 0; i < 4; i++) {
 			__u8 ext[2];
 			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
 			    next != IPPROTO_FRAGMENT)
 				break;
-			if (bpf_probe_read_kernel(ext, sizeof(ext), p)) {
+			if (bpf_probe_read_kernel(ext, sizeof(ext), head + p)) {
 				e->flags |= DT_F_TRUNCATED;
 				return 0;
 			}
 			if (next == IPPROTO_FRAGMENT) {
 				__be16 off;
-				if (bpf_probe_read_kernel(&off, sizeof(off), p + 2) ||
+				if (bpf_probe_read_kernel(&off, sizeof(off), head + p + 2) ||
 				    (off & bpf_htons(0xfff8)))
 					return 0; /* not the first fragment: no L4 header */
 				next = ext[0];
@@ -202,15 +277,14 @@ static __always_inline unsigned char *parse_headers(struct dt_event *e, struct s
 				p += (ext[1] + 1) * 8;
 			}
 		}
-		parse_l4(e, p, next, end, &payload);
+		payload = parse_l4_at(e, head, p, next);
 	}
+out:
 	if (capture_l3) {
 		e->flags |= DT_F_PAYLOAD_L3;
-		return nh;
+		return nh_off;
 	}
-	if (payload && payload < end)
-		return payload;
-	return 0;
+	return payload;
 }
 
 /*
@@ -222,6 +296,9 @@ static __always_inline unsigned char *parse_headers(struct dt_event *e, struct s
 static __always_inline unsigned long this_cpu_offset(void)
 {
 	__u32 zero = 0;
+	__u64 *cached = bpf_map_lookup_elem(&cpu_off, &zero);
+	if (cached && *cached)
+		return *cached;
 	void *mine = bpf_map_lookup_elem(&stats, &zero);
 	if (!mine)
 		return 0;
@@ -232,21 +309,26 @@ static __always_inline unsigned long this_cpu_offset(void)
 	if (bpf_probe_read_kernel(&pcpu, sizeof(pcpu),
 				  (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
 		return 0;
+	if (cached)
+		*cached = mine_addr - pcpu;
 	return mine_addr - pcpu;
 }
+
+/* Room for struct ip_conntrack_stat as any kernel lays it out (13-17 __u32 so far). */
+#define CT_STAT_BUF 96
 
 /*
  * Was it conntrack that dropped this NETFILTER_DROP, and how? The skb's own conntrack
  * entry, and whether this CPU's conntrack counters in this netns rose since the last
  * NETFILTER_DROP here (the counter is bumped in the same call chain, just before the drop).
  */
-static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __u32 netns)
+static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __u32 netns, const bool direct)
 {
 	__u8 f = 0;
 	unsigned long nfct = 0;
 
 	if (bpf_core_field_exists(skb->_nfct))
-		nfct = BPF_CORE_READ(skb, _nfct);
+		nfct = RD(skb, _nfct);
 	struct nf_conn *ct = (struct nf_conn *)(nfct & NFCT_PTRMASK);
 	if (ct) {
 		f |= DT_CT_HAS_CT;
@@ -255,29 +337,48 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	}
 	if (!net || !bpf_core_field_exists(net->ct))
 		return f;
-	void *pstat = BPF_CORE_READ(net, ct.stat);
-	if (!pstat)
-		return f;
-	f |= DT_CT_ACTIVE;
-	unsigned long off = this_cpu_offset();
-	if (!off)
-		return f;
-	struct ip_conntrack_stat *st = (void *)((unsigned long)pstat + off);
-	__u32 drop = BPF_CORE_READ(st, drop);
-	__u32 insert_failed = BPF_CORE_READ(st, insert_failed);
-	__u32 invalid = BPF_CORE_READ(st, invalid);
 	__u32 slot = netns % CT_BASELINE_SLOTS;
 	struct ct_baseline *old = bpf_map_lookup_elem(&ct_baselines, &slot);
 	if (!old)
 		return f;
-	if (old->netns != netns) {
+	/* net->ct.stat of this slot's netns, read once: the same struct net (a reused inode
+	 * number comes with another one) keeps the same counters */
+	__u64 pstat;
+	if (old->netns == netns && old->net == (__u64)net && old->pstat) {
+		pstat = old->pstat;
+	} else {
+		/* a number, not a pointer: the verifier allows no offset math on an untrusted pointer */
+		pstat = (__u64)BPF_CORE_READ(net, ct.stat);
+		if (!pstat)
+			return f;
+	}
+	f |= DT_CT_ACTIVE;
+	unsigned long off = this_cpu_offset();
+	if (!off)
+		return f;
+	/* the three counters in one read of this CPU's copy, at their CO-RE offsets */
+	__u8 buf[CT_STAT_BUF];
+	__u32 size = bpf_core_type_size(struct ip_conntrack_stat);
+	__u32 o_drop = bpf_core_field_offset(struct ip_conntrack_stat, drop);
+	__u32 o_insf = bpf_core_field_offset(struct ip_conntrack_stat, insert_failed);
+	__u32 o_inv = bpf_core_field_offset(struct ip_conntrack_stat, invalid);
+	if (size > CT_STAT_BUF || o_drop > CT_STAT_BUF - 4 || o_insf > CT_STAT_BUF - 4 || o_inv > CT_STAT_BUF - 4)
+		return f;
+	if (bpf_probe_read_kernel(buf, size, (void *)(pstat + off)))
+		return f;
+	__u32 drop = *(__u32 *)(buf + o_drop);
+	__u32 insert_failed = *(__u32 *)(buf + o_insf);
+	__u32 invalid = *(__u32 *)(buf + o_inv);
+	if (old->netns != netns || old->net != (__u64)net) {
 		/* first drop here on this CPU (or the slot's other netns had it): compare with 0 */
 		f |= DT_CT_NO_BASELINE;
 		old->netns = netns;
+		old->net = (__u64)net;
 		old->drop = 0;
 		old->insert_failed = 0;
 		old->invalid = 0;
 	}
+	old->pstat = pstat;
 	if (drop != old->drop)
 		f |= DT_CT_DROP_ROSE;
 	if (insert_failed != old->insert_failed)
@@ -290,31 +391,33 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	return f;
 }
 
-static __always_inline void martian_conf(struct dt_event *e, struct net_device *dev, struct net *net)
+static __always_inline void martian_conf(struct dt_event *e, struct net_device *dev, struct net *net,
+					 const bool direct)
 {
-	struct in_device *idev = BPF_CORE_READ(dev, ip_ptr);
-	struct ipv4_devconf *all = BPF_CORE_READ(net, ipv4.devconf_all);
+	struct in_device *idev = RD(dev, ip_ptr);
+	struct ipv4_devconf *all = RD(net, ipv4.devconf_all);
 	if (!idev || !all)
 		return;
-	int log_dev = BPF_CORE_READ(idev, cnf.data[DEVCONF_LOG_MARTIANS]);
-	int log_all = BPF_CORE_READ(all, data[DEVCONF_LOG_MARTIANS]);
-	int rp_dev = BPF_CORE_READ(idev, cnf.data[DEVCONF_RP_FILTER]);
-	int rp_all = BPF_CORE_READ(all, data[DEVCONF_RP_FILTER]);
+	int log_dev = RD(idev, cnf.data[DEVCONF_LOG_MARTIANS]);
+	int log_all = RD(all, data[DEVCONF_LOG_MARTIANS]);
+	int rp_dev = RD(idev, cnf.data[DEVCONF_RP_FILTER]);
+	int rp_all = RD(all, data[DEVCONF_RP_FILTER]);
 	e->martian_conf = DT_M_KNOWN | (log_all ? DT_M_LOG_ALL : 0) | (log_dev ? DT_M_LOG_DEV : 0);
 	e->rp_filter = rp_dev > rp_all ? rp_dev : rp_all;
 }
 
-static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u32 reason, __u8 probe)
+static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u32 reason, __u8 probe,
+				       const bool direct)
 {
 	/* Kernels that report consumed (not dropped) skbs here: skip them. */
 	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
 	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
 
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct net_device *dev = RD(skb, dev);
 	__u8 flags = 0;
-	struct net *net = skb_net(skb, dev, &flags);
-	__u32 netns = net ? BPF_CORE_READ(net, ns.inum) : 0;
+	struct net *net = skb_net(skb, dev, &flags, direct);
+	__u32 netns = net ? RD(net, ns.inum) : 0;
 	if (filter_netns && netns != filter_netns)
 		return 0;
 
@@ -330,13 +433,12 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	int is_nf = bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP) &&
 		    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP);
 	if (is_nf)
-		ct = ct_flags_of(skb, net, netns);
+		ct = ct_flags_of(skb, net, netns, direct);
 
 	/* Built on the stack, then copied into a record of the right size: drops with a DNS
 	 * payload take a larger record, every other drop the plain one. */
 	struct dt_event ev;
 	__builtin_memset(&ev, 0, sizeof(ev));
-	ev.ts_ns = bpf_ktime_get_ns();
 	ev.location = (__u64)location;
 	ev.version = DT_EVENT_VERSION;
 	ev.size = sizeof(ev);
@@ -346,8 +448,9 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	ev.probe = probe;
 	ev.ct_flags = ct;
 	if (dev)
-		ev.ifindex = BPF_CORE_READ(dev, ifindex);
-	unsigned char *payload = parse_headers(&ev, skb);
+		ev.ifindex = RD(dev, ifindex);
+	unsigned char *head = RD(skb, head);
+	__u32 payload = parse_headers(&ev, skb, head, direct);
 
 	/* Exact count per key; past the burst, the drop is counted but sends no detail. */
 	struct dt_key k = {
@@ -365,15 +468,16 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	__builtin_memcpy(k.daddr, ev.daddr, 16);
 	struct dt_key_val *kv = bpf_map_lookup_elem(&key_counts, &k);
 	if (!kv) {
-		struct dt_key_val init = { .window_ns = ev.ts_ns };
+		struct dt_key_val init = { .window_ns = window_clock() };
 		bpf_map_update_elem(&key_counts, &k, &init, BPF_NOEXIST);
 		kv = bpf_map_lookup_elem(&key_counts, &k);
 	}
 	if (kv) {
 		kv->count += 1;
 		if (key_burst) {
-			if (ev.ts_ns - kv->window_ns >= key_window_ns) {
-				kv->window_ns = ev.ts_ns;
+			__u64 now = window_clock();
+			if (now - kv->window_ns >= key_window_ns) {
+				kv->window_ns = now;
 				kv->window_sent = 0;
 			}
 			if (kv->window_sent >= key_burst) {
@@ -386,7 +490,8 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	}
 
 	/* Only drops that send detail pay for the rest. */
-	__u32 len = BPF_CORE_READ(skb, len);
+	ev.ts_ns = bpf_ktime_get_ns();
+	__u32 len = RD(skb, len);
 	ev.pkt_len = len > 0xffff ? 0xffff : len;
 	if (dev)
 		bpf_probe_read_kernel_str(ev.ifname, sizeof(ev.ifname), dev->name);
@@ -405,8 +510,11 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 			ev.martian_conf |= DT_M_SOURCE_SEEN;
 	}
 	if (dev && (ev.flags & DT_F_IPV4) && net)
-		martian_conf(&ev, dev, net);
+		martian_conf(&ev, dev, net, direct);
 
+	__u32 tail = RD(skb, tail);
+	if (payload >= tail)
+		payload = 0;
 	if (!payload) {
 		struct dt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
@@ -427,11 +535,10 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 			kv->suppressed += 1;
 		return 0;
 	}
-	unsigned char *end = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, tail);
-	long n = end - payload;
+	long n = (long)tail - (long)payload;
 	if (n > DT_PAYLOAD_MAX)
 		n = DT_PAYLOAD_MAX;
-	if (n > 0 && !bpf_probe_read_kernel(ep->payload, n & 0xff, payload)) {
+	if (n > 0 && !bpf_probe_read_kernel(ep->payload, n & 0xff, head + payload)) {
 		ev.payload_len = n;
 		ev.size = sizeof(ev) + n;
 	}
@@ -443,11 +550,11 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(dt_kfree_skb_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	return handle_drop(skb, location, reason, 1);
+	return handle_drop(skb, location, reason, 1, true);
 }
 
 SEC("tracepoint/skb/kfree_skb")
 int dt_kfree_skb_tp(struct trace_event_raw_kfree_skb *ctx)
 {
-	return handle_drop(ctx->skbaddr, ctx->location, ctx->reason, 2);
+	return handle_drop(ctx->skbaddr, ctx->location, ctx->reason, 2, false);
 }
