@@ -128,18 +128,28 @@ static __always_inline struct net *skb_net(struct sk_buff *skb, struct net_devic
 	return 0;
 }
 
+/*
+ * What the headers say, straight into the per-key counter key: a drop past its key's detail
+ * limit never builds the (larger) event.
+ */
+struct parsed {
+	struct dt_key k;
+	__u16 l3_proto;
+	__u8 flags;
+};
+
 /* L4 fields from the first four bytes of the L4 header (ports, or ICMP type and code). */
-static __always_inline void l4_fields(struct dt_event *e, __u8 proto, const __be16 *w)
+static __always_inline void l4_fields(struct parsed *e, __u8 proto, const __be16 *w)
 {
-	e->l4_proto = proto;
+	e->k.l4_proto = proto;
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		e->sport = bpf_ntohs(w[0]);
-		e->dport = bpf_ntohs(w[1]);
+		e->k.sport = bpf_ntohs(w[0]);
+		e->k.dport = bpf_ntohs(w[1]);
 		e->flags |= DT_F_L4;
 	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
 		const __u8 *tc = (const __u8 *)w;
-		e->icmp_type = tc[0];
-		e->icmp_code = tc[1];
+		e->k.icmp_type = tc[0];
+		e->k.icmp_code = tc[1];
 		e->flags |= DT_F_L4;
 	}
 }
@@ -151,13 +161,13 @@ static __always_inline void l4_fields(struct dt_event *e, __u8 proto, const __be
  */
 
 /* Where a DNS (port 53) payload starts (offset from head), or 0: only then is it worth a read. */
-static __always_inline __u32 dns_payload(struct dt_event *e, unsigned char *head, __u32 l4)
+static __always_inline __u32 dns_payload(struct parsed *e, unsigned char *head, __u32 l4)
 {
-	if (!(e->flags & DT_F_L4) || (e->sport != 53 && e->dport != 53))
+	if (!(e->flags & DT_F_L4) || (e->k.sport != 53 && e->k.dport != 53))
 		return 0;
-	if (e->l4_proto == IPPROTO_UDP)
+	if (e->k.l4_proto == IPPROTO_UDP)
 		return l4 + 8;
-	if (e->l4_proto != IPPROTO_TCP)
+	if (e->k.l4_proto != IPPROTO_TCP)
 		return 0;
 	__u8 doff;
 	if (bpf_probe_read_kernel(&doff, 1, head + l4 + 12))
@@ -166,15 +176,15 @@ static __always_inline __u32 dns_payload(struct dt_event *e, unsigned char *head
 }
 
 /* The L4 header somewhere else than right after a plain IP header: one more read. */
-static __always_inline __u32 parse_l4_at(struct dt_event *e, unsigned char *head, __u32 l4, __u8 proto)
+static __always_inline __u32 parse_l4_at(struct parsed *e, unsigned char *head, __u32 l4, __u8 proto)
 {
 	__be16 w[2];
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6) {
-		e->l4_proto = proto;
+		e->k.l4_proto = proto;
 		return 0;
 	}
 	if (bpf_probe_read_kernel(w, sizeof(w), head + l4)) {
-		e->l4_proto = proto;
+		e->k.l4_proto = proto;
 		e->flags |= DT_F_TRUNCATED;
 		return 0;
 	}
@@ -196,7 +206,7 @@ struct v6_head {
  * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
  * DNS message, or the IP header for --pcap), or 0.
  */
-static __always_inline __u32 parse_headers(struct dt_event *e, struct sk_buff *skb, unsigned char *head,
+static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb, unsigned char *head,
 					   const bool direct)
 {
 	__u16 nh_off = RD(skb, network_header);
@@ -227,8 +237,8 @@ static __always_inline __u32 parse_headers(struct dt_event *e, struct sk_buff *s
 			return 0;
 		}
 		e->flags |= DT_F_IPV4;
-		__builtin_memcpy(e->saddr, &h.ip.saddr, 4);
-		__builtin_memcpy(e->daddr, &h.ip.daddr, 4);
+		__builtin_memcpy(e->k.saddr, &h.ip.saddr, 4);
+		__builtin_memcpy(e->k.daddr, &h.ip.daddr, 4);
 		/* Only the first fragment carries the L4 header. */
 		if (h.ip.frag_off & bpf_htons(0x1fff))
 			return 0;
@@ -245,8 +255,8 @@ static __always_inline __u32 parse_headers(struct dt_event *e, struct sk_buff *s
 			return 0;
 		}
 		e->flags |= DT_F_IPV6;
-		__builtin_memcpy(e->saddr, &h.ip.saddr, 16);
-		__builtin_memcpy(e->daddr, &h.ip.daddr, 16);
+		__builtin_memcpy(e->k.saddr, &h.ip.saddr, 16);
+		__builtin_memcpy(e->k.daddr, &h.ip.daddr, 16);
 		__u8 next = h.ip.nexthdr;
 		__u32 p = nh_off + sizeof(h.ip);
 		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
@@ -356,15 +366,22 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	unsigned long off = this_cpu_offset();
 	if (!off)
 		return f;
-	/* the three counters in one read of this CPU's copy, at their CO-RE offsets */
+	/* the three counters in one read of this CPU's copy: the span from the first to the last
+	 * of them, at their CO-RE offsets (constants once loaded) */
 	__u8 buf[CT_STAT_BUF];
-	__u32 size = bpf_core_type_size(struct ip_conntrack_stat);
 	__u32 o_drop = bpf_core_field_offset(struct ip_conntrack_stat, drop);
 	__u32 o_insf = bpf_core_field_offset(struct ip_conntrack_stat, insert_failed);
 	__u32 o_inv = bpf_core_field_offset(struct ip_conntrack_stat, invalid);
-	if (size > CT_STAT_BUF || o_drop > CT_STAT_BUF - 4 || o_insf > CT_STAT_BUF - 4 || o_inv > CT_STAT_BUF - 4)
+	__u32 lo = o_drop < o_insf ? o_drop : o_insf;
+	lo = lo < o_inv ? lo : o_inv;
+	__u32 hi = o_drop > o_insf ? o_drop : o_insf;
+	hi = hi > o_inv ? hi : o_inv;
+	if (hi - lo > CT_STAT_BUF - 4)
 		return f;
-	if (bpf_probe_read_kernel(buf, size, (void *)(pstat + off)))
+	o_drop -= lo;
+	o_insf -= lo;
+	o_inv -= lo;
+	if (bpf_probe_read_kernel(buf, hi - lo + 4, (void *)(pstat + off + lo)))
 		return f;
 	__u32 drop = *(__u32 *)(buf + o_drop);
 	__u32 insert_failed = *(__u32 *)(buf + o_insf);
@@ -435,42 +452,23 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	if (is_nf)
 		ct = ct_flags_of(skb, net, netns, direct);
 
-	/* Built on the stack, then copied into a record of the right size: drops with a DNS
-	 * payload take a larger record, every other drop the plain one. */
-	struct dt_event ev;
-	__builtin_memset(&ev, 0, sizeof(ev));
-	ev.location = (__u64)location;
-	ev.version = DT_EVENT_VERSION;
-	ev.size = sizeof(ev);
-	ev.reason = reason;
-	ev.netns = netns;
-	ev.flags = flags;
-	ev.probe = probe;
-	ev.ct_flags = ct;
+	struct parsed p;
+	__builtin_memset(&p, 0, sizeof(p));
+	p.k.reason = reason;
+	p.k.netns = netns;
+	p.flags = flags;
 	if (dev)
-		ev.ifindex = RD(dev, ifindex);
+		p.k.ifindex = RD(dev, ifindex);
 	unsigned char *head = RD(skb, head);
-	__u32 payload = parse_headers(&ev, skb, head, direct);
+	__u32 payload = parse_headers(&p, skb, head, direct);
+	p.k.ip_version = (p.flags & DT_F_IPV4) ? 4 : (p.flags & DT_F_IPV6) ? 6 : 0;
 
 	/* Exact count per key; past the burst, the drop is counted but sends no detail. */
-	struct dt_key k = {
-		.reason = reason,
-		.netns = netns,
-		.ifindex = ev.ifindex,
-		.sport = ev.sport,
-		.dport = ev.dport,
-		.l4_proto = ev.l4_proto,
-		.icmp_type = ev.icmp_type,
-		.icmp_code = ev.icmp_code,
-		.ip_version = (ev.flags & DT_F_IPV4) ? 4 : (ev.flags & DT_F_IPV6) ? 6 : 0,
-	};
-	__builtin_memcpy(k.saddr, ev.saddr, 16);
-	__builtin_memcpy(k.daddr, ev.daddr, 16);
-	struct dt_key_val *kv = bpf_map_lookup_elem(&key_counts, &k);
+	struct dt_key_val *kv = bpf_map_lookup_elem(&key_counts, &p.k);
 	if (!kv) {
 		struct dt_key_val init = { .window_ns = window_clock() };
-		bpf_map_update_elem(&key_counts, &k, &init, BPF_NOEXIST);
-		kv = bpf_map_lookup_elem(&key_counts, &k);
+		bpf_map_update_elem(&key_counts, &p.k, &init, BPF_NOEXIST);
+		kv = bpf_map_lookup_elem(&key_counts, &p.k);
 	}
 	if (kv) {
 		kv->count += 1;
@@ -489,8 +487,28 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 		}
 	}
 
-	/* Only drops that send detail pay for the rest. */
+	/* Only drops that send detail pay for the rest. Built on the stack, then copied into a
+	 * record of the right size: drops with a DNS payload take a larger record. */
+	struct dt_event ev;
+	__builtin_memset(&ev, 0, sizeof(ev));
 	ev.ts_ns = bpf_ktime_get_ns();
+	ev.location = (__u64)location;
+	ev.version = DT_EVENT_VERSION;
+	ev.size = sizeof(ev);
+	ev.reason = reason;
+	ev.netns = netns;
+	ev.ifindex = p.k.ifindex;
+	ev.flags = p.flags;
+	ev.probe = probe;
+	ev.ct_flags = ct;
+	ev.l3_proto = p.l3_proto;
+	ev.l4_proto = p.k.l4_proto;
+	ev.sport = p.k.sport;
+	ev.dport = p.k.dport;
+	ev.icmp_type = p.k.icmp_type;
+	ev.icmp_code = p.k.icmp_code;
+	__builtin_memcpy(ev.saddr, p.k.saddr, 16);
+	__builtin_memcpy(ev.daddr, p.k.daddr, 16);
 	__u32 len = RD(skb, len);
 	ev.pkt_len = len > 0xffff ? 0xffff : len;
 	if (dev)
