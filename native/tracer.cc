@@ -477,6 +477,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         poll_errors_++;
         break;
       }
+      // In a flood the kernel side submits without waking us (probes/droptrace.bpf.c,
+      // wake_flags): a quiet poll still takes what is there.
+      if (n == 0) ring_buffer__consume(rb_);
       Flush(false);
     }
     // The link is gone by now: drain what the kernel already wrote, then end.
