@@ -4,7 +4,12 @@
  * of 256 datagrams of 32 bytes, for a fixed time. Compiled by bench/run.mjs into a temporary
  * directory at bench time (never committed as a binary) and run inside the sender namespace.
  *
- *   flood <dst-ipv4> <dst-port> <seconds> [cpu]
+ *   flood <dst-ipv4> <dst-port> <seconds> [cpu] [flows]
+ *
+ * flows > 1: datagram i goes to port dst-port + (i % flows), from one unconnected socket: that
+ * many distinct flows, each a key of its own in droptrace's per-key counters (the incident
+ * shape: conntrack full drops every new connection, each its own flow). Unconnected sends
+ * cost more per datagram than connected ones, so compare only runs made with the same flows.
  *
  * Prints one JSON object on stdout: {"sent":N,"calls":N,"errors":N,"seconds":S,"cpu_s":S}
  * (cpu_s: its own user + system time, softirq work done on its behalf included).
@@ -37,7 +42,7 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: flood <dst-ipv4> <dst-port> <seconds> [cpu]\n");
+		fprintf(stderr, "usage: flood <dst-ipv4> <dst-port> <seconds> [cpu] [flows]\n");
 		return 2;
 	}
 	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[2])) };
@@ -53,10 +58,28 @@ int main(int argc, char **argv)
 		if (sched_setaffinity(0, sizeof(set), &set) != 0) perror("flood: sched_setaffinity");
 	}
 
+	long flows = argc > 5 ? atol(argv[5]) : 1;
+	int base = ntohs(dst.sin_port);
+	if (flows < 1 || base + flows - 1 > 65535) {
+		fprintf(stderr, "flood: flows must be 1..%d for port %d\n", 65536 - base, base);
+		return 2;
+	}
+	struct sockaddr_in *dsts = NULL;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+	if (fd < 0 || (flows == 1 && connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0)) {
 		perror("flood: socket/connect");
 		return 1;
+	}
+	if (flows > 1) {
+		dsts = calloc((size_t)flows, sizeof(*dsts));
+		if (!dsts) {
+			perror("flood: calloc");
+			return 1;
+		}
+		for (long i = 0; i < flows; i++) {
+			dsts[i] = dst;
+			dsts[i].sin_port = htons((unsigned short)(base + i));
+		}
 	}
 
 	static char payload[PAYLOAD];
@@ -71,8 +94,17 @@ int main(int argc, char **argv)
 	}
 
 	unsigned long long sent = 0, calls = 0, errors = 0;
+	long next = 0;
 	double start = now_s(), end = start + seconds, t = start;
 	while (t < end) {
+		if (dsts) {
+			for (int i = 0; i < BATCH; i++) {
+				msgs[i].msg_hdr.msg_name = &dsts[next];
+				msgs[i].msg_hdr.msg_namelen = sizeof(*dsts);
+				if (++next == flows)
+					next = 0;
+			}
+		}
 		/* one vDSO clock read per batch of 256 datagrams: noise next to ~0.5 ms of sending */
 		int n = sendmmsg(fd, msgs, BATCH, 0);
 		calls++;
@@ -89,5 +121,6 @@ int main(int argc, char **argv)
 	printf("{\"sent\":%llu,\"calls\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu_s\":%.3f}\n", sent, calls, errors,
 	       t - start, cpu);
 	close(fd);
+	free(dsts);
 	return 0;
 }

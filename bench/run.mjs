@@ -10,11 +10,21 @@
 //   4 droptrace with its TUI store, no terminal (bench/tui-store-run.mjs)
 //   5 droptrace stream with --detail-limit 0 (every drop a detail event: the ring buffer and
 //     userspace under full load, where lost events are not zero and must match the stats line)
+//   6 nothing attached, many flows: the flood spread over --many-flows destination ports
+//     (16384), each a flow and a key of its own: the shape of an incident (conntrack full
+//     drops every new connection); slower per datagram (unconnected sends), so it is run 7's
+//     own baseline
+//   7 droptrace stream, many flows: every key is new or under its detail limit, so nearly
+//     every drop is a detail event through the ring buffer and userspace
+// Each run floods twice: with kernel.bpf_stats_enabled=1 (BPF ns/event) and with it 0, as on
+// a node (drops/s, slowdown, added ns/drop).
 // then the userspace-only benchmark (bench/userspace.mjs). Prints a table, the targets of
 // issue 6 (met or not), and last one JSON line with every figure.
 //
 // Usage: node bench/run.mjs [--seconds 5] [--repeat 1] [--cpu 0] [--flows 1000000]
-//                           [--runs 1,2,3,4,5] [--no-userspace] [--no-setup] [--keep]
+//                           [--many-flows 16384] [--runs 1,2,3,4,5,6,7] [--no-userspace]
+//                           [--no-setup] [--keep]
+// --flows: distinct flows of the userspace RSS measurement; --many-flows: of runs 6 and 7.
 // Needs root. Runs scripts/setup.sh first (as npm test does; --no-setup skips it). Leaves
 // nothing behind: namespaces deleted and kernel.bpf_stats_enabled restored in every case
 // (error, Ctrl-C, SIGTERM). Tables for docs/performance.md:
@@ -31,11 +41,25 @@ const CLK_TCK = 100; // USER_HZ: /proc/<pid>/stat times are in 1/100 s on Linux
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 const KFREE_FORMAT = '/sys/kernel/tracing/events/skb/kfree_skb/format';
 const BPFTRACE_PROGRAM = 'tracepoint:skb:kfree_skb { @[args->reason] = count(); }';
+/** runs 6 and 7 flood ports MANY_BASE_PORT.. (one flow each), dropped by a rule of their own */
+const MANY_BASE_PORT = 20000;
+const RUN_NAMES = {
+  1: 'nothing attached',
+  2: 'bpftrace count-only',
+  3: 'droptrace stream',
+  4: 'droptrace TUI store',
+  5: 'stream, no rate limit',
+  6: 'nothing, many flows',
+  7: 'stream, many flows',
+};
+/** runs of droptrace, and the run of nothing attached each one is compared with */
+const DROPTRACE_RUNS = [3, 4, 5, 7];
+const baselineOf = (run) => (run >= 6 ? 6 : 1);
 
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const o = { seconds: 5, repeat: 1, cpu: 0, flows: 1_000_000, runs: [1, 2, 3, 4, 5], userspace: true, setup: true, keep: false, port: 5301 };
+  const o = { seconds: 5, repeat: 1, cpu: 0, flows: 1_000_000, manyFlows: 16384, runs: [1, 2, 3, 4, 5, 6, 7], userspace: true, setup: true, keep: false, port: 5301 };
   const num = (flag, v, ok) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || !ok(n)) usage(`${flag} wants ${ok.what}, got "${v ?? ''}"`);
@@ -46,6 +70,7 @@ function parseArgs(argv) {
   const cpu = Object.assign((n) => Number.isInteger(n) && n >= -1 && n < cpus().length, { what: `-1 (no pinning) or a CPU from 0 to ${cpus().length - 1}` });
   const flows = Object.assign((n) => Number.isInteger(n) && n >= 1000 && n <= 10_000_000, { what: 'a whole number from 1000 to 10000000' });
   const port = Object.assign((n) => Number.isInteger(n) && n >= 1 && n <= 65535, { what: 'a UDP port' });
+  const many = Object.assign((n) => Number.isInteger(n) && n >= 2 && n <= 65536 - MANY_BASE_PORT, { what: `a whole number from 2 to ${65536 - MANY_BASE_PORT}` });
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seconds') o.seconds = num(a, argv[++i], pos);
@@ -53,10 +78,11 @@ function parseArgs(argv) {
     else if (a === '--cpu') o.cpu = num(a, argv[++i], cpu);
     else if (a === '--flows') o.flows = num(a, argv[++i], flows);
     else if (a === '--port') o.port = num(a, argv[++i], port);
+    else if (a === '--many-flows') o.manyFlows = num(a, argv[++i], many);
     else if (a === '--runs') {
       const v = argv[++i] ?? '';
       o.runs = v.split(',').map(Number);
-      if (!o.runs.length || o.runs.some((r) => ![1, 2, 3, 4, 5].includes(r))) usage(`--runs wants a list of 1..5 such as 1,3, got "${v}"`);
+      if (!o.runs.length || o.runs.some((r) => !RUN_NAMES[r])) usage(`--runs wants a list of 1..7 such as 1,3, got "${v}"`);
       o.runs = [...new Set(o.runs)].sort();
     } else if (a === '--no-userspace') o.userspace = false;
     else if (a === '--no-setup') o.setup = false;
@@ -239,7 +265,7 @@ async function stopChild(child, what, timeoutMs = 30_000) {
 
 // ---------------------------------------------------------------- the namespaces and the flood
 
-function makeNamespaces(port) {
+function makeNamespaces(port, manyFlows) {
   const id = randomBytes(3).toString('hex');
   const n = 100 + (randomBytes(1)[0] % 100);
   const a = `dtbench-${id}-a`;
@@ -267,17 +293,19 @@ function makeNamespaces(port) {
   const mac = JSON.parse(sh('ip', ['-n', b, '-j', 'link', 'show', vethB]))[0].address;
   sh('ip', ['-n', a, 'neigh', 'replace', ipB, 'lladdr', mac, 'dev', vethA, 'nud', 'permanent']);
   inNs(b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', String(port), '-j', 'DROP']);
+  inNs(b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', `${MANY_BASE_PORT}:${MANY_BASE_PORT + manyFlows - 1}`, '-j', 'DROP']);
   return { a, b, ipA, ipB, vethA, vethB, inode: statSync(`/run/netns/${b}`).ino };
 }
 
-/** Packets the DROP rule matched since the last zeroing (exact). */
-function ruleCount(ns, port) {
+/** Packets the DROP rule of a port (or of the many-flows port range) matched since the last zeroing (exact). */
+function ruleCount(ns, port, manyFlows = 1) {
   const out = inNs(ns, 'iptables', ['-L', 'INPUT', '-v', '-x', '-n']);
+  const match = manyFlows > 1 ? `dpts:${port}:${port + manyFlows - 1}` : `dpt:${port}`;
   for (const line of out.split('\n')) {
     const f = line.trim().split(/\s+/);
-    if (f[2] === 'DROP' && line.includes(`dpt:${port}`)) return Number(f[0]);
+    if (f[2] === 'DROP' && new RegExp(`${match}(\\s|$)`).test(line)) return Number(f[0]);
   }
-  throw new Error(`no DROP rule for udp dport ${port} in ${ns}:\n${out}`);
+  throw new Error(`no DROP rule for udp ${match} in ${ns}:\n${out}`);
 }
 
 function compileFlood(dir) {
@@ -287,8 +315,9 @@ function compileFlood(dir) {
   return bin;
 }
 
-async function flood(o, ns, bin, seconds) {
-  const child = track(spawn('ip', ['netns', 'exec', ns.a, bin, ns.ipB, String(o.port), String(seconds), String(o.cpu)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+async function flood(o, ns, bin, seconds, flows = 1) {
+  const port = flows > 1 ? MANY_BASE_PORT : o.port;
+  const child = track(spawn('ip', ['netns', 'exec', ns.a, bin, ns.ipB, String(port), String(seconds), String(o.cpu), String(flows)], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -346,7 +375,7 @@ async function startDroptrace(run, ns, dir, rep) {
   const file = join(dir, `run${run}-${rep}.ndjson`);
   const fd = openSync(file, 'w');
   const stream = [CLI, 'stream', '--netns', String(ns.inode), '--counters-interval', '0'];
-  const args = run === 3 ? stream : run === 5 ? [...stream, '--detail-limit', '0'] : [join(ROOT, 'bench', 'tui-store-run.mjs'), '--netns', String(ns.inode)];
+  const args = run === 3 || run === 7 ? stream : run === 5 ? [...stream, '--detail-limit', '0'] : [join(ROOT, 'bench', 'tui-store-run.mjs'), '--netns', String(ns.inode)];
   const t0 = performance.now();
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', fd, 'pipe'], cwd: ROOT }));
   closeSync(fd);
@@ -415,24 +444,25 @@ function fileSinkCost(file, dir) {
 
 // ---------------------------------------------------------------- one run
 
-const RUN_NAMES = { 1: 'nothing attached', 2: 'bpftrace count-only', 3: 'droptrace stream', 4: 'droptrace TUI store', 5: 'stream, no rate limit' };
 
 async function oneRun(o, run, rep, ns, bin, dir, nfNumber) {
   say(`run ${run} (${RUN_NAMES[run]})${o.repeat > 1 ? `, repetition ${rep}` : ''}`);
   inNs(ns.b, 'iptables', ['-Z', 'INPUT']);
-  const tracer = run === 2 ? await startBpftrace() : run >= 3 ? await startDroptrace(run, ns, dir, rep) : null;
+  const tracer = run === 2 ? await startBpftrace() : DROPTRACE_RUNS.includes(run) ? await startDroptrace(run, ns, dir, rep) : null;
+  const flows = run >= 6 ? o.manyFlows : 1;
+  const port = flows > 1 ? MANY_BASE_PORT : o.port;
   try {
     await sleep(200); // let start-up work (kallsyms, first reconcile) settle before the flood
     const progsBefore = bpfPrograms();
     const cpu0 = tracer ? procCpu(tracer.pid) : null;
     const sys0 = systemCpu();
-    const gen = await flood(o, ns, bin, o.seconds);
+    const gen = await flood(o, ns, bin, o.seconds, flows);
     const sys1 = systemCpu();
     const cpu1 = tracer ? procCpu(tracer.pid) : null;
     const progsAfter = bpfPrograms();
     const own = tracer ? tracer.ownProgs() : new Set();
     const peakRss = tracer ? procStatus(tracer.pid, 'VmHWM') : null;
-    const generatedOn = ruleCount(ns.b, o.port);
+    const generatedOn = ruleCount(ns.b, port, flows);
     // The same flood again with kernel.bpf_stats_enabled=0, as a node runs: the stats add two
     // clock reads to every program run, a cost of the measurement, not of the tracer. The
     // throughput figures (drops/s, slowdown, added ns/drop) come from this flood; the program
@@ -440,11 +470,11 @@ async function oneRun(o, run, rep, ns, bin, dir, nfNumber) {
     writeFileSync(BPF_STATS, '0\n');
     let genOff;
     try {
-      genOff = await flood(o, ns, bin, o.seconds);
+      genOff = await flood(o, ns, bin, o.seconds, flows);
     } finally {
       writeFileSync(BPF_STATS, '1\n');
     }
-    const generated = ruleCount(ns.b, o.port);
+    const generated = ruleCount(ns.b, port, flows);
     const generatedOff = generated - generatedOn;
 
     // BPF programs: ours (held by the tracer's fds) and anyone else's that ran meanwhile
@@ -575,20 +605,23 @@ const fmtInt = (n) => (n === null || n === undefined ? null : Math.round(n).toLo
 const pct = (x) => (x === null || x === undefined ? null : `${x.toFixed(1)}%`);
 
 function report(o, mach, runs, us) {
-  const base1 = (rep) => runs.find((r) => r.run === 1 && r.rep === rep) ?? runs.find((r) => r.run === 1);
+  const base1 = (rep, run) => {
+    const b = baselineOf(run);
+    return runs.find((r) => r.run === b && r.rep === rep) ?? runs.find((r) => r.run === b);
+  };
   const base2 = (rep) => runs.find((r) => r.run === 2 && r.rep === rep) ?? runs.find((r) => r.run === 2);
   for (const r of runs) {
-    const b1 = base1(r.rep);
+    const b1 = base1(r.rep, r.run);
     const b2 = base2(r.rep);
-    r.slowdown_pct = b1 && r.run !== 1 ? round((1 - r.drops_per_s / b1.drops_per_s) * 100, 1) : null;
-    r.stats_on.slowdown_pct = b1 && r.run !== 1 ? round((1 - r.stats_on.drops_per_s / b1.stats_on.drops_per_s) * 100, 1) : null;
+    r.slowdown_pct = b1 && r.run !== baselineOf(r.run) ? round((1 - r.drops_per_s / b1.drops_per_s) * 100, 1) : null;
+    r.stats_on.slowdown_pct = b1 && r.run !== baselineOf(r.run) ? round((1 - r.stats_on.drops_per_s / b1.stats_on.drops_per_s) * 100, 1) : null;
     r.ns_vs_bpftrace = b2?.kernel_ns_per_event && r.kernel_ns_per_event && r.run > 2 ? round(r.kernel_ns_per_event / b2.kernel_ns_per_event, 2) : null;
     // the whole cost of an attached tracer per drop, hook machinery included (a classic
     // tracepoint builds its record before the program runs: run_time_ns does not see that):
     // the sender's time per drop, minus the same with nothing attached
-    r.added_ns_per_drop = b1 && r.run !== 1 ? round((r.seconds / r.generated_off - b1.seconds / b1.generated_off) * 1e9, 0) : null;
+    r.added_ns_per_drop = b1 && r.run !== baselineOf(r.run) ? round((r.seconds / r.generated_off - b1.seconds / b1.generated_off) * 1e9, 0) : null;
     r.stats_on.added_ns_per_drop =
-      b1 && r.run !== 1 ? round((r.stats_on.seconds / r.stats_on.generated - b1.stats_on.seconds / b1.stats_on.generated) * 1e9, 0) : null;
+      b1 && r.run !== baselineOf(r.run) ? round((r.stats_on.seconds / r.stats_on.generated - b1.stats_on.seconds / b1.stats_on.generated) * 1e9, 0) : null;
   }
   for (const r of runs) {
     const b2 = base2(r.rep);
@@ -688,7 +721,7 @@ function report(o, mach, runs, us) {
   // targets of issue 6: cost judged on droptrace as shipped (runs 3, 4: default detail limit);
   // exactness and losses on every droptrace run (5 included: that is where losses happen)
   const dt = runs.filter((r) => r.run === 3 || r.run === 4);
-  const dtAll = runs.filter((r) => r.run >= 3);
+  const dtAll = runs.filter((r) => DROPTRACE_RUNS.includes(r.run));
   const all = (f) => dtAll.length > 0 && dtAll.every(f);
   const worst = (f) => (dt.length ? Math.max(...dt.map(f).filter((x) => x !== null && x !== undefined)) : null);
   const targets = [];
@@ -748,7 +781,7 @@ async function main() {
   }
   state.statsPrev = readFileSync(BPF_STATS, 'utf8');
   writeFileSync(BPF_STATS, '1\n');
-  const ns = makeNamespaces(o.port);
+  const ns = makeNamespaces(o.port, o.manyFlows);
   say(`namespaces ${ns.a} → ${ns.b} (receiver netns inode ${ns.inode}), ${ns.ipA} → ${ns.ipB}:${o.port}, flood ${o.seconds} s per run`);
   // warm-up (not reported): first-touch costs out of run 1
   await flood(o, ns, bin, Math.min(1, o.seconds));
@@ -764,7 +797,7 @@ async function main() {
     schema: 1,
     time: new Date().toISOString(),
     machine: mach,
-    options: { seconds: o.seconds, repeat: o.repeat, generator_cpu: o.cpu, batch: 256, payload_bytes: 32, flows: o.flows },
+    options: { seconds: o.seconds, repeat: o.repeat, generator_cpu: o.cpu, batch: 256, payload_bytes: 32, flows: o.flows, many_flows: o.manyFlows },
     bpftrace_program: BPFTRACE_PROGRAM,
     runs,
     userspace: us,
