@@ -30,4 +30,12 @@ describe('Symbolizer', () => {
     expect(new Symbolizer('0000000000000000 T foo').usable).toBe(false);
     expect(s.usable).toBe(true);
   });
+  it('reads the file as bytes and sorts a table listed out of order', () => {
+    const shuffled = Buffer.from(['ffffffffc0a01000 t ext_func\t[some_mod]', 'ffffffff81f66000 t nf_hook_slow', 'ffffffff81f653d0 T nft_do_chain', 'not a line', ''].join('\n'));
+    const u = new Symbolizer(shuffled);
+    expect(u.lookup(0xffffffff81f657b8n)).toBe('nft_do_chain');
+    expect(u.lookup(0xffffffff81f66001n)).toBe('nf_hook_slow');
+    expect(u.lookup(0xffffffffc0a01010n)).toBe('ext_func');
+    expect(u.lookup(0xffffffff81f653cfn)).toBe('0xffffffff81f653cf');
+  });
 });
