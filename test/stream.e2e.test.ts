@@ -3,7 +3,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inNs, makePair, sendSpoofedUdp, sendUdp } from './helpers/netns.js';
@@ -125,6 +125,36 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
       expect((st.events as number) + (st.folded as number)).toBe((st.kernel as { drops: number }).drops);
       expect(st.events as number).toBeLessThan(N);
       expect(schemaErrors(s.lines)).toEqual([]);
+    } finally {
+      await s.stop();
+      inNs(p.b, 'iptables', ['-F', 'INPUT']);
+    }
+  });
+
+  it('gives a key its detail events again in the next window, and never more than the limit per window', async () => {
+    const N = 40;
+    const LIMIT = 5;
+    const cpus = availableParallelism();
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '5311', '-j', 'DROP']);
+    const s = startStream(['--netns', String(p.netnsB), '--detail-limit', String(LIMIT)]);
+    try {
+      await s.ready;
+      const mine = (l: Line) => (l.flow as { dport?: number } | null)?.dport === 5311;
+      const detail = () => sumCount(drops(s.lines).filter((l) => mine(l) && l.folded !== true));
+      // three bursts 1.3 s apart: the kernel's window clock (jiffies, measured against the
+      // precise clock over each CPU's first half second) must let each burst through again
+      for (let burst = 1; burst <= 3; burst++) {
+        sendUdp(p.a, p.ipA, 40011, p.ipB, 5311, N);
+        await s.until((ls) => sumCount(drops(ls).filter(mine)) >= burst * N || detail() >= burst * LIMIT * cpus);
+        const d = detail();
+        expect(d).toBeGreaterThanOrEqual(burst * LIMIT);
+        // one window restart when a CPU's clock switches to jiffies: at most one extra window
+        expect(d).toBeLessThanOrEqual((burst + 1) * LIMIT * cpus);
+        if (burst < 3) await new Promise((r) => setTimeout(r, 1300));
+      }
+      await s.until((ls) => sumCount(drops(ls).filter(mine)) >= 3 * N);
+      await s.stop();
+      expect(sumCount(drops(s.lines).filter(mine))).toBe(3 * N);
     } finally {
       await s.stop();
       inNs(p.b, 'iptables', ['-F', 'INPUT']);
