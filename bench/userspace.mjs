@@ -6,17 +6,24 @@
 // (test/fixtures/golden-6.18.json), repeated with their addresses, ports and times varied so
 // that every record of a batch is a distinct key and folding does not collapse the work.
 //
-//   node bench/userspace.mjs rate [--seconds S] [--batch N]
+//   node bench/userspace.mjs rate [--seconds S] [--batch N] [--only decode|classify|enrich|full]
 //       → one JSON line: events/s for the bare path, + NDJSON serialisation, + TUI store ingest
+//         (--only: that one stage and nothing else, e.g. under --cpu-prof)
 //   node bench/userspace.mjs rss [--flows N] [--sink none|ndjson|tui] [--stages full|enrich|classify|decode]
 //       → one JSON line: peak RSS (VmHWM) with N distinct flows through the same path, with a
 //         full-map reconcile (65536 kernel keys, all with folded drops) every 262144 events
+//
+// The pipeline below is built as src/stream.ts builds it and must follow it when it changes:
+// record offsets from Decoder.decode, reused batch arrays, Folder.delivered with the record
+// bytes (the Folder keeps those, not the event), and the reconcile walking the key map with
+// eachKey and emitting each folded line as it is made. Every stage does the same work per
+// event as before those changes; none was narrowed.
 //
 // Run by bench/run.mjs, each measurement in its own process (RSS is per process).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WallClock } from '../dist/src/clock.js';
-import { Decoder, decodeKeys } from '../dist/src/decode.js';
+import { Decoder, eachKey } from '../dist/src/decode.js';
 import { EventBuilder } from '../dist/src/events.js';
 import { cachedSysctl } from '../dist/src/explain.js';
 import { Folder } from '../dist/src/fold.js';
@@ -98,6 +105,10 @@ function pipeline({ sink, stages = 'full' } = {}) {
     }
   };
   const scratch = [];
+  const offsets = [];
+  const batchEvents = [];
+  const batchKeys = [];
+  const batchFirsts = [];
   const totals = { events: 0, lines: 0, decodeErrors: 0, folded: 0 };
   const emit = sink ?? (() => {});
   return {
@@ -105,24 +116,31 @@ function pipeline({ sink, stages = 'full' } = {}) {
     /** one ring-buffer wake-up, as the tracer's callback in src/stream.ts */
     batch(buf) {
       scratch.length = 0;
-      const r = decoder.decode(buf, scratch);
+      offsets.length = 0;
+      const r = decoder.decode(buf, scratch, offsets);
       totals.decodeErrors += r.errors;
       totals.events += scratch.length;
-      if (!doBuild) return;
-      for (const [ev, key] of builder.fold(scratch)) {
-        if (doEnrich) enrich(ev);
-        if (doFolder) folder.delivered(key, ev);
-        totals.lines++;
-        emit(ev);
+      if (doBuild) {
+        builder.fold(scratch, batchEvents, batchKeys, batchFirsts);
+        for (let i = 0; i < batchEvents.length; i++) {
+          const ev = batchEvents[i];
+          if (doEnrich) enrich(ev);
+          if (doFolder) folder.delivered(batchKeys[i], ev, buf, offsets[batchFirsts[i]]);
+          totals.lines++;
+          emit(ev);
+        }
       }
+      scratch.length = 0;
+      batchEvents.length = 0;
+      batchKeys.length = 0;
     },
     /** the periodic reconcile of the kernel's key map (src/stream.ts reconcile()) */
     reconcile(keyBuf, time) {
-      for (const ev of folder.reconcile(decodeKeys(keyBuf), (raw) => builder.build(raw), time)) {
+      folder.reconcile(eachKey(keyBuf, { suppressedOnly: true }), (raw) => builder.describe(raw), time, (ev) => {
         enrich(ev);
         totals.folded += ev.count;
         emit(ev);
-      }
+      });
     },
     get enrichmentFailures() {
       return enrichmentFailures;
@@ -256,6 +274,11 @@ async function rate() {
   for (let b = 0; b < 64; b++) batches.push(makeBatch(b * batchSize, batchSize));
   const bytes = batches.reduce((s, b) => s + b.length, 0);
 
+  const only = opt('--only', null);
+  if (only) {
+    process.stdout.write(JSON.stringify({ type: 'bench-userspace-rate', only, ...measure(pipeline({ stages: only }), batches, seconds) }) + '\n');
+    return;
+  }
   const stage = {};
   for (const s of ['decode', 'classify', 'enrich']) stage[s] = measure(pipeline({ stages: s }), batches, seconds);
   const bare = pipeline();

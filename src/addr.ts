@@ -1,11 +1,22 @@
 /** Textual addresses: dotted IPv4, and IPv6 in RFC 5952 short form. */
 
+/** "0." to "255.", and "0" to "255" */
+const OCTET_DOT: string[] = Array.from({ length: 256 }, (_, i) => `${i}.`);
+const OCTET: string[] = Array.from({ length: 256 }, (_, i) => String(i));
+
 export function ipv4(b: Uint8Array, off: number): string {
-  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+  return OCTET_DOT[b[off]!]! + OCTET_DOT[b[off + 1]!]! + OCTET_DOT[b[off + 2]!]! + OCTET[b[off + 3]!]!;
 }
 
+/** '0'..'9', 'a'..'f' as character codes */
+const HEX = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+const COLON = 58;
+
+/** the address being formatted: its words, and its text as character codes (no array per call) */
+const words = new Uint16Array(8);
+const codes: number[] = [];
+
 export function ipv6(b: Uint8Array, off: number): string {
-  const words: number[] = new Array(8);
   for (let i = 0; i < 8; i++) words[i] = (b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!;
   // IPv4-mapped (::ffff:a.b.c.d) keeps its dotted tail (RFC 5952 section 5).
   if (words[0] === 0 && words[1] === 0 && words[2] === 0 && words[3] === 0 && words[4] === 0 && words[5] === 0xffff) {
@@ -27,9 +38,97 @@ export function ipv6(b: Uint8Array, off: number): string {
     }
     i = j;
   }
-  const hex = (w: number) => w.toString(16);
-  if (bestStart < 0) return words.map(hex).join(':');
-  const head = words.slice(0, bestStart).map(hex).join(':');
-  const tail = words.slice(bestStart + bestLen).map(hex).join(':');
-  return `${head}::${tail}`;
+  // lower-case hex words without leading zeros, joined by ':', built as one string
+  let n = 0;
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      codes[n++] = COLON;
+      if (i === 0) codes[n++] = COLON;
+      i += bestLen - 1;
+      continue;
+    }
+    const w = words[i]!;
+    if (w >= 0x1000) codes[n++] = HEX[w >> 12]!;
+    if (w >= 0x100) codes[n++] = HEX[(w >> 8) & 15]!;
+    if (w >= 0x10) codes[n++] = HEX[(w >> 4) & 15]!;
+    codes[n++] = HEX[w & 15]!;
+    if (i < 7) codes[n++] = COLON;
+  }
+  codes.length = n;
+  return String.fromCharCode.apply(null, codes);
+}
+
+/**
+ * Address and device-name text by their bytes, for the decoder: a busy node sees the same few
+ * addresses and devices again and again, and formatting IPv6 is the dearest part of decoding.
+ * Direct-mapped, so memory is bounded and a miss costs one formatting, never a scan.
+ */
+export class TextCache {
+  private readonly mask: number;
+  private readonly v4Keys: Int32Array;
+  private readonly v4Text: string[];
+  /** 16-byte keys (IPv6 addresses, device names): four words per slot */
+  private readonly wideKeys: Int32Array;
+  private readonly wideText: string[];
+
+  constructor(bits = 12) {
+    const n = 1 << bits;
+    this.mask = n - 1;
+    this.v4Keys = new Int32Array(n);
+    // '' marks an empty slot: no address or device name formats to ''
+    this.v4Text = new Array<string>(n).fill('');
+    this.wideKeys = new Int32Array(4 * n);
+    this.wideText = new Array<string>(n).fill('');
+  }
+
+  ipv4(b: Uint8Array, off: number): string {
+    const k = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
+    const i = (Math.imul(k, 0x9e3779b1) >>> 16) & this.mask;
+    const hit = this.v4Text[i]!;
+    if (hit !== '' && this.v4Keys[i] === k) return hit;
+    const s = ipv4(b, off);
+    this.v4Keys[i] = k;
+    this.v4Text[i] = s;
+    return s;
+  }
+
+  ipv6(b: Uint8Array, off: number): string {
+    return this.wide(b, off, 0);
+  }
+
+  /** A NUL-terminated name of at most 16 bytes (IFNAMSIZ), bytes as Latin-1. */
+  name16(b: Uint8Array, off: number): string {
+    return this.wide(b, off, 1);
+  }
+
+  private wide(b: Uint8Array, off: number, what: 0 | 1): string {
+    const w0 = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
+    const w1 = (b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!;
+    const w2 = (b[off + 8]! << 24) | (b[off + 9]! << 16) | (b[off + 10]! << 8) | b[off + 11]!;
+    const w3 = (b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!;
+    // the kind of text is part of the key: an address and a name never share a slot's text
+    const h = Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ Math.imul(w3 ^ what, 0x27d4eb2f), 0x9e3779b1);
+    const i = ((h >>> 16) & (this.mask - 1)) | what;
+    const hit = this.wideText[i]!;
+    const k = 4 * i;
+    const keys = this.wideKeys;
+    if (hit !== '' && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return hit;
+    const s = what === 0 ? ipv6(b, off) : latin1Z(b, off, 16);
+    if (s === '') return s;
+    keys[k] = w0;
+    keys[k + 1] = w1;
+    keys[k + 2] = w2;
+    keys[k + 3] = w3;
+    this.wideText[i] = s;
+    return s;
+  }
+}
+
+/** Bytes up to the first NUL (at most `max`), as Latin-1. */
+export function latin1Z(b: Uint8Array, off: number, max: number): string {
+  let end = off;
+  while (end < off + max && b[end] !== 0) end++;
+  let s = '';
+  for (let i = off; i < end; i++) s += String.fromCharCode(b[i]!);
+  return s;
 }

@@ -90,6 +90,15 @@ function netfilter(ct: number): Classification {
   return { family: 'netfilter', kind: 'netfilter_rule' };
 }
 
+/**
+ * Whether classify() reads the flow (src, dst) for this reason. For every other reason the
+ * result depends only on the reason, the location and the flags, so the stream classifies
+ * each such combination once (src/events.ts); test/classify.test.ts holds classify() to it.
+ */
+export function classifyReadsFlow(reason: string): boolean {
+  return reason === 'NOT_SPECIFIED' || reason === 'IP_LOCALNET' || reason === 'IP_INADDRERRORS';
+}
+
 export function classify(d: ClassifyInput): Classification {
   if (d.reason === 'NETFILTER_DROP') return netfilter(d.ctFlags ?? 0);
   const direct = DIRECT[d.reason];

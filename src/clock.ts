@@ -25,6 +25,8 @@ export class WallClock {
 
   private lastSec = -1;
   private lastPrefix = '';
+  private lastMs = -1;
+  private lastMsPrefix = '';
 
   /** ISO time of an event `deltaNs` after the monotonic base. */
   iso(deltaNs: number): string {
@@ -32,11 +34,27 @@ export class WallClock {
     const carry = Math.floor(total / 1e9);
     const nsec = total - carry * 1e9;
     const sec = this.baseSec + carry;
-    // events come in bursts within one second: format that second once
+    const ms = Math.floor(nsec / 1e6);
+    // events come in bursts: format each second, and each millisecond of it, once
     if (sec !== this.lastSec) {
       this.lastSec = sec;
-      this.lastPrefix = new Date(sec * 1000).toISOString().slice(0, 19); // "2026-11-24T09:04:30"
+      this.lastPrefix = new Date(sec * 1000).toISOString().slice(0, 19) + '.'; // "2026-11-24T09:04:30."
+      this.lastMs = -1;
     }
-    return `${this.lastPrefix}.${String(nsec).padStart(9, '0')}Z`;
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastMsPrefix = this.lastPrefix + DIGITS3[ms]!;
+    }
+    // the other six digits in one string, without number-to-text
+    const rest = nsec - ms * 1e6;
+    const us = Math.floor(rest / 1e3);
+    const ns = rest - us * 1e3;
+    return (
+      this.lastMsPrefix +
+      String.fromCharCode(48 + Math.floor(us / 100), 48 + (Math.floor(us / 10) % 10), 48 + (us % 10), 48 + Math.floor(ns / 100), 48 + (Math.floor(ns / 10) % 10), 48 + (ns % 10), 90)
+    );
   }
 }
+
+/** "000" to "999" */
+const DIGITS3: string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));

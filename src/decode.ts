@@ -2,7 +2,7 @@
  * Raw ring-buffer records → plain drop records. Offsets come from src/layout.ts, which is
  * checked against the C header; nothing here knows about names or policy.
  */
-import { ipv4, ipv6 } from './addr.js';
+import { ipv4, ipv6, TextCache } from './addr.js';
 import { EVENT_SIZE, EVENT_VERSION, FIELDS, FLAGS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from './layout.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
@@ -58,6 +58,7 @@ export interface DecodeResult {
 export class Decoder {
   private readonly baseHi: number;
   private readonly baseLo: number;
+  private readonly text = new TextCache();
 
   /** @param monoBaseNs CLOCK_MONOTONIC at the clock base (see src/clock.ts) */
   constructor(monoBaseNs: bigint) {
@@ -65,7 +66,8 @@ export class Decoder {
     this.baseLo = Number(monoBaseNs & 0xffffffffn);
   }
 
-  decode(buf: Uint8Array, out: RawDrop[] = []): DecodeResult {
+  /** `offsets`, when given, gets the offset in `buf` of each record decoded into `out`. */
+  decode(buf: Uint8Array, out: RawDrop[] = [], offsets?: number[]): DecodeResult {
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     let errors = 0;
     let off = 0;
@@ -74,7 +76,10 @@ export class Decoder {
       const size = view.getUint16(off + FIELDS.size[0], true);
       if (size < EVENT_SIZE || off + size > buf.byteLength) break;
       if (view.getUint16(off + FIELDS.version[0], true) !== EVENT_VERSION) errors++;
-      else out.push(this.record(buf, view, off));
+      else {
+        out.push(this.record(buf, view, off));
+        offsets?.push(off);
+      }
       off += size;
     }
     if (off !== buf.byteLength) errors++;
@@ -89,11 +94,11 @@ export class Decoder {
     let src: string | null = null;
     let dst: string | null = null;
     if (flags & FLAGS.IPV4) {
-      src = ipv4(buf, off + FIELDS.saddr[0]);
-      dst = ipv4(buf, off + FIELDS.daddr[0]);
+      src = this.text.ipv4(buf, off + FIELDS.saddr[0]);
+      dst = this.text.ipv4(buf, off + FIELDS.daddr[0]);
     } else if (flags & FLAGS.IPV6) {
-      src = ipv6(buf, off + FIELDS.saddr[0]);
-      dst = ipv6(buf, off + FIELDS.daddr[0]);
+      src = this.text.ipv6(buf, off + FIELDS.saddr[0]);
+      dst = this.text.ipv6(buf, off + FIELDS.daddr[0]);
     }
     const hasL4 = (flags & FLAGS.L4) !== 0;
     const isIcmp = l4 === 1 || l4 === 58;
@@ -104,7 +109,7 @@ export class Decoder {
       reason: v.getUint32(off + FIELDS.reason[0], true),
       netns: v.getUint32(off + FIELDS.netns[0], true),
       ifindex: v.getUint32(off + FIELDS.ifindex[0], true),
-      ifname: cString(buf, off + FIELDS.ifname[0], FIELDS.ifname[1]),
+      ifname: this.text.name16(buf, off + FIELDS.ifname[0]),
       l3Proto: v.getUint16(off + FIELDS.l3_proto[0], true),
       l4Proto: src ? l4 : 0,
       src,
@@ -119,8 +124,8 @@ export class Decoder {
       ctFlags: v.getUint8(off + FIELDS.ct_flags[0]),
       martianConf: v.getUint8(off + FIELDS.martian_conf[0]),
       rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
-      neigh: neighOf(buf, v, off),
-      payload: payloadOf(buf, v, off),
+      neigh: v.getUint8(off + FIELDS.neigh_family[0]) === 0 ? null : neighOf(buf, v, off),
+      payload: v.getUint16(off + FIELDS.payload_len[0], true) === 0 ? null : payloadOf(buf, v, off),
       key: keyString(
         v,
         off + FIELDS.reason[0],
@@ -141,7 +146,9 @@ export class Decoder {
 
 /**
  * One string for a per-key counter key, the same whether read from a detail record or from
- * the kernel's key map (offsets differ, values do not).
+ * the kernel's key map (offsets differ, values do not): the bytes of `struct dt_key` in its
+ * own order, two to a UTF-16 code unit (26 units). Never shown; only compared and used as a
+ * Map key, and made in one call, without number-to-text conversions.
  */
 export function keyString(
   v: DataView,
@@ -157,11 +164,33 @@ export function keyString(
   saddr: number,
   daddr: number,
 ): string {
-  return (
-    `${v.getUint32(reason, true)}|${v.getUint32(netns, true)}|${v.getUint32(ifindex, true)}|${v.getUint16(sport, true)}|` +
-    `${v.getUint16(dport, true)}|${v.getUint8(l4)}|${v.getUint8(type)}|${v.getUint8(code)}|${ipVersion}|` +
-    `${v.getUint32(saddr)}.${v.getUint32(saddr + 4)}.${v.getUint32(saddr + 8)}.${v.getUint32(saddr + 12)}|` +
-    `${v.getUint32(daddr)}.${v.getUint32(daddr + 4)}.${v.getUint32(daddr + 8)}.${v.getUint32(daddr + 12)}`
+  return String.fromCharCode(
+    v.getUint16(reason, true),
+    v.getUint16(reason + 2, true),
+    v.getUint16(netns, true),
+    v.getUint16(netns + 2, true),
+    v.getUint16(ifindex, true),
+    v.getUint16(ifindex + 2, true),
+    v.getUint16(sport, true),
+    v.getUint16(dport, true),
+    v.getUint8(l4) | (v.getUint8(type) << 8),
+    v.getUint8(code) | (ipVersion << 8),
+    v.getUint16(saddr, true),
+    v.getUint16(saddr + 2, true),
+    v.getUint16(saddr + 4, true),
+    v.getUint16(saddr + 6, true),
+    v.getUint16(saddr + 8, true),
+    v.getUint16(saddr + 10, true),
+    v.getUint16(saddr + 12, true),
+    v.getUint16(saddr + 14, true),
+    v.getUint16(daddr, true),
+    v.getUint16(daddr + 2, true),
+    v.getUint16(daddr + 4, true),
+    v.getUint16(daddr + 6, true),
+    v.getUint16(daddr + 8, true),
+    v.getUint16(daddr + 10, true),
+    v.getUint16(daddr + 12, true),
+    v.getUint16(daddr + 14, true),
   );
 }
 
@@ -181,31 +210,66 @@ export interface KeyCount {
  * reads the whole map every second and most keys have sent every drop as detail.
  */
 export function decodeKeys(buf: Uint8Array, opts: { suppressedOnly?: boolean } = {}): KeyCount[] {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: KeyCount[] = [];
-  const K = KEY_FIELDS;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let off = 0; off + KEY_ENTRY_SIZE <= buf.byteLength; off += KEY_ENTRY_SIZE) {
-    const suppressed = Number(v.getBigUint64(off + KEY_SIZE + 8, true));
-    if (opts.suppressedOnly && suppressed === 0) continue;
-    const ipv = v.getUint8(off + K.ip_version[0]);
-    const reason = v.getUint32(off + K.reason[0], true);
-    const netns = v.getUint32(off + K.netns[0], true);
-    const ifindex = v.getUint32(off + K.ifindex[0], true);
-    const at = off;
-    out.push({
-      key: keyString(v, off + K.reason[0], off + K.netns[0], off + K.ifindex[0], off + K.sport[0], off + K.dport[0], off + K.l4_proto[0], off + K.icmp_type[0], off + K.icmp_code[0], ipv, off + K.saddr[0], off + K.daddr[0]),
-      reason,
-      netns,
-      ifindex,
-      count: Number(v.getBigUint64(off + KEY_SIZE, true)),
-      suppressed,
-      // built only for a key that is folded with no delivered event to describe it
-      get flowRecord(): RawDrop {
-        return keyRecord(buf, v, at, ipv, reason, netns, ifindex);
-      },
-    });
+    if (opts.suppressedOnly && suppressedAt(v, off) === 0) continue;
+    const k = new KeyEntry(buf, v);
+    k.moveTo(off);
+    out.push(k);
   }
   return out;
+}
+
+/**
+ * decodeKeys() without an object per entry: one entry, moved along the map, valid until the
+ * next step (keep only its strings and numbers). A full map is 65,536 entries read every
+ * second, and holding an object for each until all were folded made the GC promote them all.
+ */
+export function* eachKey(buf: Uint8Array, opts: { suppressedOnly?: boolean } = {}): Generator<KeyCount, void, undefined> {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const k = new KeyEntry(buf, v);
+  for (let off = 0; off + KEY_ENTRY_SIZE <= buf.byteLength; off += KEY_ENTRY_SIZE) {
+    if (opts.suppressedOnly && suppressedAt(v, off) === 0) continue;
+    k.moveTo(off);
+    yield k;
+  }
+}
+
+const suppressedAt = (v: DataView, off: number) => Number(v.getBigUint64(off + KEY_SIZE + 8, true));
+
+/** A class, not a literal with a getter: a literal's getter is a closure per entry. */
+class KeyEntry implements KeyCount {
+  key = '';
+  reason = 0;
+  netns = 0;
+  ifindex = 0;
+  count = 0;
+  suppressed = 0;
+  private at = 0;
+
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly view: DataView,
+  ) {}
+
+  moveTo(off: number): void {
+    const v = this.view;
+    const K = KEY_FIELDS;
+    this.at = off;
+    this.key = keyString(v, off + K.reason[0], off + K.netns[0], off + K.ifindex[0], off + K.sport[0], off + K.dport[0], off + K.l4_proto[0], off + K.icmp_type[0], off + K.icmp_code[0], v.getUint8(off + K.ip_version[0]), off + K.saddr[0], off + K.daddr[0]);
+    this.reason = v.getUint32(off + K.reason[0], true);
+    this.netns = v.getUint32(off + K.netns[0], true);
+    this.ifindex = v.getUint32(off + K.ifindex[0], true);
+    this.count = Number(v.getBigUint64(off + KEY_SIZE, true));
+    this.suppressed = suppressedAt(v, off);
+  }
+
+  /** built only for a key that is folded with no delivered event to describe it */
+  get flowRecord(): RawDrop {
+    const ipv = this.view.getUint8(this.at + KEY_FIELDS.ip_version[0]);
+    return keyRecord(this.buf, this.view, this.at, ipv, this.reason, this.netns, this.ifindex);
+  }
 }
 
 /** What a detail record of this key would have said. */
@@ -259,12 +323,4 @@ function payloadOf(buf: Uint8Array, v: DataView, off: number): Uint8Array | null
   const size = v.getUint16(off + FIELDS.size[0], true);
   const end = Math.min(start + n, start + PAYLOAD_MAX, off + size, buf.byteLength);
   return end > start ? buf.subarray(start, end) : null;
-}
-
-function cString(buf: Uint8Array, off: number, max: number): string {
-  let end = off;
-  while (end < off + max && buf[end] !== 0) end++;
-  let s = '';
-  for (let i = off; i < end; i++) s += String.fromCharCode(buf[i]!);
-  return s;
 }

@@ -2,18 +2,19 @@
  * Decoded drops → the public NDJSON `drop` objects (docs/ndjson.md, schema/ndjson.schema.json).
  * Repeats of one key within a batch are folded into one object with `count` > 1.
  */
-import { classify } from './classify.js';
-import type { Family } from './classify.js';
+import { classify, classifyReadsFlow } from './classify.js';
+import type { Classification, Family } from './classify.js';
 import type { WallClock } from './clock.js';
 import type { CountersLine } from './host/counters-line.js';
 import { parseDnsQuestion } from './dns.js';
-import { explain } from './explain.js';
+import { explain, explainReads } from './explain.js';
 import { FLAGS } from './layout.js';
 import { l4PayloadOffset } from './pcap.js';
-import type { MartianDetail, NeighDetail, SysctlReader } from './explain.js';
+import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './explain.js';
 import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
+import { KeyTable } from './keytable.js';
 import type { ReasonNames } from './reasons.js';
 
 export const SCHEMA_VERSION = 1;
@@ -126,9 +127,44 @@ export function flowOf(d: RawDrop): Flow | null {
   return f;
 }
 
+/**
+ * What every drop of one (reason, location, conntrack flags, martian flags) shares: names,
+ * classification, and the explanation when it reads nothing else. Busy nodes drop at a
+ * handful of places for a handful of reasons, so this is built once per combination, not per
+ * drop.
+ */
+interface Description {
+  reasonNum: number;
+  locationAddr: bigint;
+  ctFlags: number;
+  martianConf: number;
+  reason: string;
+  location: string;
+  /** null: classify() reads the flow for this reason */
+  c: Classification | null;
+  reads: 'none' | 'netns' | 'drop' | 'sysctl';
+  /** reads 'none': the one explanation */
+  x: Explanation | null;
+  /** reads 'netns': one explanation per netns, bounded */
+  byNetns: Map<number, Explanation> | null;
+}
+
+/** Slots of the description cache, and how many places a description may take (a miss only costs building one again). */
+const DESCRIPTION_SLOTS = 1024;
+const DESCRIPTION_WAYS = 4;
+/** Netns explanations kept per description before starting over. */
+const NETNS_EXPLANATIONS = 1024;
+
 export class EventBuilder {
   /** DNS payloads that did not parse (counted as enrichment failures) */
   dnsFailures = 0;
+  private readonly descriptions = new Array<Description | null>(DESCRIPTION_SLOTS).fill(null);
+  /** fold(): the keys of this batch; per key its first event, and per event the next of the same key */
+  private readonly batchKeys = new KeyTable(1024);
+  private readonly firstOfKey: number[] = [];
+  private readonly sameKey: number[] = [];
+  private readonly firstDrop: RawDrop[] = [];
+  private readonly lastNs: number[] = [];
 
   constructor(
     private readonly reasons: ReasonNames,
@@ -137,17 +173,75 @@ export class EventBuilder {
     private readonly sysctl: SysctlReader,
   ) {}
 
-  build(d: RawDrop): DropEvent {
+  private description(d: RawDrop): Description {
+    const home = (Math.imul(d.reason ^ Math.imul(d.locationLow, 0x9e3779b1) ^ (d.ctFlags << 8) ^ (d.martianConf << 16), 0x85ebca6b) >>> 20) & (DESCRIPTION_SLOTS - 1);
+    // a few places per description, so two that share a slot do not evict each other forever
+    let slot = home;
+    for (let way = 0; way < DESCRIPTION_WAYS; way++) {
+      const at = (home + way) & (DESCRIPTION_SLOTS - 1);
+      const hit = this.descriptions[at];
+      if (!hit) {
+        slot = at;
+        break;
+      }
+      if (hit.reasonNum === d.reason && hit.locationAddr === d.location && hit.ctFlags === d.ctFlags && hit.martianConf === d.martianConf) return hit;
+    }
     const reason = this.reasons.name(d.reason);
     const location = this.symbols.lookup(d.location);
-    const c = classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
-    const { family, kind } = c;
-    const x = explain(c, d, reason, this.sysctl, location);
+    const c = classifyReadsFlow(reason) ? null : classify({ reason, location, src: null, dst: null, ctFlags: d.ctFlags, martianConf: d.martianConf });
+    const reads = c ? explainReads(c.kind) : 'sysctl';
+    const desc: Description = {
+      reasonNum: d.reason,
+      locationAddr: d.location,
+      ctFlags: d.ctFlags,
+      martianConf: d.martianConf,
+      reason,
+      location,
+      c,
+      reads,
+      x: null,
+      byNetns: reads === 'netns' ? new Map() : null,
+    };
+    this.descriptions[slot] = desc;
+    return desc;
+  }
+
+  private explanation(desc: Description, c: Classification, d: RawDrop): Explanation {
+    if (desc.reads === 'none') return (desc.x ??= explain(c, d, desc.reason, this.sysctl, desc.location));
+    if (desc.byNetns) {
+      let x = desc.byNetns.get(d.netns);
+      if (x === undefined) {
+        if (desc.byNetns.size >= NETNS_EXPLANATIONS) desc.byNetns.clear();
+        x = explain(c, d, desc.reason, this.sysctl, desc.location);
+        desc.byNetns.set(d.netns, x);
+      }
+      return x;
+    }
+    return explain(c, d, desc.reason, this.sysctl, desc.location);
+  }
+
+  build(d: RawDrop): DropEvent {
+    return this.make(d, true);
+  }
+
+  /**
+   * build() for a line made again later from the same drop (folded lines, src/fold.ts): a DNS
+   * payload that did not parse was counted when the drop was first built.
+   */
+  describe(d: RawDrop): DropEvent {
+    return this.make(d, false);
+  }
+
+  private make(d: RawDrop, countFailures: boolean): DropEvent {
+    const desc = this.description(d);
+    const { reason, location } = desc;
+    const c = desc.c ?? classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
+    const x = desc.c ? this.explanation(desc, c, d) : explain(c, d, reason, this.sysctl, location);
     const ev: DropEvent = {
       type: 'drop',
       time: this.clock.iso(d.monoDeltaNs),
-      family,
-      kind,
+      family: c.family,
+      kind: c.kind,
       reason,
       location,
       netns: d.netns,
@@ -163,7 +257,7 @@ export class EventBuilder {
     const dnsBytes = dnsPayload(d);
     if (dnsBytes) {
       const q = parseDnsQuestion(dnsBytes, d.l4Proto === 6);
-      if (!q) this.dnsFailures++;
+      if (!q && countFailures) this.dnsFailures++;
       ev.dns = q;
       if (q) {
         ev.explain = `DNS ${q.response ? 'answer' : 'query'} for ${q.name} (${q.type}) dropped: ${ev.explain}`;
@@ -176,30 +270,58 @@ export class EventBuilder {
   }
 
   /**
-   * Builds one batch, folding repeats of the same key; order of first appearance is kept.
-   * Each event comes with the kernel's per-key counter key of its drops.
+   * Builds one batch into `events`, folding repeats of the same key; order of first appearance
+   * is kept. `keys[i]` is the kernel's per-key counter key of the drops of `events[i]`, and
+   * `firsts[i]` the index in `drops` of the first of them (the one `events[i]` was built from).
+   * All three are emptied first: the caller reuses them for every batch.
    */
-  fold(drops: RawDrop[]): Array<[DropEvent, string]> {
-    const byKey = new Map<string, { ev: DropEvent; lastNs: number; key: string }>();
-    for (const d of drops) {
+  fold(drops: RawDrop[], events: DropEvent[] = [], keys: string[] = [], firsts: number[] = []): DropEvent[] {
+    events.length = 0;
+    keys.length = 0;
+    firsts.length = 0;
+    const { batchKeys, firstOfKey, sameKey, firstDrop, lastNs } = this;
+    for (let i = 0; i < drops.length; i++) {
+      const d = drops[i]!;
       // DNS drops are never folded: each carries its own question.
-      const key = d.payload && (d.sport === 53 || d.dport === 53)
-        ? `dns|${byKey.size}`
-        : // the kernel's key (reason, netns, device, flow) plus what else tells drops apart
-          `${d.key}|${d.locationLow}|${d.ctFlags}|${d.neigh?.key}`;
-      const hit = byKey.get(key);
-      if (hit) {
-        hit.ev.count++;
-        hit.lastNs = d.monoDeltaNs;
-      } else {
-        byKey.set(key, { ev: this.build(d), lastNs: d.monoDeltaNs, key: d.key });
+      const dns = d.payload !== null && (d.sport === 53 || d.dport === 53);
+      // one lookup: a key seen first here is added now, its first event set below
+      const known = batchKeys.size;
+      const entry = dns ? -1 : batchKeys.add(d.key);
+      let at = entry < 0 || entry >= known ? -1 : firstOfKey[entry]!;
+      // the kernel's key (reason, netns, device, flow) and what else tells drops apart
+      while (at >= 0) {
+        const f = firstDrop[at]!;
+        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key) break;
+        at = sameKey[at]!;
+      }
+      if (at >= 0) {
+        events[at]!.count++;
+        lastNs[at] = d.monoDeltaNs;
+        continue;
+      }
+      const n = events.length;
+      events.push(this.make(d, true));
+      keys.push(d.key);
+      firsts.push(i);
+      firstDrop[n] = d;
+      lastNs[n] = d.monoDeltaNs;
+      sameKey[n] = -1;
+      if (dns) continue;
+      if (entry >= known) firstOfKey[entry] = n;
+      else {
+        // chained after the key's first event; the order of output is the order of `events`
+        const head = firstOfKey[entry]!;
+        sameKey[n] = sameKey[head]!;
+        sameKey[head] = n;
       }
     }
-    const out: Array<[DropEvent, string]> = [];
-    for (const { ev, lastNs, key } of byKey.values()) {
-      if (ev.count > 1) ev.last_time = this.clock.iso(lastNs);
-      out.push([ev, key]);
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i]!;
+      if (ev.count > 1) ev.last_time = this.clock.iso(lastNs[i]!);
     }
-    return out;
+    // nothing of this batch is kept past it
+    batchKeys.clear();
+    firstDrop.length = 0;
+    return events;
   }
 }

@@ -67,6 +67,34 @@ function neighDetail(d: RawDrop, sysctl: SysctlReader): NeighDetail {
   };
 }
 
+/**
+ * What explain() reads of a drop of this kind besides the classification, the reason and the
+ * location: nothing ('none'), only the netns ('netns'), more of the drop ('drop': flow,
+ * device, neighbour or martian details), or that and sysctls ('sysctl': values in force when
+ * it ran). The stream reuses one explanation for all drops with the same inputs, and rebuilds
+ * folded lines from a drop's record unless sysctls were read (src/events.ts, src/fold.ts);
+ * test/explain.test.ts holds explain() to it.
+ */
+export function explainReads(kind: string): 'none' | 'netns' | 'drop' | 'sysctl' {
+  switch (kind) {
+    case 'netfilter_rule':
+      return 'netns';
+    case 'neigh_queue_full':
+    case 'neigh_dead':
+    case 'martian_source':
+    case 'martian_destination':
+    case 'rp_filter':
+      return 'drop';
+    case 'neigh_table_full':
+    case 'neigh_resolution_failed':
+    case 'conntrack_table_full':
+    case 'conntrack_insert_failed':
+    case 'conntrack_invalid':
+      return 'sysctl';
+  }
+  return 'none';
+}
+
 export function explain(c: Classification, d: RawDrop, reason: string, sysctl: SysctlReader, location = 'the kernel'): Explanation {
   const dev = d.ifname || 'its device';
   const src = d.src ?? 'the source';

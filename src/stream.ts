@@ -4,8 +4,8 @@
  */
 import { WallClock } from './clock.js';
 import { Decoder } from './decode.js';
-import { decodeKeys } from './decode.js';
-import type { RawDrop } from './decode.js';
+import { decodeKeys, eachKey } from './decode.js';
+import type { KeyCount, RawDrop } from './decode.js';
 import { DroptraceError } from './errors.js';
 import type { Enricher } from './enrich/types.js';
 import { EventBuilder, SCHEMA_VERSION } from './events.js';
@@ -111,24 +111,32 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     const reconcile = () => {
       // Detail events userspace had to drop are folded back like the kernel's own suppressed
       // drops: per key, from the addon's count of what it dropped.
+      const keysBuf = tracer.readKeys();
+      const lostBuf = tracer.readLostKeys();
       // keys with nothing suppressed add nothing (a lost-only key stands alone, same sum)
-      const keys = decodeKeys(tracer.readKeys(), { suppressedOnly: true });
-      const lost = new Map(decodeKeys(tracer.readLostKeys(), { suppressedOnly: true }).map((k) => [k.key, k] as const));
-      for (const k of keys) {
-        const l = lost.get(k.key);
-        if (l) {
-          k.suppressed += l.suppressed;
-          lost.delete(k.key);
+      const lost = new Map(decodeKeys(lostBuf, { suppressedOnly: true }).map((k) => [k.key, k] as const));
+      function* keys(): Generator<KeyCount> {
+        for (const k of eachKey(keysBuf, { suppressedOnly: true })) {
+          const l = lost.get(k.key);
+          if (l) {
+            k.suppressed += l.suppressed;
+            lost.delete(k.key);
+          }
+          yield k;
         }
+        yield* lost.values();
       }
-      keys.push(...lost.values());
-      const lines = folder.reconcile(keys, (raw) => builder.build(raw), now().toISOString());
-      for (const ev of lines) {
+      folder.reconcile(keys(), (raw) => builder.describe(raw), now().toISOString(), (ev) => {
         enrich(ev);
         o.emit(ev);
-      }
+      });
     };
+    // reused for every wake-up: no arrays per batch
     const scratch: RawDrop[] = [];
+    const offsets: number[] = [];
+    const batchEvents: DropEvent[] = [];
+    const batchKeys: string[] = [];
+    const batchFirsts: number[] = [];
 
     const statsLine = (final: boolean): StatsLine => {
       const c = tracer.readCounters();
@@ -204,7 +212,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       tracer.start(
         (buf) => {
           scratch.length = 0;
-          const r = decoder.decode(buf, scratch);
+          offsets.length = 0;
+          const r = decoder.decode(buf, scratch, offsets);
           decodeErrors += r.errors;
           events += scratch.length;
           if (o.pcap) {
@@ -217,11 +226,17 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
             }
             o.pcap.write(blocks);
           }
-          for (const [ev, key] of builder.fold(scratch)) {
+          builder.fold(scratch, batchEvents, batchKeys, batchFirsts);
+          for (let i = 0; i < batchEvents.length; i++) {
+            const ev = batchEvents[i]!;
             enrich(ev);
-            folder.delivered(key, ev);
+            folder.delivered(batchKeys[i]!, ev, buf, offsets[batchFirsts[i]!]);
             o.emit(ev);
           }
+          // the batch's records are not kept past it (payloads are views into the addon's buffer)
+          scratch.length = 0;
+          batchEvents.length = 0;
+          batchKeys.length = 0;
         },
         () => resolve(),
       );

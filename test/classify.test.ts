@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classify } from '../src/classify.js';
+import { classify, classifyReadsFlow } from '../src/classify.js';
 import { FLAGS } from '../src/layout.js';
 
 const c = (reason: string, src: string | null = '198.18.0.1', dst: string | null = '198.18.0.2', location = 'x') =>
@@ -85,5 +86,24 @@ describe('martians on kernels without the IP_* drop reasons (6.1)', () => {
   });
   it('keeps rp_filter apart: its reason says so even when the martian hook also ran', () => {
     expect(classify({ reason: 'IP_RPFILTER', location: 'ip_rcv_finish_core', src: 'a', dst: 'b', martianConf: FLAGS.M_SOURCE_SEEN }).kind).toBe('rp_filter');
+  });
+});
+
+describe('classifyReadsFlow', () => {
+  // the stream classifies each (reason, location, flags) once unless this says the flow matters
+  it('for any other reason, the flow changes nothing', () => {
+    const reasons = ['NETFILTER_DROP', 'NO_SOCKET', 'NEIGH_CREATEFAIL', 'IP_RPFILTER', 'IP_INVALID_SOURCE', 'TCP_CSUM', 'NOT_SPECIFIED', 'IP_LOCALNET', 'IP_INADDRERRORS'];
+    const ip = fc.constantFrom(null, '127.0.0.9', '0.1.2.3', '224.0.0.1', '198.18.0.1', '::1', 'fd00::1');
+    fc.assert(
+      fc.property(fc.constantFrom(...reasons), fc.constantFrom('ip_rcv_finish_core', 'x'), fc.nat(255), fc.nat(255), ip, ip, ip, ip, (reason, location, ctFlags, martianConf, s1, d1, s2, d2) => {
+        fc.pre(!classifyReadsFlow(reason));
+        expect(classify({ reason, location, src: s1, dst: d1, ctFlags, martianConf })).toEqual(classify({ reason, location, src: s2, dst: d2, ctFlags, martianConf }));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('says so for the reasons whose kind depends on the addresses', () => {
+    expect(['NOT_SPECIFIED', 'IP_LOCALNET', 'IP_INADDRERRORS', 'NO_SOCKET'].map(classifyReadsFlow)).toEqual([true, true, true, false]);
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeKeys, Decoder } from '../src/decode.js';
-import { EVENT_SIZE, EVENT_VERSION } from '../src/layout.js';
+import { decodeKeys, Decoder, eachKey } from '../src/decode.js';
+import { EVENT_SIZE, EVENT_VERSION, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../src/layout.js';
 import { ReasonNames } from '../src/reasons.js';
 
 // Real records from the kernel's ring buffer (scripts/record-golden.mjs, kernel 6.18): UDP to a
@@ -19,6 +19,21 @@ const decodeOne = (hex: string) => {
   const d = r.drops[0]!;
   return { ...d, reason: names.name(d.reason), location: d.location.toString(16), payload: d.payload && Buffer.from(d.payload).toString('hex') };
 };
+
+/** The key string decodeKeys() reads from a key-map entry with these fields. */
+function mapKey(k: { reason: number; netns: number; ifindex: number; sport: number; dport: number; l4: number; ipVersion: number; saddr: number[]; daddr: number[] }): string {
+  const entry = Buffer.alloc(KEY_ENTRY_SIZE);
+  entry.writeUInt32LE(k.reason, KEY_FIELDS.reason[0]);
+  entry.writeUInt32LE(k.netns, KEY_FIELDS.netns[0]);
+  entry.writeUInt32LE(k.ifindex, KEY_FIELDS.ifindex[0]);
+  entry.writeUInt16LE(k.sport, KEY_FIELDS.sport[0]);
+  entry.writeUInt16LE(k.dport, KEY_FIELDS.dport[0]);
+  entry[KEY_FIELDS.l4_proto[0]] = k.l4;
+  entry[KEY_FIELDS.ip_version[0]] = k.ipVersion;
+  entry.set(k.saddr, KEY_FIELDS.saddr[0]);
+  entry.set(k.daddr, KEY_FIELDS.daddr[0]);
+  return decodeKeys(entry)[0]!.key;
+}
 
 describe('Decoder on golden records', () => {
   it('decodes an IPv4 UDP drop at a closed port', () => {
@@ -46,8 +61,8 @@ describe('Decoder on golden records', () => {
       rpFilter: 0,
       neigh: null,
       payload: null,
-      // the kernel's per-key counter key: reason|netns|ifindex|sport|dport|l4|type|code|ip version|saddr|daddr
-      key: '3|4026532457|2|41000|5400|17|0|0|4|3323070209.0.0.0|3323070210.0.0.0',
+      // the kernel's per-key counter key, as its entry in the key map says it
+      key: mapKey({ reason: 3, netns: 4026532457, ifindex: 2, sport: 41000, dport: 5400, l4: 17, ipVersion: 4, saddr: [198, 18, 7, 1], daddr: [198, 18, 7, 2] }),
     });
   });
 
@@ -143,5 +158,32 @@ describe('decodeKeys', () => {
       [3, 9, 5],
     ]);
     expect(decodeKeys(buf, { suppressedOnly: true }).map((k) => [k.reason, k.count, k.suppressed])).toEqual([[3, 9, 5]]);
+  });
+
+  it("is a string of the key's 52 bytes, two to a UTF-16 unit, never shown", () => {
+    const k = mapKey({ reason: 3, netns: 0x01020304, ifindex: 2, sport: 0x1234, dport: 53, l4: 17, ipVersion: 4, saddr: [10, 0, 0, 1], daddr: [10, 0, 0, 2] });
+    expect(k).toHaveLength(KEY_SIZE / 2);
+    expect([...k].slice(0, 10).map((c) => c.charCodeAt(0))).toEqual([3, 0, 0x0304, 0x0102, 2, 0, 0x1234, 53, 17, 4 << 8]);
+  });
+
+  it('eachKey walks the same entries as decodeKeys, with one object', () => {
+    const buf = Buffer.alloc(3 * KEY_ENTRY_SIZE);
+    for (let i = 0; i < 3; i++) {
+      buf.writeUInt32LE(10 + i, i * KEY_ENTRY_SIZE);
+      buf[i * KEY_ENTRY_SIZE + KEY_FIELDS.ip_version[0]] = 4;
+      buf[i * KEY_ENTRY_SIZE + KEY_FIELDS.saddr[0]] = 192 + i;
+      buf.writeBigUInt64LE(BigInt(i), i * KEY_ENTRY_SIZE + KEY_SIZE + 8);
+    }
+    const seen: unknown[] = [];
+    const objects = new Set<unknown>();
+    for (const k of eachKey(buf, { suppressedOnly: true })) {
+      objects.add(k);
+      seen.push({ key: k.key, reason: k.reason, netns: k.netns, ifindex: k.ifindex, count: k.count, suppressed: k.suppressed, src: k.flowRecord.src });
+    }
+    expect(objects.size).toBe(1);
+    expect(seen).toEqual(
+      decodeKeys(buf, { suppressedOnly: true }).map((k) => ({ key: k.key, reason: k.reason, netns: k.netns, ifindex: k.ifindex, count: k.count, suppressed: k.suppressed, src: k.flowRecord.src })),
+    );
+    expect(seen.map((k) => (k as { src: string }).src)).toEqual(['193.0.0.0', '194.0.0.0']);
   });
 });

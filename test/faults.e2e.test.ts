@@ -228,10 +228,12 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
     let f: ReturnType<typeof flood> | undefined;
     try {
       await s.ready;
-      f = flood(p.a, p.ipB, 3);
+      // ~10,000 keys, each under its detail limit: nearly every drop is a detail event, ~550
+      // bytes of NDJSON each, which this test process must parse too (1.5 s: ~150 MB)
+      f = flood(p.a, p.ipB, 1.5);
       const sent = await f.sent;
       // the kernel has counted the whole flood; the final stats line comes after the last fold
-      await s.until((ls) => ls.some((l) => l.type === 'stats' && ((l.kernel as { drops: number }).drops ?? 0) >= sent), 15_000);
+      await s.until((ls) => ls.some((l) => l.type === 'stats' && ((l.kernel as { drops: number }).drops ?? 0) >= sent), 30_000);
       await s.stop('SIGTERM');
       const st = s.lines.filter((l) => l.type === 'stats').at(-1)!;
       expect(st.final).toBe(true);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { KeyCount, RawDrop } from '../src/decode.js';
 import type { DropEvent } from '../src/events.js';
@@ -26,7 +27,7 @@ const key = (k: string, count: number, suppressed: number): KeyCount => ({
   reason: 12,
   netns: 1,
   ifindex: 2,
-  flowRecord: {} as RawDrop,
+  flowRecord: { monoDeltaNs: 0 } as RawDrop,
   count,
   suppressed,
 });
@@ -79,5 +80,60 @@ describe('Folder', () => {
     f.reconcile([], () => ev('x'), 'b');
     // the key came back new: its 2 suppressed drops are new drops
     expect(f.reconcile([key('gone', 2, 2)], () => ev('x'), 'c').map((e) => e.count)).toEqual([2]);
+  });
+});
+
+// A real record (kernel 6.18): UDP to a closed port, netns 4026532457.
+const record = Buffer.from((JSON.parse(readFileSync(new URL('./fixtures/golden-6.18.json', import.meta.url), 'utf8')) as { records: string[] }).records[0]!, 'hex');
+const withRecord = (keyName: string, kind: string) => {
+  const f = new Folder(8);
+  const delivered = { ...ev(kind), pod: { namespace: 'n', name: 'p', uid: 'u' }, pod_match: 'netns' as const };
+  // the record sits inside a larger buffer, as in a ring-buffer batch
+  f.delivered(keyName, delivered, Buffer.concat([Buffer.alloc(5), record]), 5);
+  return f;
+};
+
+describe('Folder with records', () => {
+  it('rebuilds a description from the record, with the pod enrichment gave the event', () => {
+    const f = withRecord('k', 'no_socket');
+    const seen: RawDrop[] = [];
+    const out = f.reconcile([key('k', 3, 3)], (raw) => {
+      seen.push(raw);
+      return { ...ev('rebuilt'), pod: null };
+    }, 'now');
+    expect(seen.map((d) => [d.src, d.dst, d.sport, d.dport, d.ifname])).toEqual([['198.18.7.1', '198.18.7.2', 41000, 5400, 'dtgvb']]);
+    expect(out).toMatchObject([{ kind: 'rebuilt', count: 3, folded: true, pod: { name: 'p' }, pod_match: 'netns' }]);
+  });
+
+  it('keeps an event whole when its explanation said sysctl values (those of its time)', () => {
+    const f = withRecord('k', 'conntrack_table_full');
+    const out = f.reconcile([key('k', 3, 3)], () => {
+      throw new Error('not rebuilt');
+    }, 'now');
+    expect(out).toMatchObject([{ kind: 'conntrack_table_full', count: 3 }]);
+  });
+
+  it('remembers at most its bound of descriptions, however many keys it saw', () => {
+    const f = new Folder(8);
+    for (let i = 0; i < 10_000; i++) f.delivered(`k${i}`, ev('no_socket'), record, 0);
+    let fromRecord = 0;
+    let fromKey = 0;
+    const keys = Array.from({ length: 10_000 }, (_, i) => key(`k${i}`, 1, 1));
+    f.reconcile(keys, (raw) => {
+      if (raw.monoDeltaNs !== 0) fromRecord++;
+      else fromKey++;
+      return ev('x');
+    }, 'now');
+    // the last 8 keys at most (two generations of 4), the rest from the keys themselves
+    expect(fromRecord).toBeLessThanOrEqual(8);
+    expect(fromRecord).toBeGreaterThanOrEqual(4);
+    expect(fromRecord + fromKey).toBe(10_000);
+  });
+
+  it('hands each folded line over as it is made when given emit', () => {
+    const f = new Folder();
+    const lines: number[] = [];
+    const out = f.reconcile([key('a', 2, 2), key('b', 3, 3)], () => ev('x'), 'now', (e) => lines.push(e.count));
+    expect([out, lines]).toEqual([[], [2, 3]]);
   });
 });

@@ -1,0 +1,114 @@
+/**
+ * A hash table from per-key counter keys (keyString() in src/decode.ts: 26 UTF-16 units) to
+ * entry numbers 0, 1, 2 ... in the order keys were added; callers keep what belongs to an entry
+ * in arrays indexed by it. Everything lives in typed arrays: no string or object is held per
+ * key, so a table of 65,536 keys is nothing the GC traces or copies, and filling it allocates
+ * nothing. Open addressing with linear probing; entries are removed only all at once.
+ */
+
+/** longest key held: every keyString() is exactly this long */
+export const KEY_UNITS = 26;
+
+export class KeyTable {
+  /** entries in the order they were added */
+  size = 0;
+  private capacity: number;
+  private mask = 0;
+  /** per bucket: entry + 1, or 0 when free */
+  private buckets = new Int32Array(0);
+  private hashes: Int32Array;
+  private lengths: Uint8Array;
+  private units: Uint16Array;
+
+  constructor(capacity = 1024) {
+    this.capacity = Math.max(16, capacity);
+    this.hashes = new Int32Array(this.capacity);
+    this.lengths = new Uint8Array(this.capacity);
+    this.units = new Uint16Array(this.capacity * KEY_UNITS);
+    this.rehash(this.capacity);
+  }
+
+  /** The entry of `key`, or -1. */
+  get(key: string): number {
+    const h = hashOf(key);
+    for (let b = h & this.mask; ; b = (b + 1) & this.mask) {
+      const e = this.buckets[b]! - 1;
+      if (e < 0) return -1;
+      if (this.hashes[e] === h && this.equals(e, key)) return e;
+    }
+  }
+
+  /** The entry of `key`, added as entry `size` when it is not there yet. */
+  add(key: string): number {
+    if (key.length > KEY_UNITS) throw new RangeError(`key of ${key.length} units, at most ${KEY_UNITS}`);
+    const h = hashOf(key);
+    let b = h & this.mask;
+    for (; ; b = (b + 1) & this.mask) {
+      const e = this.buckets[b]! - 1;
+      if (e < 0) break;
+      if (this.hashes[e] === h && this.equals(e, key)) return e;
+    }
+    if (this.size === this.capacity) {
+      this.grow();
+      for (b = h & this.mask; this.buckets[b] !== 0; b = (b + 1) & this.mask);
+    }
+    const e = this.size++;
+    this.buckets[b] = e + 1;
+    this.hashes[e] = h;
+    this.lengths[e] = key.length;
+    const at = e * KEY_UNITS;
+    for (let i = 0; i < key.length; i++) this.units[at + i] = key.charCodeAt(i);
+    return e;
+  }
+
+  /** Forgets every key (the arrays stay, sized for as many again). */
+  clear(): void {
+    if (this.size === 0) return;
+    this.buckets.fill(0);
+    this.size = 0;
+  }
+
+  private equals(e: number, key: string): boolean {
+    if (this.lengths[e] !== key.length) return false;
+    const at = e * KEY_UNITS;
+    for (let i = 0; i < key.length; i++) if (this.units[at + i] !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private grow(): void {
+    const capacity = this.capacity * 2;
+    const hashes = new Int32Array(capacity);
+    hashes.set(this.hashes);
+    const lengths = new Uint8Array(capacity);
+    lengths.set(this.lengths);
+    const units = new Uint16Array(capacity * KEY_UNITS);
+    units.set(this.units);
+    this.hashes = hashes;
+    this.lengths = lengths;
+    this.units = units;
+    this.capacity = capacity;
+    this.rehash(capacity);
+  }
+
+  /** Buckets for `capacity` entries at most half full, filled from the entries. */
+  private rehash(capacity: number): void {
+    let n = 16;
+    while (n < 2 * capacity) n *= 2;
+    this.mask = n - 1;
+    this.buckets = new Int32Array(n);
+    for (let e = 0; e < this.size; e++) {
+      let b = this.hashes[e]! & this.mask;
+      while (this.buckets[b] !== 0) b = (b + 1) & this.mask;
+      this.buckets[b] = e + 1;
+    }
+  }
+}
+
+/** FNV-1a over UTF-16 units, mixed at the end so the low bits (the bucket) depend on all of them. */
+function hashOf(key: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 12);
+}

@@ -1,0 +1,188 @@
+/**
+ * EventBuilder and Folder on the golden kernel records: the drop lines they make, byte for byte
+ * (test/fixtures/golden-6.18.lines.ndjson was written by the implementation before the stream
+ * path cached descriptions and kept records instead of events), and the caches against the
+ * plain classify() + explain() they stand for.
+ */
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { classify } from '../src/classify.js';
+import { WallClock } from '../src/clock.js';
+import { decodeKeys, Decoder, PROTO_NAMES } from '../src/decode.js';
+import type { RawDrop } from '../src/decode.js';
+import { EventBuilder } from '../src/events.js';
+import type { DropEvent } from '../src/events.js';
+import { explain } from '../src/explain.js';
+import { Folder } from '../src/fold.js';
+import { Symbolizer } from '../src/kallsyms.js';
+import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../src/layout.js';
+import { ReasonNames } from '../src/reasons.js';
+
+const golden = JSON.parse(readFileSync(new URL('./fixtures/golden-6.18.json', import.meta.url), 'utf8')) as {
+  reasons: Array<[string, number]>;
+  records: string[];
+};
+const records = golden.records.map((h) => Buffer.from(h, 'hex'));
+const want = readFileSync(new URL('./fixtures/golden-6.18.lines.ndjson', import.meta.url), 'utf8').trimEnd().split('\n');
+const reasons = new ReasonNames(golden.reasons);
+const kallsyms = [
+  'ffffffff8204908c t __udp4_lib_rcv',
+  'ffffffff820eba91 t ip6_mc_input',
+  'ffffffff81f65778 t nft_do_chain',
+  'ffffffff81ff7c0b t ip_rcv_finish_core.constprop.0',
+  'ffffffff820db7ee t icmpv6_rcv',
+  'ffffffff82109ac1 t __udp6_lib_rcv',
+].join('\n');
+const sysctlValues: Record<string, number> = { 'net.netfilter.nf_conntrack_max': 262144, 'net.netfilter.nf_conntrack_tcp_be_liberal': 0 };
+const sysctl = (k: string) => sysctlValues[k] ?? null;
+
+function setup() {
+  const clock = new WallClock({ monotonicNs: 2_399_000_000_000n, realtimeNs: 1_795_510_937_000_000_000n });
+  const builder = new EventBuilder(reasons, new Symbolizer(kallsyms), clock, sysctl);
+  const decoder = new Decoder(clock.monoBaseNs);
+  /** one wake-up, as src/stream.ts handles it */
+  const batch = (buf: Buffer) => {
+    const offsets: number[] = [];
+    const events: DropEvent[] = [];
+    const keys: string[] = [];
+    const firsts: number[] = [];
+    const drops = decoder.decode(buf, [], offsets).drops;
+    builder.fold(drops, events, keys, firsts);
+    return events.map((ev, i) => ({ ev, key: keys[i]!, offset: offsets[firsts[i]!]! }));
+  };
+  return { builder, decoder, batch };
+}
+
+/** The key-map entry of a record's key, with `suppressed` drops folded. */
+function keyEntry(r: Buffer, suppressed: number): Buffer {
+  const e = Buffer.alloc(KEY_ENTRY_SIZE);
+  const fields = ['reason', 'netns', 'ifindex', 'sport', 'dport', 'l4_proto', 'icmp_type', 'icmp_code', 'saddr', 'daddr'] as const;
+  for (const f of fields) r.copy(e, KEY_FIELDS[f][0], FIELDS[f][0], FIELDS[f][0] + KEY_FIELDS[f][1]);
+  const flags = r[FIELDS.flags[0]]!;
+  e[KEY_FIELDS.ip_version[0]] = flags & 1 ? 4 : flags & 2 ? 6 : 0;
+  e.writeBigUInt64LE(BigInt(suppressed + 2), KEY_SIZE);
+  e.writeBigUInt64LE(BigInt(suppressed), KEY_SIZE + 8);
+  return e;
+}
+
+describe('drop lines of the golden records', () => {
+  it('are what they were, delivered and folded', () => {
+    const { builder, batch } = setup();
+    const got: string[] = [];
+    for (const r of records) for (const { ev } of batch(r)) got.push(JSON.stringify(ev));
+    const folder = new Folder();
+    const all = Buffer.concat([...records, ...records]);
+    for (const { ev, key, offset } of batch(all)) {
+      // enrichment's pod must come back on the folded lines
+      if (ev.netns === 4026532457) {
+        ev.pod = { namespace: 'lab', name: 'golden', uid: 'u-1' };
+        ev.pod_match = 'netns';
+      }
+      folder.delivered(key, ev, all, offset);
+      got.push(JSON.stringify(ev));
+    }
+    // every record's key with 7 suppressed drops, and a key no event was delivered for
+    const other = Buffer.alloc(KEY_ENTRY_SIZE);
+    other.writeUInt32LE(reasons.value('NETFILTER_DROP')!, KEY_FIELDS.reason[0]);
+    other.writeUInt32LE(4026532457, KEY_FIELDS.netns[0]);
+    other[KEY_FIELDS.l4_proto[0]] = 6;
+    other[KEY_FIELDS.ip_version[0]] = 4;
+    other.set([198, 18, 7, 9], KEY_FIELDS.saddr[0]);
+    other.set([198, 18, 7, 2], KEY_FIELDS.daddr[0]);
+    other.writeUInt16LE(443, KEY_FIELDS.dport[0]);
+    other.writeBigUInt64LE(3n, KEY_SIZE + 8);
+    const keys = Buffer.concat([...records.map((r) => keyEntry(r, 7)), other]);
+    for (const ev of folder.reconcile(decodeKeys(keys), (raw) => builder.describe(raw), '2026-11-24T09:02:18.000000000Z')) got.push(JSON.stringify(ev));
+    got.push(JSON.stringify({ folded: folder.total, dnsFailures: builder.dnsFailures }));
+    expect(got).toEqual(want);
+  });
+
+  it('fold one batch: repeats of a key become one line with count and last_time; DNS drops never', () => {
+    const { batch } = setup();
+    const lines = batch(Buffer.concat([records[0]!, records[4]!, records[0]!, records[4]!, records[0]!]));
+    expect(lines.map(({ ev }) => [ev.kind, ev.count, ev.last_time !== undefined, ev.dns?.name])).toEqual([
+      ['no_socket', 3, true, undefined],
+      ['netfilter_rule', 1, false, 'kube-dns.droptrace.test.'],
+      ['netfilter_rule', 1, false, 'kube-dns.droptrace.test.'],
+    ]);
+  });
+});
+
+/** build() as it was before descriptions were cached: classify and explain every drop. */
+function reference(d: RawDrop, symbols: Symbolizer, clock: WallClock): Record<string, unknown> {
+  const reason = reasons.name(d.reason);
+  const location = symbols.lookup(d.location);
+  const c = classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
+  const x = explain(c, d, reason, sysctl, location);
+  const flow =
+    d.src === null || d.dst === null
+      ? null
+      : {
+          proto: PROTO_NAMES[d.l4Proto] ?? `ip-${d.l4Proto}`,
+          src: d.src,
+          dst: d.dst,
+          ...(d.sport !== null && d.dport !== null ? { sport: d.sport, dport: d.dport } : d.icmpType !== null && d.icmpCode !== null ? { type: d.icmpType, code: d.icmpCode } : {}),
+        };
+  return {
+    time: clock.iso(d.monoDeltaNs),
+    family: c.family,
+    kind: c.kind,
+    reason,
+    location,
+    flow,
+    explain: x.explain,
+    hint: x.hint,
+    evidence: c.evidence,
+    neigh: x.neigh,
+    martian: x.martian,
+    conntrack: x.conntrack ? { nf_conntrack_max: x.conntrack.nf_conntrack_max } : undefined,
+  };
+}
+
+describe('EventBuilder caches', () => {
+  it('describe every drop as classify() and explain() do, whatever mix of reasons, places, flags and flows', () => {
+    const { builder, decoder } = setup();
+    const symbols = new Symbolizer(kallsyms);
+    const clock = new WallClock({ monotonicNs: 2_399_000_000_000n, realtimeNs: 1_795_510_937_000_000_000n });
+    const reasonValues = golden.reasons.map(([, v]) => v);
+    const record = fc
+      .record({
+        base: fc.nat(records.length - 1),
+        reason: fc.oneof(fc.constantFrom(...reasonValues), fc.nat(2000)),
+        location: fc.constantFrom(0xffffffff820490ccn, 0xffffffff81ff7c4bn, 0xffffffff81f657b8n, 0x820490ccn, 0n),
+        ctFlags: fc.nat(255),
+        martianConf: fc.constantFrom(0, 0x80, 0x81, 0x84, 0x86),
+        netns: fc.constantFrom(4026532457, 1, 2),
+        src: fc.constantFrom([198, 18, 7, 1], [127, 0, 0, 9], [0, 1, 2, 3], [224, 0, 0, 1]),
+        dst: fc.constantFrom([198, 18, 7, 2], [127, 0, 0, 1], [0, 0, 0, 9]),
+        neigh: fc.constantFrom(0, 2, 10),
+      })
+      .map((k) => {
+        const r = Buffer.from(records[k.base]!);
+        r.writeUInt32LE(k.reason, FIELDS.reason[0]);
+        r.writeBigUInt64LE(k.location, FIELDS.location[0]);
+        r[FIELDS.ct_flags[0]] = k.ctFlags;
+        r[FIELDS.martian_conf[0]] = k.martianConf;
+        r.writeUInt32LE(k.netns, FIELDS.netns[0]);
+        if (r[FIELDS.flags[0]]! & 1) {
+          r.set(k.src, FIELDS.saddr[0]);
+          r.set(k.dst, FIELDS.daddr[0]);
+        }
+        r[FIELDS.neigh_family[0]] = k.neigh;
+        return r;
+      });
+    fc.assert(
+      fc.property(fc.array(record, { minLength: 1, maxLength: 20 }), (recs) => {
+        for (const d of decoder.decode(Buffer.concat(recs)).drops) {
+          const ev = builder.build(d) as unknown as Record<string, unknown>;
+          const ref = reference(d, symbols, clock);
+          // a DNS drop's explanation starts with its question (parsed per drop, not cached)
+          if (ev.dns) ref.explain = `${(ev.explain as string).slice(0, (ev.explain as string).indexOf(': ') + 2)}${ref.explain as string}`;
+          for (const [k, v] of Object.entries(ref)) expect([k, ev[k]]).toEqual([k, v]);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
