@@ -16,11 +16,26 @@ const COLON = 58;
 const words = new Uint16Array(8);
 const codes: number[] = [];
 
+/** four bytes as a big-endian 32-bit word */
+const word32 = (b: Uint8Array, off: number) => (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
+
 export function ipv6(b: Uint8Array, off: number): string {
-  for (let i = 0; i < 8; i++) words[i] = (b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!;
+  return ipv6Of(word32(b, off), word32(b, off + 4), word32(b, off + 8), word32(b, off + 12));
+}
+
+/** ipv6() of an address given as four big-endian 32-bit words (signed or not). */
+function ipv6Of(w0: number, w1: number, w2: number, w3: number): string {
+  words[0] = w0 >>> 16;
+  words[1] = w0;
+  words[2] = w1 >>> 16;
+  words[3] = w1;
+  words[4] = w2 >>> 16;
+  words[5] = w2;
+  words[6] = w3 >>> 16;
+  words[7] = w3;
   // IPv4-mapped (::ffff:a.b.c.d) keeps its dotted tail (RFC 5952 section 5).
-  if (words[0] === 0 && words[1] === 0 && words[2] === 0 && words[3] === 0 && words[4] === 0 && words[5] === 0xffff) {
-    return `::ffff:${ipv4(b, off + 12)}`;
+  if (w0 === 0 && w1 === 0 && (w2 | 0) === 0xffff) {
+    return '::ffff:' + OCTET_DOT[w3 >>> 24]! + OCTET_DOT[(w3 >>> 16) & 0xff]! + OCTET_DOT[(w3 >>> 8) & 0xff]! + OCTET[w3 & 0xff]!;
   }
   // The longest run of two or more zero words becomes "::"; the first one on a tie.
   let bestStart = -1;
@@ -70,6 +85,9 @@ export class TextCache {
   /** 16-byte keys (IPv6 addresses, device names): four words per slot */
   private readonly wideKeys: Int32Array;
   private readonly wideText: string[];
+  /** the buffer last read, and a view of it: words in one read each, not four */
+  private buf: Uint8Array | null = null;
+  private view: DataView = new DataView(new ArrayBuffer(0));
 
   constructor(bits = 12) {
     const n = 1 << bits;
@@ -82,7 +100,7 @@ export class TextCache {
   }
 
   ipv4(b: Uint8Array, off: number): string {
-    const k = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
+    const k = this.viewOf(b).getInt32(off);
     const i = (Math.imul(k, 0x9e3779b1) >>> 16) & this.mask;
     const hit = this.v4Text[i]!;
     if (hit !== '' && this.v4Keys[i] === k) return hit;
@@ -101,11 +119,21 @@ export class TextCache {
     return this.wide(b, off, 1);
   }
 
+  private viewOf(b: Uint8Array): DataView {
+    if (b !== this.buf) {
+      this.buf = b;
+      this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    }
+    return this.view;
+  }
+
   private wide(b: Uint8Array, off: number, what: 0 | 1): string {
-    const w0 = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
-    const w1 = (b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!;
-    const w2 = (b[off + 8]! << 24) | (b[off + 9]! << 16) | (b[off + 10]! << 8) | b[off + 11]!;
-    const w3 = (b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!;
+    // big-endian: the words are the bytes in order, as formatting reads them
+    const v = this.viewOf(b);
+    const w0 = v.getInt32(off);
+    const w1 = v.getInt32(off + 4);
+    const w2 = v.getInt32(off + 8);
+    const w3 = v.getInt32(off + 12);
     // the kind of text is part of the key: an address and a name never share a slot's text
     const h = Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ Math.imul(w3 ^ what, 0x27d4eb2f), 0x9e3779b1);
     const i = ((h >>> 16) & (this.mask - 1)) | what;
@@ -113,7 +141,7 @@ export class TextCache {
     const k = 4 * i;
     const keys = this.wideKeys;
     if (hit !== '' && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return hit;
-    const s = what === 0 ? ipv6(b, off) : latin1Z(b, off, 16);
+    const s = what === 0 ? ipv6Of(w0, w1, w2, w3) : latin1Z(b, off, 16);
     if (s === '') return s;
     keys[k] = w0;
     keys[k + 1] = w1;

@@ -99,6 +99,16 @@ export function classifyReadsFlow(reason: string): boolean {
   return reason === 'NOT_SPECIFIED' || reason === 'IP_LOCALNET' || reason === 'IP_INADDRERRORS';
 }
 
+/**
+ * classifyReadsFlow() once the place and the martian flags are known as well: NOT_SPECIFIED
+ * reads the flow only at ip_rcv_finish_core with no martian hook seen, so the drops a busy
+ * node says NOT_SPECIFIED for elsewhere (IPv6 multicast noise) are classified once too.
+ */
+export function classifyReadsFlowAt(reason: string, location: string, martianConf: number): boolean {
+  if (reason === 'NOT_SPECIFIED') return !(martianConf & FLAGS.M_SOURCE_SEEN) && location === 'ip_rcv_finish_core';
+  return classifyReadsFlow(reason);
+}
+
 export function classify(d: ClassifyInput): Classification {
   if (d.reason === 'NETFILTER_DROP') return netfilter(d.ctFlags ?? 0);
   const direct = DIRECT[d.reason];

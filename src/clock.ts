@@ -45,16 +45,14 @@ export class WallClock {
       this.lastMs = ms;
       this.lastMsPrefix = this.lastPrefix + DIGITS3[ms]!;
     }
-    // the other six digits in one string, without number-to-text
+    // the other six digits from two tables, without number-to-text
     const rest = nsec - ms * 1e6;
     const us = Math.floor(rest / 1e3);
-    const ns = rest - us * 1e3;
-    return (
-      this.lastMsPrefix +
-      String.fromCharCode(48 + Math.floor(us / 100), 48 + (Math.floor(us / 10) % 10), 48 + (us % 10), 48 + Math.floor(ns / 100), 48 + (Math.floor(ns / 10) % 10), 48 + (ns % 10), 90)
-    );
+    return this.lastMsPrefix + DIGITS3[us]! + DIGITS3_Z[rest - us * 1e3]!;
   }
 }
 
 /** "000" to "999" */
 const DIGITS3: string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/** "000Z" to "999Z" */
+const DIGITS3_Z: string[] = DIGITS3.map((d) => `${d}Z`);

@@ -2,7 +2,7 @@
  * Decoded drops → the public NDJSON `drop` objects (docs/ndjson.md, schema/ndjson.schema.json).
  * Repeats of one key within a batch are folded into one object with `count` > 1.
  */
-import { classify, classifyReadsFlow } from './classify.js';
+import { classify, classifyReadsFlowAt } from './classify.js';
 import type { Classification, Family } from './classify.js';
 import type { WallClock } from './clock.js';
 import type { CountersLine } from './host/counters-line.js';
@@ -116,15 +116,10 @@ function dnsPayload(d: RawDrop): Uint8Array | null {
 export function flowOf(d: RawDrop): Flow | null {
   if (d.src === null || d.dst === null) return null;
   const proto = PROTO_NAMES[d.l4Proto] ?? `ip-${d.l4Proto}`;
-  const f: Flow = { proto, src: d.src, dst: d.dst };
-  if (d.sport !== null && d.dport !== null) {
-    f.sport = d.sport;
-    f.dport = d.dport;
-  } else if (d.icmpType !== null && d.icmpCode !== null) {
-    f.type = d.icmpType;
-    f.code = d.icmpCode;
-  }
-  return f;
+  // whole literals (same fields, same order): no fields added one by one to a made object
+  if (d.sport !== null && d.dport !== null) return { proto, src: d.src, dst: d.dst, sport: d.sport, dport: d.dport };
+  if (d.icmpType !== null && d.icmpCode !== null) return { proto, src: d.src, dst: d.dst, type: d.icmpType, code: d.icmpCode };
+  return { proto, src: d.src, dst: d.dst };
 }
 
 /**
@@ -140,7 +135,7 @@ interface Description {
   martianConf: number;
   reason: string;
   location: string;
-  /** null: classify() reads the flow for this reason */
+  /** null: classify() reads the flow for this reason at this place */
   c: Classification | null;
   reads: 'none' | 'netns' | 'drop' | 'sysctl';
   /** reads 'none': the one explanation */
@@ -188,7 +183,7 @@ export class EventBuilder {
     }
     const reason = this.reasons.name(d.reason);
     const location = this.symbols.lookup(d.location);
-    const c = classifyReadsFlow(reason) ? null : classify({ reason, location, src: null, dst: null, ctFlags: d.ctFlags, martianConf: d.martianConf });
+    const c = classifyReadsFlowAt(reason, location, d.martianConf) ? null : classify({ reason, location, src: null, dst: null, ctFlags: d.ctFlags, martianConf: d.martianConf });
     const reads = c ? explainReads(c.kind) : 'sysctl';
     const desc: Description = {
       reasonNum: d.reason,
@@ -252,6 +247,15 @@ export class EventBuilder {
       count: 1,
       explain: x.explain,
       hint: x.hint,
+      // every field set later is here from the start, in the order lines have always had them:
+      // setting one changes no object's shape, and JSON leaves out those still undefined
+      evidence: undefined,
+      dns: undefined,
+      neigh: undefined,
+      martian: undefined,
+      conntrack: undefined,
+      last_time: undefined,
+      pod_match: undefined,
     };
     if (c.evidence) ev.evidence = c.evidence;
     const dnsBytes = dnsPayload(d);

@@ -25,6 +25,7 @@ const SLOT_BYTES = EVENT_SIZE + PAYLOAD_MAX;
 class Generation {
   readonly slots: KeyTable;
   readonly bytes: Uint8Array;
+  readonly view: DataView;
   /** record length per slot; 0: the event is kept whole in `whole` */
   readonly lengths: Uint16Array;
   readonly whole: Array<DropEvent | null>;
@@ -34,6 +35,7 @@ class Generation {
   constructor(capacity: number) {
     this.slots = new KeyTable(capacity);
     this.bytes = new Uint8Array(capacity * SLOT_BYTES);
+    this.view = new DataView(this.bytes.buffer);
     this.lengths = new Uint16Array(capacity);
     this.whole = new Array<DropEvent | null>(capacity).fill(null);
     this.pods = new Array<Pod | null>(capacity).fill(null);
@@ -68,6 +70,9 @@ export class Folder {
   private readonly wholeKinds = new Map<string, boolean>();
   /** reads the records kept in the generations back */
   private readonly decoder = new Decoder(0n);
+  /** the batch delivered() last copied from, and a view of it (one per batch, not per event) */
+  private recordBuf: Uint8Array | null = null;
+  private recordView: DataView = new DataView(new ArrayBuffer(0));
   /** drops written as folded lines so far */
   total = 0;
 
@@ -88,10 +93,18 @@ export class Folder {
     const g = this.current;
     const slot = g.slots.add(key);
     if (record !== undefined && !this.keptWhole(ev.kind)) {
-      const size = Math.min(record[offset + FIELDS.size[0]]! | (record[offset + FIELDS.size[0] + 1]! << 8), SLOT_BYTES, record.length - offset);
-      // a loop, not set(subarray()): no view object per delivered event
-      const bytes = g.bytes;
-      for (let i = 0, at = slot * SLOT_BYTES; i < size; i++) bytes[at + i] = record[offset + i]!;
+      // a loop, not set(subarray()): no view object per delivered event; four bytes a step
+      if (record !== this.recordBuf) {
+        this.recordBuf = record;
+        this.recordView = new DataView(record.buffer, record.byteOffset, record.byteLength);
+      }
+      const from = this.recordView;
+      const size = Math.min(from.getUint16(offset + FIELDS.size[0], true), SLOT_BYTES, record.length - offset);
+      const to = g.view;
+      const at = slot * SLOT_BYTES;
+      let i = 0;
+      for (; i + 4 <= size; i += 4) to.setInt32(at + i, from.getInt32(offset + i, true), true);
+      for (; i < size; i++) g.bytes[at + i] = record[offset + i]!;
       g.lengths[slot] = size;
       g.whole[slot] = null;
       g.pods[slot] = ev.pod;
@@ -177,8 +190,9 @@ export class Folder {
  */
 function foldedLine(t: DropEvent, time: string, count: number): DropEvent {
   const ev: Record<string, unknown> = {};
-  // DropEvents are plain objects: for-in sees exactly their own fields, as a spread would
-  for (const k in t) if (k !== 'last_time' && k !== 'dns') ev[k] = t[k as keyof DropEvent];
+  // DropEvents are plain objects: for-in sees exactly their own fields, as a spread would; the
+  // ones still undefined (src/events.ts) are left out, so a field set later comes after `folded`
+  for (const k in t) if (k !== 'last_time' && k !== 'dns' && t[k as keyof DropEvent] !== undefined) ev[k] = t[k as keyof DropEvent];
   ev.time = time;
   ev.count = count;
   ev.folded = true;

@@ -8,6 +8,8 @@
 
 /** longest key held: every keyString() is exactly this long */
 export const KEY_UNITS = 26;
+/** a key as 32-bit words, two units to a word */
+const KEY_WORDS = KEY_UNITS / 2;
 
 export class KeyTable {
   /** entries in the order they were added */
@@ -18,35 +20,38 @@ export class KeyTable {
   private buckets = new Int32Array(0);
   private hashes: Int32Array;
   private lengths: Uint8Array;
-  private units: Uint16Array;
+  /** per entry KEY_WORDS words, and one entry more: the key being looked up is read into it */
+  private words: Int32Array;
 
   constructor(capacity = 1024) {
     this.capacity = Math.max(16, capacity);
     this.hashes = new Int32Array(this.capacity);
     this.lengths = new Uint8Array(this.capacity);
-    this.units = new Uint16Array(this.capacity * KEY_UNITS);
+    this.words = new Int32Array((this.capacity + 1) * KEY_WORDS);
     this.rehash(this.capacity);
   }
 
   /** The entry of `key`, or -1. */
   get(key: string): number {
-    const h = hashOf(key);
+    if (key.length > KEY_UNITS) return -1;
+    const h = this.load(key);
     for (let b = h & this.mask; ; b = (b + 1) & this.mask) {
       const e = this.buckets[b]! - 1;
       if (e < 0) return -1;
-      if (this.hashes[e] === h && this.equals(e, key)) return e;
+      if (this.hashes[e] === h && this.equals(e, key.length)) return e;
     }
   }
 
   /** The entry of `key`, added as entry `size` when it is not there yet. */
   add(key: string): number {
     if (key.length > KEY_UNITS) throw new RangeError(`key of ${key.length} units, at most ${KEY_UNITS}`);
-    const h = hashOf(key);
+    // read into the place the next entry takes: a new key is already where it belongs
+    const h = this.load(key);
     let b = h & this.mask;
     for (; ; b = (b + 1) & this.mask) {
       const e = this.buckets[b]! - 1;
       if (e < 0) break;
-      if (this.hashes[e] === h && this.equals(e, key)) return e;
+      if (this.hashes[e] === h && this.equals(e, key.length)) return e;
     }
     if (this.size === this.capacity) {
       this.grow();
@@ -56,8 +61,6 @@ export class KeyTable {
     this.buckets[b] = e + 1;
     this.hashes[e] = h;
     this.lengths[e] = key.length;
-    const at = e * KEY_UNITS;
-    for (let i = 0; i < key.length; i++) this.units[at + i] = key.charCodeAt(i);
     return e;
   }
 
@@ -68,24 +71,55 @@ export class KeyTable {
     this.size = 0;
   }
 
-  private equals(e: number, key: string): boolean {
-    if (this.lengths[e] !== key.length) return false;
-    const at = e * KEY_UNITS;
-    for (let i = 0; i < key.length; i++) if (this.units[at + i] !== key.charCodeAt(i)) return false;
+  /**
+   * Reads `key` into entry `size`'s words, two units to a word (an odd last unit with 0), and
+   * hashes it in the same pass: FNV-1a over the words, mixed at the end so the low bits (the
+   * bucket) depend on all of them.
+   */
+  private load(key: string): number {
+    const words = this.words;
+    const at = this.size * KEY_WORDS;
+    const n = key.length;
+    let h = 0x811c9dc5 | 0;
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      const w = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+      words[at + (i >> 1)] = w;
+      h = Math.imul(h ^ w, 0x01000193);
+    }
+    if (i < n) {
+      const w = key.charCodeAt(i);
+      words[at + (i >> 1)] = w;
+      h = Math.imul(h ^ w, 0x01000193);
+    }
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    return h ^ (h >>> 12);
+  }
+
+  /** Whether entry `e` is the key load() just read (of `length` units). */
+  private equals(e: number, length: number): boolean {
+    if (this.lengths[e] !== length) return false;
+    const words = this.words;
+    const at = e * KEY_WORDS;
+    const key = this.size * KEY_WORDS;
+    const n = (length + 1) >> 1;
+    for (let i = 0; i < n; i++) if (words[at + i] !== words[key + i]) return false;
     return true;
   }
 
+  /** Doubles the entries, the key being added (in entry `size`) with them. */
   private grow(): void {
     const capacity = this.capacity * 2;
     const hashes = new Int32Array(capacity);
     hashes.set(this.hashes);
     const lengths = new Uint8Array(capacity);
     lengths.set(this.lengths);
-    const units = new Uint16Array(capacity * KEY_UNITS);
-    units.set(this.units);
+    const words = new Int32Array((capacity + 1) * KEY_WORDS);
+    words.set(this.words);
     this.hashes = hashes;
     this.lengths = lengths;
-    this.units = units;
+    this.words = words;
     this.capacity = capacity;
     this.rehash(capacity);
   }
@@ -102,13 +136,4 @@ export class KeyTable {
       this.buckets[b] = e + 1;
     }
   }
-}
-
-/** FNV-1a over UTF-16 units, mixed at the end so the low bits (the bucket) depend on all of them. */
-function hashOf(key: string): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  return h ^ (h >>> 12);
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classify, classifyReadsFlow } from '../src/classify.js';
+import { classify, classifyReadsFlow, classifyReadsFlowAt } from '../src/classify.js';
 import { FLAGS } from '../src/layout.js';
 
 const c = (reason: string, src: string | null = '198.18.0.1', dst: string | null = '198.18.0.2', location = 'x') =>
@@ -101,6 +101,21 @@ describe('classifyReadsFlow', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('with the place and martian flags: for any other drop, the flow changes nothing', () => {
+    const reasons = ['NETFILTER_DROP', 'NO_SOCKET', 'IP_RPFILTER', 'NOT_SPECIFIED', 'IP_LOCALNET', 'IP_INADDRERRORS'];
+    const ip = fc.constantFrom(null, '127.0.0.9', '0.1.2.3', '224.0.0.1', '198.18.0.1', '::1', 'fd00::1');
+    fc.assert(
+      fc.property(fc.constantFrom(...reasons), fc.constantFrom('ip_rcv_finish_core', 'icmpv6_rcv', 'x'), fc.nat(255), fc.nat(255), ip, ip, ip, ip, (reason, location, ctFlags, martianConf, s1, d1, s2, d2) => {
+        fc.pre(!classifyReadsFlowAt(reason, location, martianConf));
+        expect(classify({ reason, location, src: s1, dst: d1, ctFlags, martianConf })).toEqual(classify({ reason, location, src: s2, dst: d2, ctFlags, martianConf }));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(classifyReadsFlowAt('NOT_SPECIFIED', 'ip_rcv_finish_core', 0)).toBe(true);
+    expect(classifyReadsFlowAt('NOT_SPECIFIED', 'icmpv6_rcv', 0)).toBe(false);
+    expect(classifyReadsFlowAt('NOT_SPECIFIED', 'ip_rcv_finish_core', FLAGS.M_SOURCE_SEEN)).toBe(false);
   });
 
   it('says so for the reasons whose kind depends on the addresses', () => {
