@@ -218,11 +218,8 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
     }
   });
 
-  // Known gap, reported: detail events the addon could not hand to JS in time (lost.userspace)
-  // are counted but not folded back from the kernel's per-key counts, so under a flood
-  // events + folded < kernel.drops and the sum of `count` is short by lost.userspace (measured
-  // with a reader that keeps up too: 36899 + 0 of 46000, lost.userspace 9101). Flip to it() once
-  // the fold reconciles userspace losses like ring-buffer ones.
+  // Detail events the addon could not hand to JS in time (lost.userspace) are folded back from
+  // its per-key count of them, like the kernel's own suppressed drops: the sum stays exact.
   it('stays exact under a flood: events + folded == kernel.drops', async () => {
     const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0', '--stats-interval', '1']);
     let f: ReturnType<typeof flood> | undefined;
@@ -281,12 +278,10 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
     }
   });
 
-  // Known gap, reported: Node buffers process.stdout writes to a pipe without limit, so a stalled
-  // reader makes droptrace hold every line in memory (measured: 138 MB → 450 MB in 10 s at 45k
-  // drops/s over 10000 keys) and nothing is counted as lost. Flip to it() once the NDJSON sink
-  // caps what waits for the reader and reports the drops it skipped (proposed: lost.stdout,
-  // included in lost.total). RSS is not the measure: under such a flood the heap alone grows
-  // ~150 MB between collections with a reader that keeps up.
+  // Node would buffer stdout writes to a stalled pipe without limit (measured before the cap:
+  // 138 MB → 450 MB in 10 s); the NDJSON sink caps what waits for the reader and counts the drops
+  // of the lines it skipped as lost.stdout. RSS is not the measure: under such a flood the heap
+  // alone grows ~150 MB between collections with a reader that keeps up.
   it('bounds what it buffers for a stalled reader and reports the rest as lost', async () => {
     const s = stalled();
     let f: ReturnType<typeof flood> | undefined;
@@ -313,9 +308,8 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
     }
   });
 
-  // Known gap, reported: with writes pending on a stalled pipe the event loop stays alive after
-  // the stream ended, so SIGTERM detaches but the process does not exit until the reader reads.
-  // Flip to it() once the CLI gives pending stdout at most a second, then exits.
+  // Writes pending on a stalled pipe keep the event loop alive after the stream ended: the CLI
+  // gives them at most a second after SIGTERM, then exits.
   it('exits within a second of SIGTERM even while its reader is stalled', async () => {
     const s = stalled();
     let f: ReturnType<typeof flood> | undefined;
