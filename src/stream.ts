@@ -220,7 +220,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
             const blocks: Buffer[] = [];
             for (const d of scratch) {
               if (!d.payload || !(d.flags & FLAGS.PAYLOAD_L3)) continue;
-              const ev = builder.build(d);
+              // described for the comment only: its DNS failure, if any, is counted by fold()
+              const ev = builder.describe(d);
               const comment = `droptrace: ${ev.kind} (${ev.family}) reason=${ev.reason} location=${ev.location} netns=${ev.netns} dev=${ev.ifname}`;
               blocks.push(o.pcap.packet(clock.epochNs(d.monoDeltaNs), d.payload, ipLength(d.payload), comment));
             }

@@ -190,6 +190,34 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
     }
   });
 
+  it('counts a DNS message that does not parse once as an enrichment failure, with --pcap too', async () => {
+    // 'droptrace' (9 bytes) to port 53 is no DNS message: one failure per drop, whether or not
+    // the drop is also written to a pcap file (which describes it a second time)
+    const N = 3;
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '53', '-j', 'DROP']);
+    const dir = mkdtempSync(join(tmpdir(), 'droptrace-pcap-'));
+    try {
+      for (const extra of [[], ['--pcap', join(dir, 'drops.pcapng')]]) {
+        const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0', ...extra]);
+        try {
+          await s.ready;
+          sendUdp(p.a, p.ipA, 40030, p.ipB, 53, N);
+          const mine = (l: Line) => (l.flow as { dport?: number } | null)?.dport === 53;
+          await s.until((ls) => sumCount(drops(ls).filter(mine)) >= N);
+          await s.stop();
+          for (const d of drops(s.lines).filter(mine)) expect(d.dns).toBeNull();
+          const st = s.lines.find((l) => l.type === 'stats' && l.final === true)!;
+          expect(st.enrichment_failures).toBe(N);
+        } finally {
+          await s.stop();
+        }
+      }
+    } finally {
+      inNs(p.b, 'iptables', ['-F', 'INPUT']);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports NO_SOCKET for a closed UDP port with the exact flow', async () => {
     const N = 5;
     const s = startStream(['--netns', String(p.netnsB)]);
