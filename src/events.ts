@@ -220,8 +220,8 @@ export class EventBuilder {
   }
 
   /**
-   * build() for a line made again later from the same drop (folded lines, src/fold.ts): a DNS
-   * payload that did not parse was counted when the drop was first built.
+   * build() for a line made again from the same drop (folded lines, src/fold.ts; the --pcap
+   * comment, src/stream.ts): a DNS payload that did not parse is counted when fold() builds it.
    */
   describe(d: RawDrop): DropEvent {
     return this.make(d, false);
