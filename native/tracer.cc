@@ -265,6 +265,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     skel->rodata->key_burst = key_burst_;
     skel->rodata->capture_l3 = capture_l3_ ? 1 : 0;
     if (ring_bytes_) bpf_map__set_max_entries(skel->maps.events, ring_bytes_);
+    // the drop program wakes the reader at once past a quarter of the ring (wake_flags)
+    skel->rodata->wake_bytes = bpf_map__max_entries(skel->maps.events) / 4;
     bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, c.btf);
     bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, !c.btf);
     int err = droptrace_bpf__load(skel);

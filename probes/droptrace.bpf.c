@@ -34,6 +34,7 @@ const volatile __u32 filter_netns = 0; /* 0: every namespace */
 const volatile __u8 capture_l3 = 0;   /* keep the first DT_PAYLOAD_MAX bytes from the IP header (--pcap) */
 const volatile __u32 key_burst = 0;    /* detail events per key per window per CPU; 0: no limit */
 const volatile __u64 key_window_ns = 1000000000ULL;
+const volatile __u64 wake_bytes = 2 << 20; /* a quarter of the ring: set by the loader from its size */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -113,7 +114,7 @@ static __always_inline __u64 wake_flags(__u64 now)
 		*last = now;
 		return BPF_RB_FORCE_WAKEUP;
 	}
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4) {
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wake_bytes) {
 		*last = now;
 		return BPF_RB_FORCE_WAKEUP;
 	}

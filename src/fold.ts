@@ -67,7 +67,6 @@ export class Folder {
   private current: Generation;
   private older: Generation;
   private readonly perGeneration: number;
-  private readonly wholeKinds = new Map<string, boolean>();
   /** reads the records kept in the generations back */
   private readonly decoder = new Decoder(0n);
   /** the batch delivered() last copied from, and a view of it (one per batch, not per event) */
@@ -92,7 +91,8 @@ export class Folder {
   delivered(key: string, ev: DropEvent, record?: Uint8Array, offset = 0): void {
     const g = this.current;
     const slot = g.slots.add(key);
-    if (record !== undefined && !this.keptWhole(ev.kind)) {
+    // an event whose explanation read sysctls said the values in force when delivered: kept whole
+    if (record !== undefined && explainReads(ev.kind) !== 'sysctl') {
       // a loop, not set(subarray()): no view object per delivered event; four bytes a step
       if (record !== this.recordBuf) {
         this.recordBuf = record;
@@ -118,18 +118,6 @@ export class Folder {
       this.current.clear();
       this.older = g;
     }
-  }
-
-  /** Whether events of this kind said sysctl values in force when delivered (kept whole then). */
-  private keptWhole(kind: string): boolean {
-    let whole = this.wholeKinds.get(kind);
-    if (whole === undefined) {
-      whole = explainReads(kind) === 'sysctl';
-      // kinds are few (the kernel's drop reasons); bounded all the same
-      if (this.wholeKinds.size >= 4096) this.wholeKinds.clear();
-      this.wholeKinds.set(kind, whole);
-    }
-    return whole;
   }
 
   private template(key: string, describe: (raw: RawDrop) => DropEvent): DropEvent | undefined {
