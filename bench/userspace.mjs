@@ -107,7 +107,6 @@ function pipeline({ sink, stages = 'full' } = {}) {
   const scratch = [];
   const offsets = [];
   const batchEvents = [];
-  const batchKeys = [];
   const batchFirsts = [];
   const totals = { events: 0, lines: 0, decodeErrors: 0, folded: 0 };
   const emit = sink ?? (() => {});
@@ -121,18 +120,17 @@ function pipeline({ sink, stages = 'full' } = {}) {
       totals.decodeErrors += r.errors;
       totals.events += scratch.length;
       if (doBuild) {
-        builder.fold(scratch, batchEvents, batchKeys, batchFirsts);
+        builder.fold(scratch, batchEvents, undefined, batchFirsts);
         for (let i = 0; i < batchEvents.length; i++) {
           const ev = batchEvents[i];
           if (doEnrich) enrich(ev);
-          if (doFolder) folder.delivered(batchKeys[i], ev, buf, offsets[batchFirsts[i]]);
+          if (doFolder) folder.delivered(null, ev, buf, offsets[batchFirsts[i]]);
           totals.lines++;
           emit(ev);
         }
       }
       scratch.length = 0;
       batchEvents.length = 0;
-      batchKeys.length = 0;
     },
     /** the periodic reconcile of the kernel's key map (src/stream.ts reconcile()) */
     reconcile(keyBuf, time) {

@@ -8,13 +8,8 @@ export function ipv4(b: Uint8Array, off: number): string {
   return OCTET_DOT[b[off]!]! + OCTET_DOT[b[off + 1]!]! + OCTET_DOT[b[off + 2]!]! + OCTET[b[off + 3]!]!;
 }
 
-/** '0'..'9', 'a'..'f' as character codes */
-const HEX = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
-const COLON = 58;
-
-/** the address being formatted: its words, and its text as character codes (no array per call) */
+/** the words of the address being formatted (no array per call) */
 const words = new Uint16Array(8);
-const codes: number[] = [];
 
 /** four bytes as a big-endian 32-bit word */
 const word32 = (b: Uint8Array, off: number) => (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
@@ -53,25 +48,23 @@ function ipv6Of(w0: number, w1: number, w2: number, w3: number): string {
     }
     i = j;
   }
-  // lower-case hex words without leading zeros, joined by ':', built as one string
-  let n = 0;
+  // lower-case hex words without leading zeros, joined by ':'
+  let s = '';
   for (let i = 0; i < 8; i++) {
     if (i === bestStart) {
-      codes[n++] = COLON;
-      if (i === 0) codes[n++] = COLON;
+      s += i === 0 ? '::' : ':';
       i += bestLen - 1;
       continue;
     }
-    const w = words[i]!;
-    if (w >= 0x1000) codes[n++] = HEX[w >> 12]!;
-    if (w >= 0x100) codes[n++] = HEX[(w >> 8) & 15]!;
-    if (w >= 0x10) codes[n++] = HEX[(w >> 4) & 15]!;
-    codes[n++] = HEX[w & 15]!;
-    if (i < 7) codes[n++] = COLON;
+    s += hexWord(words[i]!);
+    if (i < 7) s += ':';
   }
-  codes.length = n;
-  return String.fromCharCode.apply(null, codes);
+  return s;
 }
+
+/** "0" to "ffff", made the first time each is needed (at most 65,536 short strings) */
+const HEX_WORDS: Array<string | undefined> = new Array<string | undefined>(65536).fill(undefined);
+const hexWord = (w: number): string => HEX_WORDS[w] ?? (HEX_WORDS[w] = w.toString(16));
 
 /**
  * Address and device-name text by their bytes, for the decoder: a busy node sees the same few

@@ -12,6 +12,9 @@ export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   58: 'icmpv6',
 };
 
+/** Slots of the decoder's location cache (a power of two). */
+const LOCATION_SLOTS = 512;
+
 export interface RawDrop {
   /** CLOCK_MONOTONIC nanoseconds since the clock base given to the decoder (exact below 2^53). */
   monoDeltaNs: number;
@@ -45,8 +48,13 @@ export interface RawDrop {
   neigh: { family: number; entries: number; key: string } | null;
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
-  /** the kernel's per-key counter key (reason, netns, device, flow), as in keyString() */
-  key: string;
+  /**
+   * The record's bytes (at `at`), where its per-key counter key is read from (recordKey(),
+   * KeyTable.addRecord()): the batch's buffer, valid only while the batch is handled. null
+   * for a drop made from a key-map entry.
+   */
+  record: Uint8Array | null;
+  at: number;
 }
 
 export interface DecodeResult {
@@ -59,6 +67,10 @@ export class Decoder {
   private readonly baseHi: number;
   private readonly baseLo: number;
   private readonly text = new TextCache();
+  /** drop locations by their bytes: a node frees skbs at a few hundred places, and a BigInt is an allocation */
+  private readonly locHi = new Uint32Array(LOCATION_SLOTS);
+  private readonly locLo = new Uint32Array(LOCATION_SLOTS);
+  private readonly locBig = new Array<bigint>(LOCATION_SLOTS).fill(0n);
 
   /** @param monoBaseNs CLOCK_MONOTONIC at the clock base (see src/clock.ts) */
   constructor(monoBaseNs: bigint) {
@@ -86,6 +98,19 @@ export class Decoder {
     return { drops: out, errors };
   }
 
+  private location(v: DataView, at: number): bigint {
+    const lo = v.getUint32(at, true);
+    const hi = v.getUint32(at + 4, true);
+    const i = (Math.imul(lo ^ hi, 0x9e3779b1) >>> 23) & (LOCATION_SLOTS - 1);
+    // an unused slot holds (0, 0) and 0n: right as it stands
+    if (this.locLo[i] === lo && this.locHi[i] === hi) return this.locBig[i]!;
+    const big = v.getBigUint64(at, true);
+    this.locLo[i] = lo;
+    this.locHi[i] = hi;
+    this.locBig[i] = big;
+    return big;
+  }
+
   private record(buf: Uint8Array, v: DataView, off: number): RawDrop {
     const flags = v.getUint8(off + FIELDS.flags[0]);
     const hi = v.getUint32(off + FIELDS.ts_ns[0] + 4, true);
@@ -104,7 +129,7 @@ export class Decoder {
     const isIcmp = l4 === 1 || l4 === 58;
     return {
       monoDeltaNs: (hi - this.baseHi) * 4294967296 + (lo - this.baseLo),
-      location: v.getBigUint64(off + FIELDS.location[0], true),
+      location: this.location(v, off + FIELDS.location[0]),
       locationLow: v.getUint32(off + FIELDS.location[0], true),
       reason: v.getUint32(off + FIELDS.reason[0], true),
       netns: v.getUint32(off + FIELDS.netns[0], true),
@@ -126,22 +151,37 @@ export class Decoder {
       rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
       neigh: v.getUint8(off + FIELDS.neigh_family[0]) === 0 ? null : neighOf(buf, v, off),
       payload: v.getUint16(off + FIELDS.payload_len[0], true) === 0 ? null : payloadOf(buf, v, off),
-      key: keyString(
-        v,
-        off + FIELDS.reason[0],
-        off + FIELDS.netns[0],
-        off + FIELDS.ifindex[0],
-        off + FIELDS.sport[0],
-        off + FIELDS.dport[0],
-        off + FIELDS.l4_proto[0],
-        off + FIELDS.icmp_type[0],
-        off + FIELDS.icmp_code[0],
-        flags & FLAGS.IPV4 ? 4 : flags & FLAGS.IPV6 ? 6 : 0,
-        off + FIELDS.saddr[0],
-        off + FIELDS.daddr[0],
-      ),
+      record: buf,
+      at: off,
     };
   }
+}
+
+/**
+ * The kernel's per-key counter key (reason, netns, device, flow) of a decoded drop, as
+ * keyString() makes it; '' for a drop that was not decoded from a record. The hot path never
+ * makes it: KeyTable.addRecord() reads the key from the bytes.
+ */
+export function recordKey(d: RawDrop): string {
+  const buf = d.record;
+  if (!buf) return '';
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const off = d.at;
+  const flags = v.getUint8(off + FIELDS.flags[0]);
+  return keyString(
+    v,
+    off + FIELDS.reason[0],
+    off + FIELDS.netns[0],
+    off + FIELDS.ifindex[0],
+    off + FIELDS.sport[0],
+    off + FIELDS.dport[0],
+    off + FIELDS.l4_proto[0],
+    off + FIELDS.icmp_type[0],
+    off + FIELDS.icmp_code[0],
+    flags & FLAGS.IPV4 ? 4 : flags & FLAGS.IPV6 ? 6 : 0,
+    off + FIELDS.saddr[0],
+    off + FIELDS.daddr[0],
+  );
 }
 
 /**
@@ -304,7 +344,8 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
     rpFilter: 0,
     neigh: null,
     payload: null,
-    key: '',
+    record: null,
+    at: 0,
   };
 }
 

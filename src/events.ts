@@ -11,7 +11,7 @@ import { explain, explainReads } from './explain.js';
 import { FLAGS } from './layout.js';
 import { l4PayloadOffset } from './pcap.js';
 import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './explain.js';
-import { PROTO_NAMES } from './decode.js';
+import { PROTO_NAMES, recordKey } from './decode.js';
 import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
 import { KeyTable } from './keytable.js';
@@ -275,13 +275,15 @@ export class EventBuilder {
 
   /**
    * Builds one batch into `events`, folding repeats of the same key; order of first appearance
-   * is kept. `keys[i]` is the kernel's per-key counter key of the drops of `events[i]`, and
-   * `firsts[i]` the index in `drops` of the first of them (the one `events[i]` was built from).
-   * All three are emptied first: the caller reuses them for every batch.
+   * is kept. `firsts[i]` is the index in `drops` of the first of the drops of `events[i]` (the
+   * one it was built from), and `keys[i]`, when asked for, their per-key counter key as a
+   * string (recordKey(); the stream reads keys from the records instead). All are emptied
+   * first: the caller reuses them for every batch. Drops are told apart by the key in their
+   * record's bytes; one without a record is never folded.
    */
-  fold(drops: RawDrop[], events: DropEvent[] = [], keys: string[] = [], firsts: number[] = []): DropEvent[] {
+  fold(drops: RawDrop[], events: DropEvent[] = [], keys?: string[], firsts: number[] = []): DropEvent[] {
     events.length = 0;
-    keys.length = 0;
+    if (keys) keys.length = 0;
     firsts.length = 0;
     const { batchKeys, firstOfKey, sameKey, firstDrop, lastNs } = this;
     for (let i = 0; i < drops.length; i++) {
@@ -290,7 +292,7 @@ export class EventBuilder {
       const dns = d.payload !== null && (d.sport === 53 || d.dport === 53);
       // one lookup: a key seen first here is added now, its first event set below
       const known = batchKeys.size;
-      const entry = dns ? -1 : batchKeys.add(d.key);
+      const entry = dns || d.record === null ? -1 : batchKeys.addRecord(d.record, d.at);
       let at = entry < 0 || entry >= known ? -1 : firstOfKey[entry]!;
       // the kernel's key (reason, netns, device, flow) and what else tells drops apart
       while (at >= 0) {
@@ -305,12 +307,12 @@ export class EventBuilder {
       }
       const n = events.length;
       events.push(this.make(d, true));
-      keys.push(d.key);
+      if (keys) keys.push(recordKey(d));
       firsts.push(i);
       firstDrop[n] = d;
       lastNs[n] = d.monoDeltaNs;
       sameKey[n] = -1;
-      if (dns) continue;
+      if (entry < 0) continue;
       if (entry >= known) firstOfKey[entry] = n;
       else {
         // chained after the key's first event; the order of output is the order of `events`

@@ -86,11 +86,13 @@ export class Folder {
    * A delivered event of this key: the description its folded lines will reuse. With `record`
    * (the bytes the event was built from, at `offset`), the event is rebuilt from them when
    * needed, with the pod enrichment gave it; an event whose explanation read sysctls is kept
-   * whole, as it said the values in force when it was delivered.
+   * whole, as it said the values in force when it was delivered. The key is read from the
+   * record when there is one (`key` is then not used: the stream passes null), else `key`.
    */
-  delivered(key: string, ev: DropEvent, record?: Uint8Array, offset = 0): void {
+  delivered(key: string | null, ev: DropEvent, record?: Uint8Array, offset = 0): void {
+    if (record === undefined && key === null) throw new TypeError('Folder.delivered() needs the record or the key');
     const g = this.current;
-    const slot = g.slots.add(key);
+    const slot = record !== undefined ? g.slots.addRecord(record, offset) : g.slots.add(key!);
     // an event whose explanation read sysctls said the values in force when delivered: kept whole
     if (record !== undefined && explainReads(ev.kind) !== 'sysctl') {
       // a loop, not set(subarray()): no view object per delivered event; four bytes a step

@@ -6,6 +6,8 @@
  * nothing. Open addressing with linear probing; entries are removed only all at once.
  */
 
+import { FIELDS, FLAGS } from './layout.js';
+
 /** longest key held: every keyString() is exactly this long */
 export const KEY_UNITS = 26;
 /** a key as 32-bit words, two units to a word */
@@ -22,6 +24,9 @@ export class KeyTable {
   private lengths: Uint8Array;
   /** per entry KEY_WORDS words, and one entry more: the key being looked up is read into it */
   private words: Int32Array;
+  /** the buffer addRecord() last read, and a view of it (one per batch, not per record) */
+  private recordBuf: Uint8Array | null = null;
+  private recordView: DataView = new DataView(new ArrayBuffer(0));
 
   constructor(capacity = 1024) {
     this.capacity = Math.max(16, capacity);
@@ -46,12 +51,23 @@ export class KeyTable {
   add(key: string): number {
     if (key.length > KEY_UNITS) throw new RangeError(`key of ${key.length} units, at most ${KEY_UNITS}`);
     // read into the place the next entry takes: a new key is already where it belongs
-    const h = this.load(key);
+    return this.insert(this.load(key), key.length);
+  }
+
+  /**
+   * add() of the key of the detail record at `off` in `buf` (src/layout.ts FIELDS), read from
+   * its bytes: the same entry as add(keyString() of that record), without making the string.
+   */
+  addRecord(buf: Uint8Array, off: number): number {
+    return this.insert(this.loadRecord(buf, off), KEY_UNITS);
+  }
+
+  private insert(h: number, length: number): number {
     let b = h & this.mask;
     for (; ; b = (b + 1) & this.mask) {
       const e = this.buckets[b]! - 1;
       if (e < 0) break;
-      if (this.hashes[e] === h && this.equals(e, key.length)) return e;
+      if (this.hashes[e] === h && this.equals(e, length)) return e;
     }
     if (this.size === this.capacity) {
       this.grow();
@@ -60,7 +76,7 @@ export class KeyTable {
     const e = this.size++;
     this.buckets[b] = e + 1;
     this.hashes[e] = h;
-    this.lengths[e] = key.length;
+    this.lengths[e] = length;
     return e;
   }
 
@@ -92,9 +108,39 @@ export class KeyTable {
       words[at + (i >> 1)] = w;
       h = Math.imul(h ^ w, 0x01000193);
     }
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    return h ^ (h >>> 12);
+    return finish(h);
+  }
+
+  /**
+   * load() of a detail record's key: the words keyString() would make of it (src/decode.ts),
+   * straight from the bytes. Units 2k and 2k+1 of the string are word k: reason, netns and
+   * ifindex whole, sport | dport << 16, l4 | type << 8 | code << 16 | ip version << 24, then
+   * the addresses four bytes a word.
+   */
+  private loadRecord(buf: Uint8Array, off: number): number {
+    if (buf !== this.recordBuf) {
+      this.recordBuf = buf;
+      this.recordView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const v = this.recordView;
+    const words = this.words;
+    const at = this.size * KEY_WORDS;
+    const flags = buf[off + FIELDS.flags[0]]!;
+    const ipv = flags & FLAGS.IPV4 ? 4 : flags & FLAGS.IPV6 ? 6 : 0;
+    words[at] = v.getInt32(off + FIELDS.reason[0], true);
+    words[at + 1] = v.getInt32(off + FIELDS.netns[0], true);
+    words[at + 2] = v.getInt32(off + FIELDS.ifindex[0], true);
+    words[at + 3] = v.getUint16(off + FIELDS.sport[0], true) | (v.getUint16(off + FIELDS.dport[0], true) << 16);
+    words[at + 4] = buf[off + FIELDS.l4_proto[0]]! | (buf[off + FIELDS.icmp_type[0]]! << 8) | (buf[off + FIELDS.icmp_code[0]]! << 16) | (ipv << 24);
+    const s = off + FIELDS.saddr[0];
+    const d = off + FIELDS.daddr[0];
+    for (let i = 0; i < 4; i++) {
+      words[at + 5 + i] = v.getInt32(s + 4 * i, true);
+      words[at + 9 + i] = v.getInt32(d + 4 * i, true);
+    }
+    let h = 0x811c9dc5 | 0;
+    for (let i = 0; i < KEY_WORDS; i++) h = Math.imul(h ^ words[at + i]!, 0x01000193);
+    return finish(h);
   }
 
   /** Whether entry `e` is the key load() just read (of `length` units). */
@@ -136,4 +182,11 @@ export class KeyTable {
       this.buckets[b] = e + 1;
     }
   }
+}
+
+/** FNV-1a's end: mixed so the low bits (the bucket) depend on every word */
+function finish(h: number): number {
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 12);
 }

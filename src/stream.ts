@@ -135,7 +135,6 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     const scratch: RawDrop[] = [];
     const offsets: number[] = [];
     const batchEvents: DropEvent[] = [];
-    const batchKeys: string[] = [];
     const batchFirsts: number[] = [];
 
     const statsLine = (final: boolean): StatsLine => {
@@ -227,17 +226,16 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
             }
             o.pcap.write(blocks);
           }
-          builder.fold(scratch, batchEvents, batchKeys, batchFirsts);
+          builder.fold(scratch, batchEvents, undefined, batchFirsts);
           for (let i = 0; i < batchEvents.length; i++) {
             const ev = batchEvents[i]!;
             enrich(ev);
-            folder.delivered(batchKeys[i]!, ev, buf, offsets[batchFirsts[i]!]);
+            folder.delivered(null, ev, buf, offsets[batchFirsts[i]!]);
             o.emit(ev);
           }
           // the batch's records are not kept past it (payloads are views into the addon's buffer)
           scratch.length = 0;
           batchEvents.length = 0;
-          batchKeys.length = 0;
         },
         () => resolve(),
       );

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeKeys, Decoder, eachKey } from '../src/decode.js';
+import { decodeKeys, Decoder, eachKey, recordKey } from '../src/decode.js';
 import { EVENT_SIZE, EVENT_VERSION, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../src/layout.js';
 import { ReasonNames } from '../src/reasons.js';
 
@@ -16,8 +16,9 @@ const names = new ReasonNames(golden.reasons);
 const decodeOne = (hex: string) => {
   const r = new Decoder(0n).decode(Buffer.from(hex, 'hex'));
   expect(r.errors).toBe(0);
-  const d = r.drops[0]!;
-  return { ...d, reason: names.name(d.reason), location: d.location.toString(16), payload: d.payload && Buffer.from(d.payload).toString('hex') };
+  const { record, at, ...d } = r.drops[0]!;
+  expect([record?.length, at]).toEqual([hex.length / 2, 0]);
+  return { ...d, key: recordKey(r.drops[0]!), reason: names.name(d.reason), location: d.location.toString(16), payload: d.payload && Buffer.from(d.payload).toString('hex') };
 };
 
 /** The key string decodeKeys() reads from a key-map entry with these fields. */

@@ -50,7 +50,8 @@ const drop = fc.record({
   rpFilter: fc.nat(2),
   neigh: fc.constantFrom(null, { family: 2, entries: 5, key: '198.18.0.9' }, { family: 10, entries: 7, key: 'fd00::9' }),
   payload: fc.constant(null),
-  key: fc.constantFrom('k1', 'k2'),
+  record: fc.constant(null),
+  at: fc.constant(0),
 }) as fc.Arbitrary<RawDrop>;
 
 describe('explainReads', () => {

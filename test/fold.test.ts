@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { Decoder, recordKey } from '../src/decode.js';
 import type { KeyCount, RawDrop } from '../src/decode.js';
 import type { DropEvent } from '../src/events.js';
 import { Folder } from '../src/fold.js';
+import { FIELDS } from '../src/layout.js';
 
 const ev = (kind: string): DropEvent => ({
   type: 'drop',
@@ -85,19 +87,22 @@ describe('Folder', () => {
 
 // A real record (kernel 6.18): UDP to a closed port, netns 4026532457.
 const record = Buffer.from((JSON.parse(readFileSync(new URL('./fixtures/golden-6.18.json', import.meta.url), 'utf8')) as { records: string[] }).records[0]!, 'hex');
-const withRecord = (keyName: string, kind: string) => {
+/** the per-key counter key of a record, as the key map would give it */
+const keyOf = (r: Buffer) => recordKey(new Decoder(0n).decode(r).drops[0]!);
+const recordKeyName = keyOf(record);
+const withRecord = (kind: string) => {
   const f = new Folder(8);
   const delivered = { ...ev(kind), pod: { namespace: 'n', name: 'p', uid: 'u' }, pod_match: 'netns' as const };
-  // the record sits inside a larger buffer, as in a ring-buffer batch
-  f.delivered(keyName, delivered, Buffer.concat([Buffer.alloc(5), record]), 5);
+  // the record sits inside a larger buffer, as in a ring-buffer batch; its key is read from it
+  f.delivered(null, delivered, Buffer.concat([Buffer.alloc(5), record]), 5);
   return f;
 };
 
 describe('Folder with records', () => {
   it('rebuilds a description from the record, with the pod enrichment gave the event', () => {
-    const f = withRecord('k', 'no_socket');
+    const f = withRecord('no_socket');
     const seen: RawDrop[] = [];
-    const out = f.reconcile([key('k', 3, 3)], (raw) => {
+    const out = f.reconcile([key(recordKeyName, 3, 3)], (raw) => {
       seen.push(raw);
       return { ...ev('rebuilt'), pod: null };
     }, 'now');
@@ -106,8 +111,8 @@ describe('Folder with records', () => {
   });
 
   it('keeps an event whole when its explanation said sysctl values (those of its time)', () => {
-    const f = withRecord('k', 'conntrack_table_full');
-    const out = f.reconcile([key('k', 3, 3)], () => {
+    const f = withRecord('conntrack_table_full');
+    const out = f.reconcile([key(recordKeyName, 3, 3)], () => {
       throw new Error('not rebuilt');
     }, 'now');
     expect(out).toMatchObject([{ kind: 'conntrack_table_full', count: 3 }]);
@@ -115,10 +120,18 @@ describe('Folder with records', () => {
 
   it('remembers at most its bound of descriptions, however many keys it saw', () => {
     const f = new Folder(8);
-    for (let i = 0; i < 10_000; i++) f.delivered(`k${i}`, ev('no_socket'), record, 0);
+    // 10,000 keys: the record with its source port changed
+    const names: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const r = Buffer.from(record);
+      r.writeUInt16LE(1000 + i, FIELDS.sport[0]);
+      names.push(keyOf(r));
+      f.delivered(null, ev('no_socket'), r, 0);
+    }
+    expect(new Set(names).size).toBe(10_000);
     let fromRecord = 0;
     let fromKey = 0;
-    const keys = Array.from({ length: 10_000 }, (_, i) => key(`k${i}`, 1, 1));
+    const keys = names.map((n) => key(n, 1, 1));
     f.reconcile(keys, (raw) => {
       if (raw.monoDeltaNs !== 0) fromRecord++;
       else fromKey++;
@@ -128,6 +141,17 @@ describe('Folder with records', () => {
     expect(fromRecord).toBeLessThanOrEqual(8);
     expect(fromRecord).toBeGreaterThanOrEqual(4);
     expect(fromRecord + fromKey).toBe(10_000);
+  });
+
+  it('finds the key read from a record under the key map\'s string of it, and no other', () => {
+    const f = withRecord('no_socket');
+    const describe = (raw: RawDrop) => ev(raw.monoDeltaNs !== 0 ? 'from-record' : 'from-key');
+    expect(f.reconcile([key('k', 3, 3)], describe, 'now').map((e) => e.kind)).toEqual(['from-key']);
+    expect(f.reconcile([key(recordKeyName, 2, 2)], describe, 'now').map((e) => e.kind)).toEqual(['from-record']);
+  });
+
+  it('needs the record or the key', () => {
+    expect(() => new Folder().delivered(null, ev('x'))).toThrow(TypeError);
   });
 
   it('hands each folded line over as it is made when given emit', () => {

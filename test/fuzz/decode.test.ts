@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Decoder, decodeKeys } from '../../src/decode.js';
+import { Decoder, decodeKeys, recordKey } from '../../src/decode.js';
 import type { RawDrop } from '../../src/decode.js';
+import { KeyTable } from '../../src/keytable.js';
 import { EVENT_SIZE, EVENT_VERSION, FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../../src/layout.js';
 
 // Real records (kernel 6.18, scripts/record-golden.mjs); the fifth carries a DNS payload.
@@ -51,7 +52,7 @@ function wellFormed(d: RawDrop): void {
   expect(d.sport !== null && d.icmpType !== null).toBe(false);
   if (d.payload) expect(d.payload.length).toBeLessThanOrEqual(PAYLOAD_MAX);
   if (d.neigh) expect(isIP(d.neigh.key)).not.toBe(0);
-  expect(d.key).toHaveLength(KEY_SIZE / 2);
+  expect(recordKey(d)).toHaveLength(KEY_SIZE / 2);
 }
 
 /** A record of EVENT_SIZE random bytes with a valid version and size, optionally a payload. */
@@ -88,7 +89,9 @@ describe('Decoder (property)', () => {
         const alone = picks.map((i) => dec.decode(golden[i]!).drops[0]!);
         const r = dec.decode(unaligned(concat(picks.map((i) => golden[i]!))));
         expect(r.errors).toBe(0);
-        expect(r.drops.map((d) => ({ ...d, payload: d.payload && [...d.payload] }))).toEqual(alone.map((d) => ({ ...d, payload: d.payload && [...d.payload] })));
+        // the same, but for where each record's bytes are (and so with the same key)
+        const plain = ({ record, at, ...d }: RawDrop) => ({ ...d, key: recordKey({ record, at } as RawDrop), payload: d.payload && [...d.payload] });
+        expect(r.drops.map(plain)).toEqual(alone.map(plain));
       }),
     );
   });
@@ -187,6 +190,8 @@ describe('decodeKeys (property)', () => {
           sport: fc.nat(0xffff),
           dport: fc.nat(0xffff),
           l4: fc.constantFrom(6, 17, 1, 58, 132),
+          type: fc.nat(255),
+          code: fc.nat(255),
           ipVersion: fc.constantFrom(4, 6, 0),
           src: fc.uint8Array({ minLength: 16, maxLength: 16 }),
           dst: fc.uint8Array({ minLength: 16, maxLength: 16 }),
@@ -209,6 +214,8 @@ describe('decodeKeys (property)', () => {
           v.setUint16(KEY_FIELDS.sport[0], k.sport, true);
           v.setUint16(KEY_FIELDS.dport[0], k.dport, true);
           v.setUint8(KEY_FIELDS.l4_proto[0], k.l4);
+          v.setUint8(KEY_FIELDS.icmp_type[0], k.type);
+          v.setUint8(KEY_FIELDS.icmp_code[0], k.code);
           v.setUint8(KEY_FIELDS.ip_version[0], k.ipVersion);
           entry.set(k.src, KEY_FIELDS.saddr[0]);
           entry.set(k.dst, KEY_FIELDS.daddr[0]);
@@ -227,11 +234,19 @@ describe('decodeKeys (property)', () => {
           rv.setUint16(FIELDS.sport[0], k.sport, true);
           rv.setUint16(FIELDS.dport[0], k.dport, true);
           rv.setUint8(FIELDS.l4_proto[0], k.l4);
+          rv.setUint8(FIELDS.icmp_type[0], k.type);
+          rv.setUint8(FIELDS.icmp_code[0], k.code);
           rv.setUint8(FIELDS.flags[0], k.ipVersion === 4 ? 0x01 : k.ipVersion === 6 ? 0x02 : 0);
           rec.set(k.src, FIELDS.saddr[0]);
           rec.set(k.dst, FIELDS.daddr[0]);
           const [d] = new Decoder(0n).decode(rec).drops;
-          expect(d!.key).toBe(got!.key);
+          expect(recordKey(d!)).toBe(got!.key);
+          // ... and so must the key a table reads from the record's bytes (the stream's way)
+          const t = new KeyTable(16);
+          expect(t.addRecord(rec, 0)).toBe(0);
+          expect(t.add(got!.key)).toBe(0);
+          expect(t.get(recordKey(d!))).toBe(0);
+          expect(t.size).toBe(1);
           expect([d!.src, d!.dst]).toEqual([got!.flowRecord.src, got!.flowRecord.dst]);
         },
       ),
