@@ -21,7 +21,7 @@
 // then the userspace-only benchmark (bench/userspace.mjs). Prints a table, the targets of
 // issue 6 (met or not), and last one JSON line with every figure.
 //
-// Usage: node bench/run.mjs [--seconds 5] [--repeat 1] [--cpu 0] [--flows 1000000]
+// Usage: node bench/run.mjs [--seconds 5] [--repeat 3] [--cpu 0] [--flows 1000000]
 //                           [--many-flows 16384] [--runs 1,2,3,4,5,6,7] [--no-userspace]
 //                           [--no-setup] [--keep]
 // --flows: distinct flows of the userspace RSS measurement; --many-flows: of runs 6 and 7.
@@ -60,7 +60,7 @@ const baselineOf = (run) => (run >= 6 ? 6 : 1);
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const o = { seconds: 5, repeat: 1, cpu: 0, flows: 1_000_000, manyFlows: 16384, runs: [1, 2, 3, 4, 5, 6, 7], userspace: true, setup: true, keep: false, port: 5301 };
+  const o = { seconds: 5, repeat: 3, cpu: 0, flows: 1_000_000, manyFlows: 16384, runs: [1, 2, 3, 4, 5, 6, 7], userspace: true, setup: true, keep: false, port: 5301 };
   const num = (flag, v, ok) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || !ok(n)) usage(`${flag} wants ${ok.what}, got "${v ?? ''}"`);
@@ -630,6 +630,13 @@ function pad(s, n, right = false) {
   s = s === null || s === undefined ? '—' : String(s);
   return right ? s.padStart(n) : s.padEnd(n);
 }
+/** the middle value (the mean of the two middle ones for an even count), null for none */
+function median(xs) {
+  if (!xs.length) return null;
+  const a = [...xs].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : round((a[m - 1] + a[m]) / 2, 1);
+}
 const fmtInt = (n) => (n === null || n === undefined ? null : Math.round(n).toLocaleString('en-US'));
 const pct = (x) => (x === null || x === undefined ? null : `${x.toFixed(1)}%`);
 
@@ -765,8 +772,22 @@ function report(o, mach, runs, us) {
       okN(nsRatio) && okN(addRatio) ? nsRatio <= 1.5 && addRatio <= 1.5 : null,
       okN(nsRatio) ? `program run time ${nsRatio}x, added time per drop ${addRatio}x (worst run)` : 'needs runs 1, 2 and 3/4',
     );
-    const slow = worst((r) => r.slowdown_pct);
-    t('generator slowdown < 10%', slow !== null && Number.isFinite(slow) ? slow < 10 : null, slow !== null && Number.isFinite(slow) ? `${slow}% (worst run)` : 'needs run 1');
+    // A single flood is at the mercy of the host (in one invocation the same flood with nothing
+    // attached ran at 386,000-422,000 drops/s): each repetition's slowdown is taken against
+    // its own baseline, and a run is judged on the median of its repetitions; the worst
+    // repetition is shown next to it.
+    const slows = [...new Set(dt.map((r) => r.run))].map((run) => {
+      const xs = dt.filter((r) => r.run === run && r.slowdown_pct !== null && Number.isFinite(r.slowdown_pct)).map((r) => r.slowdown_pct);
+      return { run, median: median(xs), worst: xs.length ? Math.max(...xs) : null, n: xs.length };
+    });
+    const slow = slows.length && slows.every((x) => x.median !== null) ? Math.max(...slows.map((x) => x.median)) : null;
+    t(
+      'generator slowdown < 10%',
+      slow !== null ? slow < 10 : null,
+      slow !== null
+        ? slows.map((x) => (x.n > 1 ? `run ${x.run}: ${x.median}% (median of ${x.n}; worst ${x.worst}%)` : `run ${x.run}: ${x.median}% (one repetition: --repeat 3 or more for a median)`)).join('; ')
+        : 'needs run 1',
+    );
     t('lost detail events == stats line', all((r) => r.lost_matches_stats), dtAll.map((r) => `run ${r.run}: stats ${fmtInt(r.lost.total)}, seen ${fmtInt(r.lost_observed)}`).join('; '));
   }
   if (us && !us.rate.error) t('userspace >= 2M events/s decode+classify+enrich', us.rate.decode_classify_enrich.events_per_s >= 2e6, `${fmtInt(us.rate.decode_classify_enrich.events_per_s)} events/s`);

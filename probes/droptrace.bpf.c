@@ -408,6 +408,16 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	}
 	if (!net || !bpf_core_field_exists(net->ct))
 		return f;
+	/*
+	 * Conntrack at work in a netns (an iptables or nftables state match, NAT, ...) first
+	 * enables defragmentation there (nf_ct_netns_get -> nf_defrag_ipv4/6_enable): a netns
+	 * with no defrag user has no conntrack hooks, so its counters cannot have moved and this
+	 * drop, carrying no conntrack entry, is not conntrack's. It skips reading them (a probe
+	 * read, ~35 ns: a sixth of the drop's program) and leaves its baseline as it was.
+	 */
+	if (!ct && bpf_core_field_exists(net->nf.defrag_ipv4_users) && bpf_core_field_exists(net->nf.defrag_ipv6_users) &&
+	    !RD(net, nf.defrag_ipv4_users) && !RD(net, nf.defrag_ipv6_users))
+		return f;
 	__u32 slot = netns % CT_BASELINE_SLOTS;
 	struct ct_baseline *old = bpf_map_lookup_elem(&ct_baselines, &slot);
 	if (!old)
