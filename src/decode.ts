@@ -19,7 +19,10 @@ export interface RawDrop {
   /** CLOCK_MONOTONIC nanoseconds since the clock base given to the decoder (exact below 2^53). */
   monoDeltaNs: number;
   location: bigint;
-  /** the low 32 bits of location: a cheap key (kernel text shares its high bits) */
+  /**
+   * the low 32 bits of location, as a signed 32-bit number: a cheap key (kernel text shares
+   * its high bits), and a small integer to V8 (unsigned, most would be a heap number each)
+   */
   locationLow: number;
   reason: number;
   netns: number;
@@ -130,7 +133,7 @@ export class Decoder {
     return {
       monoDeltaNs: (hi - this.baseHi) * 4294967296 + (lo - this.baseLo),
       location: this.location(v, off + FIELDS.location[0]),
-      locationLow: v.getUint32(off + FIELDS.location[0], true),
+      locationLow: v.getInt32(off + FIELDS.location[0], true),
       reason: v.getUint32(off + FIELDS.reason[0], true),
       netns: v.getUint32(off + FIELDS.netns[0], true),
       ifindex: v.getUint32(off + FIELDS.ifindex[0], true),

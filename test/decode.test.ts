@@ -41,7 +41,7 @@ describe('Decoder on golden records', () => {
     expect(decodeOne(golden.records[0]!)).toEqual({
       monoDeltaNs: 2399830825622,
       location: 'ffffffff820490cc',
-      locationLow: 0x820490cc,
+      locationLow: 0x820490cc | 0,
       reason: 'NO_SOCKET',
       netns: 4026532457,
       ifindex: 2,
