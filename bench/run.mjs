@@ -16,13 +16,17 @@
 //     own baseline
 //   7 droptrace stream, many flows: every key is new or under its detail limit, so nearly
 //     every drop is a detail event through the ring buffer and userspace
+//   8 nothing attached, conntrack in use in the receiver (a state match before the DROP rule:
+//     each datagram gets a conntrack entry that dies unconfirmed with it); run 9's baseline
+//   9 droptrace stream, conntrack in use: the drop program reads conntrack's counters on every
+//     NETFILTER_DROP there (runs 3-7 flood a namespace without conntrack, which skips them)
 // Each run floods twice: with kernel.bpf_stats_enabled=1 (BPF ns/event) and with it 0, as on
 // a node (drops/s, slowdown, added ns/drop).
 // then the userspace-only benchmark (bench/userspace.mjs). Prints a table, the targets of
 // issue 6 (met or not), and last one JSON line with every figure.
 //
 // Usage: node bench/run.mjs [--seconds 5] [--repeat 3] [--cpu 0] [--flows 1000000]
-//                           [--many-flows 16384] [--runs 1,2,3,4,5,6,7] [--no-userspace]
+//                           [--many-flows 16384] [--runs 1,2,3,4,5,6,7,8,9] [--no-userspace]
 //                           [--no-setup] [--keep]
 // --flows: distinct flows of the userspace RSS measurement; --many-flows: of runs 6 and 7.
 // Needs root. Runs scripts/setup.sh first (as npm test does; --no-setup skips it). Leaves
@@ -52,15 +56,19 @@ const RUN_NAMES = {
   5: 'stream, no rate limit',
   6: 'nothing, many flows',
   7: 'stream, many flows',
+  8: 'nothing, conntrack on',
+  9: 'stream, conntrack on',
 };
 /** runs of droptrace, and the run of nothing attached each one is compared with */
-const DROPTRACE_RUNS = [3, 4, 5, 7];
-const baselineOf = (run) => (run >= 6 ? 6 : 1);
+const DROPTRACE_RUNS = [3, 4, 5, 7, 9];
+const baselineOf = (run) => (run >= 8 ? 8 : run >= 6 ? 6 : 1);
+/** runs 8 and 9: this rule, first in the receiver's INPUT chain, puts conntrack to work there */
+const CONNTRACK_RULE = ['INPUT', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'];
 
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const o = { seconds: 5, repeat: 3, cpu: 0, flows: 1_000_000, manyFlows: 16384, runs: [1, 2, 3, 4, 5, 6, 7], userspace: true, setup: true, keep: false, port: 5301 };
+  const o = { seconds: 5, repeat: 3, cpu: 0, flows: 1_000_000, manyFlows: 16384, runs: [1, 2, 3, 4, 5, 6, 7, 8, 9], userspace: true, setup: true, keep: false, port: 5301 };
   const num = (flag, v, ok) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || !ok(n)) usage(`${flag} wants ${ok.what}, got "${v ?? ''}"`);
@@ -83,7 +91,7 @@ function parseArgs(argv) {
     else if (a === '--runs') {
       const v = argv[++i] ?? '';
       o.runs = v.split(',').map(Number);
-      if (!o.runs.length || o.runs.some((r) => !RUN_NAMES[r])) usage(`--runs wants a list of 1..7 such as 1,3, got "${v}"`);
+      if (!o.runs.length || o.runs.some((r) => !RUN_NAMES[r])) usage(`--runs wants a list of 1..9 such as 1,3, got "${v}"`);
       o.runs = [...new Set(o.runs)].sort();
     } else if (a === '--no-userspace') o.userspace = false;
     else if (a === '--no-setup') o.setup = false;
@@ -374,7 +382,7 @@ async function startDroptrace(run, ns, dir, rep) {
   const file = join(dir, `run${run}-${rep}.ndjson`);
   const fd = openSync(file, 'w');
   const stream = [CLI, 'stream', '--netns', String(ns.inode), '--counters-interval', '0'];
-  const args = run === 3 || run === 7 ? stream : run === 5 ? [...stream, '--detail-limit', '0'] : [join(ROOT, 'bench', 'tui-store-run.mjs'), '--netns', String(ns.inode)];
+  const args = run === 3 || run === 7 || run === 9 ? stream : run === 5 ? [...stream, '--detail-limit', '0'] : [join(ROOT, 'bench', 'tui-store-run.mjs'), '--netns', String(ns.inode)];
   const t0 = performance.now();
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', fd, 'pipe'], cwd: ROOT }));
   closeSync(fd);
@@ -477,8 +485,19 @@ function* fileLineGroups(file) {
 async function oneRun(o, run, rep, ns, bin, dir, nfNumber) {
   say(`run ${run} (${RUN_NAMES[run]})${o.repeat > 1 ? `, repetition ${rep}` : ''}`);
   inNs(ns.b, 'iptables', ['-Z', 'INPUT']);
+  // runs 8, 9: conntrack at work in the receiver, only for these runs (a rule using it is
+  // what registers conntrack's hooks in a namespace; deleting it unregisters them)
+  if (run >= 8) inNs(ns.b, 'iptables', ['-I', ...CONNTRACK_RULE]);
+  try {
+    return await floodRun(o, run, rep, ns, bin, dir, nfNumber);
+  } finally {
+    if (run >= 8) inNs(ns.b, 'iptables', ['-D', ...CONNTRACK_RULE]);
+  }
+}
+
+async function floodRun(o, run, rep, ns, bin, dir, nfNumber) {
   const tracer = run === 2 ? await startBpftrace() : DROPTRACE_RUNS.includes(run) ? await startDroptrace(run, ns, dir, rep) : null;
-  const flows = run >= 6 ? o.manyFlows : 1;
+  const flows = run === 6 || run === 7 ? o.manyFlows : 1;
   const port = flows > 1 ? MANY_BASE_PORT : o.port;
   try {
     await sleep(200); // let start-up work (kallsyms, first reconcile) settle before the flood

@@ -401,11 +401,8 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	if (bpf_core_field_exists(skb->_nfct))
 		nfct = RD(skb, _nfct);
 	struct nf_conn *ct = (struct nf_conn *)(nfct & NFCT_PTRMASK);
-	if (ct) {
+	if (ct)
 		f |= DT_CT_HAS_CT;
-		if (BPF_CORE_READ(ct, status) & (1UL << 3 /* IPS_CONFIRMED_BIT */))
-			f |= DT_CT_CONFIRMED;
-	}
 	if (!net || !bpf_core_field_exists(net->ct))
 		return f;
 	/*
@@ -476,6 +473,10 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	old->drop = drop;
 	old->insert_failed = insert_failed;
 	old->invalid = invalid;
+	/* Whether the entry is confirmed tells only an insert failure (on an unconfirmed one)
+	 * from a rule's drop: read (a probe read: the pointer is a number) only then. */
+	if (ct && (f & DT_CT_INSERT_FAILED_ROSE) && (BPF_CORE_READ(ct, status) & (1UL << 3 /* IPS_CONFIRMED_BIT */)))
+		f |= DT_CT_CONFIRMED;
 	return f;
 }
 

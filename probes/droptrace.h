@@ -23,7 +23,7 @@
 
 /* ct_flags: conntrack state of a NETFILTER_DROP, read in the kernel at the drop */
 #define DT_CT_HAS_CT 0x01          /* skb carries a conntrack entry (skb->_nfct) */
-#define DT_CT_CONFIRMED 0x02       /* ... and it is confirmed (in the table) */
+#define DT_CT_CONFIRMED 0x02       /* ... and it is confirmed (in the table); read only when INSERT_FAILED_ROSE */
 #define DT_CT_ACTIVE 0x04          /* conntrack counters of this netns were read (conntrack in use there) */
 #define DT_CT_DROP_ROSE 0x08       /* this CPU's conntrack "drop" counter rose since the last drop here */
 #define DT_CT_INSERT_FAILED_ROSE 0x10
