@@ -6,9 +6,10 @@
 // (test/fixtures/golden-6.18.json), repeated with their addresses, ports and times varied so
 // that every record of a batch is a distinct key and folding does not collapse the work.
 //
-//   node bench/userspace.mjs rate [--seconds S] [--batch N] [--only decode|classify|enrich|full]
-//       → one JSON line: events/s for the bare path, + NDJSON serialisation, + TUI store ingest
-//         (--only: that one stage and nothing else, e.g. under --cpu-prof)
+//   node bench/userspace.mjs rate [--seconds S] [--batch N] [--only decode|classify|enrich|full|ndjson|tui]
+//       → one JSON line: events/s for the bare path, + NDJSON serialisation, + TUI store ingest,
+//         each measured in a process of its own (--only: that one stage in this process, e.g.
+//         under --cpu-prof)
 //   node bench/userspace.mjs rss [--flows N] [--sink none|ndjson|tui] [--stages full|enrich|classify|decode]
 //       → one JSON line: peak RSS (VmHWM) with N distinct flows through the same path, with a
 //         full-map reconcile (65536 kernel keys, all with folded drops) every 262144 events
@@ -20,7 +21,9 @@
 // event as before those changes; none was narrowed.
 //
 // Run by bench/run.mjs, each measurement in its own process (RSS is per process).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WallClock } from '../dist/src/clock.js';
 import { Decoder, eachKey } from '../dist/src/decode.js';
@@ -274,30 +277,41 @@ async function rate() {
 
   const only = opt('--only', null);
   if (only) {
-    process.stdout.write(JSON.stringify({ type: 'bench-userspace-rate', only, ...measure(pipeline({ stages: only }), batches, seconds) }) + '\n');
+    let p;
+    let sinkBytes = 0;
+    if (only === 'ndjson') p = pipeline({ sink: (ev) => (sinkBytes += JSON.stringify(ev).length + 1) });
+    else if (only === 'tui') p = pipeline({ sink: (await tuiSink()).sink });
+    else if (['decode', 'classify', 'enrich', 'full'].includes(only)) p = pipeline({ stages: only });
+    else throw new Error(`--only wants decode, classify, enrich, full, ndjson or tui, got "${only}"`);
+    const r = measure(p, batches, seconds);
+    if (p.totals.decodeErrors) throw new Error(`decode errors: ${p.totals.decodeErrors}`);
+    const extra = only === 'ndjson' ? { ndjson_bytes_per_event: round(sinkBytes / p.totals.events, 1) } : {};
+    process.stdout.write(JSON.stringify({ type: 'bench-userspace-rate', only, ...r, ...extra }) + '\n');
     return;
   }
+  // Each stage in a process of its own (this script again, with --only): in one process the
+  // JIT's feedback from one pipeline shapes the code the next one runs, which no real
+  // droptrace process does (it runs one path).
+  const alone = (what) => {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), 'rate', '--only', what, '--seconds', String(seconds), '--batch', String(batchSize)], { encoding: 'utf8' });
+    const { type: _t, only: _o, ...r } = JSON.parse(out.trim().split('\n').pop());
+    return r;
+  };
   const stage = {};
-  for (const s of ['decode', 'classify', 'enrich']) stage[s] = measure(pipeline({ stages: s }), batches, seconds);
-  const bare = pipeline();
-  const r1 = measure(bare, batches, seconds);
-  if (bare.totals.decodeErrors) throw new Error(`decode errors: ${bare.totals.decodeErrors}`);
-  let sinkBytes = 0;
-  const nd = pipeline({ sink: (ev) => (sinkBytes += JSON.stringify(ev).length + 1) });
-  const r2 = measure(nd, batches, seconds);
-  const { sink } = await tuiSink();
-  const tui = pipeline({ sink });
-  const r3 = measure(tui, batches, seconds);
+  for (const s of ['decode', 'classify', 'enrich']) stage[s] = alone(s);
+  const r1 = alone('full');
+  const r2 = alone('ndjson');
+  const r3 = alone('tui');
   process.stdout.write(
     JSON.stringify({
       type: 'bench-userspace-rate',
       batch_records: batchSize,
       record_bytes_avg: round(bytes / (64 * batchSize), 1),
-      lines_per_event: round(bare.totals.lines / bare.totals.events, 3),
+      each_stage_in_own_process: true,
       // the issue's figure: decode + classify + enrich
       decode_classify_enrich: stage.enrich,
       stages: { decode: stage.decode, classify: stage.classify, full_stream_path: r1 },
-      plus_ndjson: { ...r2, ndjson_bytes_per_event: round(sinkBytes / nd.totals.events, 1) },
+      plus_ndjson: r2,
       plus_tui_store: r3,
     }) + '\n',
   );
