@@ -25,7 +25,7 @@
 // then the userspace-only benchmark (bench/userspace.mjs). Prints a table, the targets of
 // issue 6 (met or not), and last one JSON line with every figure.
 //
-// Usage: node bench/run.mjs [--seconds 5] [--repeat 3] [--cpu 0] [--flows 1000000]
+// Usage: node bench/run.mjs [--seconds 4] [--repeat 5] [--cpu 0] [--flows 1000000]
 //                           [--many-flows 16384] [--runs 1,2,3,4,5,6,7,8,9] [--no-userspace]
 //                           [--no-setup] [--keep]
 // --flows: distinct flows of the userspace RSS measurement; --many-flows: of runs 6 and 7.
@@ -68,7 +68,7 @@ const CONNTRACK_RULE = ['INPUT', '-m', 'conntrack', '--ctstate', 'INVALID', '-j'
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const o = { seconds: 5, repeat: 3, cpu: 0, flows: 1_000_000, manyFlows: 16384, runs: [1, 2, 3, 4, 5, 6, 7, 8, 9], userspace: true, setup: true, keep: false, port: 5301 };
+  const o = { seconds: 4, repeat: 5, cpu: 0, flows: 1_000_000, manyFlows: 16384, runs: [1, 2, 3, 4, 5, 6, 7, 8, 9], userspace: true, setup: true, keep: false, port: 5301 };
   const num = (flag, v, ok) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || !ok(n)) usage(`${flag} wants ${ok.what}, got "${v ?? ''}"`);
