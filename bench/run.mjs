@@ -23,7 +23,8 @@
 // Each run floods twice: with kernel.bpf_stats_enabled=1 (BPF ns/event) and with it 0, as on
 // a node (drops/s, slowdown, added ns/drop).
 // then the userspace-only benchmark (bench/userspace.mjs). Prints a table, the targets of
-// issue 6 (met or not), and last one JSON line with every figure.
+// issue 6 (met or not; the slowdown judged on the median of the repetitions, each against its
+// own baseline run), and last one JSON line with every figure.
 //
 // Usage: node bench/run.mjs [--seconds 4] [--repeat 5] [--cpu 0] [--flows 1000000]
 //                           [--many-flows 16384] [--runs 1,2,3,4,5,6,7,8,9] [--no-userspace]
