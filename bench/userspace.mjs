@@ -123,7 +123,7 @@ function pipeline({ sink, stages = 'full' } = {}) {
       totals.decodeErrors += r.errors;
       totals.events += scratch.length;
       if (doBuild) {
-        builder.fold(scratch, batchEvents, undefined, batchFirsts);
+        builder.fold(scratch, batchEvents, batchFirsts);
         for (let i = 0; i < batchEvents.length; i++) {
           const ev = batchEvents[i];
           if (doEnrich) enrich(ev);

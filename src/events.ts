@@ -11,7 +11,7 @@ import { explain, explainReads } from './explain.js';
 import { FLAGS } from './layout.js';
 import { l4PayloadOffset } from './pcap.js';
 import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './explain.js';
-import { PROTO_NAMES, recordKey } from './decode.js';
+import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
 import { KeyTable } from './keytable.js';
@@ -276,14 +276,12 @@ export class EventBuilder {
   /**
    * Builds one batch into `events`, folding repeats of the same key; order of first appearance
    * is kept. `firsts[i]` is the index in `drops` of the first of the drops of `events[i]` (the
-   * one it was built from), and `keys[i]`, when asked for, their per-key counter key as a
-   * string (recordKey(); the stream reads keys from the records instead). All are emptied
+   * one it was built from: its record holds their per-key counter key). Both are emptied
    * first: the caller reuses them for every batch. Drops are told apart by the key in their
    * record's bytes; one without a record is never folded.
    */
-  fold(drops: RawDrop[], events: DropEvent[] = [], keys?: string[], firsts: number[] = []): DropEvent[] {
+  fold(drops: RawDrop[], events: DropEvent[] = [], firsts: number[] = []): DropEvent[] {
     events.length = 0;
-    if (keys) keys.length = 0;
     firsts.length = 0;
     const { batchKeys, firstOfKey, sameKey, firstDrop, lastNs } = this;
     for (let i = 0; i < drops.length; i++) {
@@ -307,7 +305,6 @@ export class EventBuilder {
       }
       const n = events.length;
       events.push(this.make(d, true));
-      if (keys) keys.push(recordKey(d));
       firsts.push(i);
       firstDrop[n] = d;
       lastNs[n] = d.monoDeltaNs;

@@ -226,7 +226,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
             }
             o.pcap.write(blocks);
           }
-          builder.fold(scratch, batchEvents, undefined, batchFirsts);
+          builder.fold(scratch, batchEvents, batchFirsts);
           for (let i = 0; i < batchEvents.length; i++) {
             const ev = batchEvents[i]!;
             enrich(ev);
