@@ -9,7 +9,7 @@
 // stdout (NDJSON, for bench/run.mjs): the `start` line once every probe is attached (the ready
 // signal), then at the end the final `stats` line and one `{"type":"bench-store",...}` summary.
 // Stops on SIGINT/SIGTERM.
-import { liveStream } from '../dist/src/live.js';
+import { liveStream } from '../dist/src/pipeline/live.js';
 import { TuiStore } from '../dist/src/tui/store.js';
 
 const args = process.argv.slice(2);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Userspace-only benchmark: the path `droptrace stream` runs on every ring-buffer wake-up
-// (src/stream.ts) — Decoder.decode → EventBuilder.fold (classify, explain, per-batch folding)
+// (src/pipeline/stream.ts) — Decoder.decode → EventBuilder.fold (classify, explain, per-batch folding)
 // → enrichment (one stub step: a Map lookup netns → pod) → Folder.delivered — on recorded
 // buffers, without the kernel. Buffers are built from the golden kernel records
 // (test/fixtures/golden-6.18.json), repeated with their addresses, ports and times varied so
@@ -14,7 +14,7 @@
 //       → one JSON line: peak RSS (VmHWM) with N distinct flows through the same path, with a
 //         full-map reconcile (65536 kernel keys, all with folded drops) every 262144 events
 //
-// The pipeline below is built as src/stream.ts builds it and must follow it when it changes:
+// The pipeline below is built as src/pipeline/stream.ts builds it and must follow it when it changes:
 // record offsets from Decoder.decode, reused batch arrays, Folder.delivered with the record
 // bytes (the Folder keeps those, not the event), and the reconcile walking the key map with
 // eachKey and emitting each folded line as it is made. Every stage does the same work per
@@ -25,14 +25,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { WallClock } from '../dist/src/clock.js';
-import { Decoder, eachKey } from '../dist/src/decode.js';
-import { EventBuilder } from '../dist/src/events.js';
-import { cachedSysctl } from '../dist/src/explain.js';
-import { Folder } from '../dist/src/fold.js';
-import { Symbolizer } from '../dist/src/kallsyms.js';
-import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../dist/src/layout.js';
-import { ReasonNames } from '../dist/src/reasons.js';
+import { WallClock } from '../dist/src/pipeline/clock.js';
+import { Decoder, eachKey } from '../dist/src/pipeline/decode.js';
+import { EventBuilder } from '../dist/src/pipeline/events.js';
+import { cachedSysctl } from '../dist/src/pipeline/explain.js';
+import { Folder } from '../dist/src/pipeline/fold.js';
+import { Symbolizer } from '../dist/src/pipeline/kallsyms.js';
+import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../dist/src/pipeline/layout.js';
+import { ReasonNames } from '../dist/src/pipeline/reasons.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const golden = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'golden-6.18.json'), 'utf8'));
@@ -45,7 +45,7 @@ const opt = (name, def) => {
   return i >= 0 ? argv[i + 1] : def;
 };
 
-// ---- the pipeline, constructed as src/stream.ts does ----
+// ---- the pipeline, constructed as src/pipeline/stream.ts does ----
 
 const MONO_BASE = 2_000_000_000_000n; // the golden records were taken ~2400 s after boot
 const REALTIME_BASE = 1_795_510_000_000_000_000n;
@@ -70,7 +70,7 @@ function fakeKallsyms() {
  * `stages` cuts the path short to show where the time goes: 'decode' (Decoder only),
  * 'classify' (+ EventBuilder.fold: classify, explain, times, per-batch folding), 'enrich'
  * (+ the enrichment chain: the issue's decode+classify+enrich), 'full' (+ Folder.delivered,
- * everything src/stream.ts does per event before emitting it).
+ * everything src/pipeline/stream.ts does per event before emitting it).
  */
 function pipeline({ sink, stages = 'full' } = {}) {
   const doBuild = stages !== 'decode';
@@ -115,7 +115,7 @@ function pipeline({ sink, stages = 'full' } = {}) {
   const emit = sink ?? (() => {});
   return {
     totals,
-    /** one ring-buffer wake-up, as the tracer's callback in src/stream.ts */
+    /** one ring-buffer wake-up, as the tracer's callback in src/pipeline/stream.ts */
     batch(buf) {
       scratch.length = 0;
       offsets.length = 0;
@@ -135,7 +135,7 @@ function pipeline({ sink, stages = 'full' } = {}) {
       scratch.length = 0;
       batchEvents.length = 0;
     },
-    /** the periodic reconcile of the kernel's key map (src/stream.ts reconcile()) */
+    /** the periodic reconcile of the kernel's key map (src/pipeline/stream.ts reconcile()) */
     reconcile(keyBuf, time) {
       folder.reconcile(eachKey(keyBuf, { suppressedOnly: true }), (raw) => builder.describe(raw), time, (ev) => {
         enrich(ev);

@@ -580,8 +580,8 @@ function reasonNameCheck() {
     [
       '--input-type=module',
       '-e',
-      `import { loadNative } from ${JSON.stringify(join(ROOT, 'dist/src/native.js'))};
-       import { ReasonNames } from ${JSON.stringify(join(ROOT, 'dist/src/reasons.js'))};
+      `import { loadNative } from ${JSON.stringify(join(ROOT, 'dist/src/native/binding.js'))};
+       import { ReasonNames } from ${JSON.stringify(join(ROOT, 'dist/src/pipeline/reasons.js'))};
        const n = ReasonNames.fromKernel((e) => loadNative().btfEnum(e));
        process.stdout.write(JSON.stringify(n ? [...n.entries()] : null));`,
     ],

@@ -3,10 +3,10 @@
  * real (load + attach + detach), plus the kernel features and permissions behind it.
  */
 import { existsSync } from 'node:fs';
-import { CAP, missingTracingCaps } from './caps.js';
+import { CAP, missingTracingCaps } from './host/caps.js';
 import { DroptraceError } from './errors.js';
-import { HOOKS } from './native.js';
-import type { NativeBinding, ProbeReport } from './native.js';
+import { HOOKS } from './native/binding.js';
+import type { NativeBinding, ProbeReport } from './native/binding.js';
 
 export interface CheckItem {
   name: string;

@@ -5,19 +5,19 @@
  */
 import { release } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { effectiveCaps } from './caps.js';
+import { effectiveCaps } from './host/caps.js';
 import { formatCheck, runCheck } from './check.js';
 import { DroptraceError } from './errors.js';
-import { liveStream, VERSION } from './live.js';
-import type { LiveOptions } from './live.js';
-import type { StatsLine, StreamLine } from './events.js';
+import { liveStream, VERSION } from './pipeline/live.js';
+import type { LiveOptions } from './pipeline/live.js';
+import type { StatsLine, StreamLine } from './pipeline/events.js';
 import { labCommand } from './lab/command.js';
-import { DropMetrics, parseMetricsAddress, startMetricsServer } from './metrics.js';
+import { DropMetrics, parseMetricsAddress, startMetricsServer } from './sinks/metrics.js';
 import { runTop } from './tui/command.js';
 import { GROUP_BYS, SORTS } from './tui/store.js';
 import type { GroupBy, SortBy } from './tui/store.js';
-import { loadNative } from './native.js';
-import type { Hook } from './native.js';
+import { loadNative } from './native/binding.js';
+import type { Hook } from './native/binding.js';
 import type { NicSelection } from './host/index.js';
 
 function seconds(flag: string) {

@@ -9,7 +9,7 @@
  * time: a vanished pid is counted, never an error. The host's netns (pid 1's) is never a pod's:
  * host-network pods are left to the API and the pods file.
  */
-import { ipv6 } from '../addr.js';
+import { ipv6 } from '../pipeline/addr.js';
 import { errnoCode, mapLimit, nodeHostIo } from '../host/io.js';
 import type { HostIo } from '../host/io.js';
 import { parseNetnsLink } from '../host/netns.js';

@@ -1,9 +1,9 @@
 /**
- * Pod IPs in the one textual form drop events use (src/addr.ts: dotted IPv4, RFC 5952 IPv6), so
+ * Pod IPs in the one textual form drop events use (src/pipeline/addr.ts: dotted IPv4, RFC 5952 IPv6), so
  * an index keyed by text matches `flow.src`/`flow.dst` with a plain map lookup.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { ipv6 } from '../addr.js';
+import { ipv6 } from '../pipeline/addr.js';
 
 /** The canonical text of an IP address, or null when `s` is not one (zones are not addresses). */
 export function canonicalIp(s: string): string | null {

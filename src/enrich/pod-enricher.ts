@@ -4,7 +4,7 @@
  * `pod_match` says which rule matched. A netns nobody owns is reported to the index, where
  * node-local discovery may be listening for pods started since its last scan.
  */
-import type { DropEvent } from '../events.js';
+import type { DropEvent } from '../pipeline/events.js';
 import type { PodIndex } from './pod-index.js';
 import type { Enricher } from './types.js';
 

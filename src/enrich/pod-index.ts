@@ -12,7 +12,7 @@
  * Several sources feed one index (Kubernetes API, node-local discovery, a static file); a pod
  * ends when every source that vouched for it has said so, at the latest time any of them gave.
  */
-import type { Pod } from '../events.js';
+import type { Pod } from '../pipeline/events.js';
 import { canonicalIp } from './ip.js';
 
 export type PodSource = 'api' | 'discovery' | 'file';

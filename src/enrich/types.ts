@@ -3,7 +3,7 @@
  * DNS name ...). A step that throws is counted in `stats.enrichment_failures`, never fatal.
  * Steps run on the hot path: lookups must be index hits, never scans.
  */
-import type { DropEvent } from '../events.js';
+import type { DropEvent } from '../pipeline/events.js';
 
 export interface Enricher {
   readonly name: string;

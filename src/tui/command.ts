@@ -7,8 +7,8 @@
 import { render } from 'ink';
 import { createElement } from 'react';
 import { DroptraceError } from '../errors.js';
-import { liveStream, requireTracingCaps } from '../live.js';
-import type { LiveOptions } from '../live.js';
+import { liveStream, requireTracingCaps } from '../pipeline/live.js';
+import type { LiveOptions } from '../pipeline/live.js';
 import { App } from './components/App.js';
 import { loadRecording, ReplayPlayer } from './replay.js';
 import { GROUP_BYS, SORTS, TuiStore } from './store.js';

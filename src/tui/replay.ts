@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { DroptraceError } from '../errors.js';
-import type { StreamLine } from '../events.js';
+import type { StreamLine } from '../pipeline/events.js';
 import type { TuiStore } from './store.js';
 
 export interface ReplayLine {

@@ -8,7 +8,7 @@
  * source port); groups, filters and sorts are views over the leaves computed per snapshot,
  * so switching group-by or filtering shows everything since the start, not since the switch.
  */
-import type { CountersLine, DropEvent, Flow, Pod, StartLine, StatsLine, StreamLine } from '../events.js';
+import type { CountersLine, DropEvent, Flow, Pod, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 import { tablesFrom } from './tables.js';
 import type { TableLevel, Tables } from './tables.js';
 

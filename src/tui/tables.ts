@@ -3,7 +3,7 @@
  * shows: a field that is missing or of the wrong type leaves out that one item, never the
  * whole panel, so an older or newer sampler still renders.
  */
-import type { CountersLine } from '../events.js';
+import type { CountersLine } from '../pipeline/events.js';
 
 /** Fill at or above this is shown in the warning colour with a `!`. */
 export const WARN_FILL = 0.9;

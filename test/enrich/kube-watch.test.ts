@@ -12,7 +12,7 @@ import { PodWatcher } from '../../src/enrich/kube-watch.js';
 import type { PodWatcherOptions } from '../../src/enrich/kube-watch.js';
 import { PodIndex } from '../../src/enrich/pod-index.js';
 import { startPodAttribution } from '../../src/enrich/pods.js';
-import type { DropEvent } from '../../src/events.js';
+import type { DropEvent } from '../../src/pipeline/events.js';
 import type { PodAttribution } from '../../src/enrich/pods.js';
 import { FakeApiServer, makeTls } from './fake-apiserver.js';
 import type { Tls } from './fake-apiserver.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isoMsParser, podEnricher } from '../../src/enrich/pod-enricher.js';
 import { PodIndex } from '../../src/enrich/pod-index.js';
-import type { DropEvent, Flow } from '../../src/events.js';
+import type { DropEvent, Flow } from '../../src/pipeline/events.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const HOST_NETNS = 4026531840;

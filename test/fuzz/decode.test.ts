@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Decoder, decodeKeys, recordKey } from '../../src/decode.js';
-import type { RawDrop } from '../../src/decode.js';
-import { KeyTable } from '../../src/keytable.js';
-import { EVENT_SIZE, EVENT_VERSION, FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../../src/layout.js';
+import { Decoder, decodeKeys, recordKey } from '../../src/pipeline/decode.js';
+import type { RawDrop } from '../../src/pipeline/decode.js';
+import { KeyTable } from '../../src/pipeline/keytable.js';
+import { EVENT_SIZE, EVENT_VERSION, FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../../src/pipeline/layout.js';
 
 // Real records (kernel 6.18, scripts/record-golden.mjs); the fifth carries a DNS payload.
 const golden = (JSON.parse(readFileSync(new URL('../fixtures/golden-6.18.json', import.meta.url), 'utf8')) as { records: string[] }).records.map(
@@ -258,7 +258,7 @@ describe('decodeKeys (property)', () => {
 describe('Decoder payload bounds (property)', () => {
   // Known gap, reported: payloadOf() clamps the payload to PAYLOAD_MAX and the batch, not to the
   // record's own size, so a record whose payload_len exceeds its size reads the next record's
-  // bytes as its payload and counts no error. Flip to it() once src/decode.ts clamps to
+  // bytes as its payload and counts no error. Flip to it() once src/pipeline/decode.ts clamps to
   // `off + size` (and counts the mismatch as a decode error).
   it('a payload never reaches past its own record', () => {
     fc.assert(

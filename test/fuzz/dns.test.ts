@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseDnsQuestion } from '../../src/dns.js';
+import { parseDnsQuestion } from '../../src/pipeline/dns.js';
 
 /** Wire length of a presentation name: each label's bytes plus its length byte (`\ddd` is one byte). */
 function wireLength(name: string): number {

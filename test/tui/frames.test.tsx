@@ -4,7 +4,7 @@
  */
 import { render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CountersLine, StreamLine } from '../../src/events.js';
+import type { CountersLine, StreamLine } from '../../src/pipeline/events.js';
 import { App } from '../../src/tui/components/App.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { themeFrom } from '../../src/tui/theme.js';

@@ -11,7 +11,7 @@ import { TuiStore } from '../../src/tui/store.js';
 import type { StoreOptions } from '../../src/tui/store.js';
 import { themeFrom } from '../../src/tui/theme.js';
 import type { Theme } from '../../src/tui/theme.js';
-import type { StreamLine } from '../../src/events.js';
+import type { StreamLine } from '../../src/pipeline/events.js';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 /** Recorded by fixtures/record.sh: drops in one netns (b) from two senders (a, c). */

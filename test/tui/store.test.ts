@@ -5,7 +5,7 @@
  * the fixture independently of the store (a plain sum over its drop lines).
  */
 import { describe, expect, it } from 'vitest';
-import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/events.js';
+import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { flowKeyOf, parseFilter, SPARK_SECONDS, TuiStore } from '../../src/tui/store.js';
 import type { GroupRow } from '../../src/tui/store.js';
 import { fixtureLines, loadedStore } from './helpers.js';

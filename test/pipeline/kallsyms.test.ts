@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Symbolizer } from '../src/kallsyms.js';
+import { Symbolizer } from '../../src/pipeline/kallsyms.js';
 
 const text = [
   'ffffffff81f653c0 T __pfx_nft_do_chain',

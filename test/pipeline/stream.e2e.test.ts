@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inNs, makePair, sendSpoofedUdp, sendUdp } from './helpers/netns.js';
-import type { Pair } from './helpers/netns.js';
-import { schemaErrors } from './helpers/schema.js';
-import { drops, startStream, sumCount } from './helpers/stream.js';
-import type { Line } from './helpers/stream.js';
+import { inNs, makePair, sendSpoofedUdp, sendUdp } from '../helpers/netns.js';
+import type { Pair } from '../helpers/netns.js';
+import { schemaErrors } from '../helpers/schema.js';
+import { drops, startStream, sumCount } from '../helpers/stream.js';
+import type { Line } from '../helpers/stream.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping end-to-end stream tests: they need root (BPF programs, network namespaces)');

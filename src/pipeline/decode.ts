@@ -1,5 +1,5 @@
 /**
- * Raw ring-buffer records → plain drop records. Offsets come from src/layout.ts, which is
+ * Raw ring-buffer records → plain drop records. Offsets come from src/pipeline/layout.ts, which is
  * checked against the C header; nothing here knows about names or policy.
  */
 import { ipv4, ipv6, TextCache } from './addr.js';
@@ -75,7 +75,7 @@ export class Decoder {
   private readonly locLo = new Uint32Array(LOCATION_SLOTS);
   private readonly locBig = new Array<bigint>(LOCATION_SLOTS).fill(0n);
 
-  /** @param monoBaseNs CLOCK_MONOTONIC at the clock base (see src/clock.ts) */
+  /** @param monoBaseNs CLOCK_MONOTONIC at the clock base (see src/pipeline/clock.ts) */
   constructor(monoBaseNs: bigint) {
     this.baseHi = Number(monoBaseNs >> 32n);
     this.baseLo = Number(monoBaseNs & 0xffffffffn);

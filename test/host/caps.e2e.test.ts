@@ -18,10 +18,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inNs, makePair, sendUdp } from './helpers/netns.js';
-import type { Pair } from './helpers/netns.js';
-import { CLI, ROOT } from './helpers/stream.js';
-import type { Line } from './helpers/stream.js';
+import { inNs, makePair, sendUdp } from '../helpers/netns.js';
+import type { Pair } from '../helpers/netns.js';
+import { CLI, ROOT } from '../helpers/stream.js';
+import type { Line } from '../helpers/stream.js';
 
 /**
  * The DaemonSet's set, read from deploy/daemonset.yaml (securityContext.capabilities.add) so the

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Decoder, recordKey } from '../src/decode.js';
-import type { KeyCount, RawDrop } from '../src/decode.js';
-import type { DropEvent } from '../src/events.js';
-import { Folder } from '../src/fold.js';
-import { FIELDS } from '../src/layout.js';
+import { Decoder, recordKey } from '../../src/pipeline/decode.js';
+import type { KeyCount, RawDrop } from '../../src/pipeline/decode.js';
+import type { DropEvent } from '../../src/pipeline/events.js';
+import { Folder } from '../../src/pipeline/fold.js';
+import { FIELDS } from '../../src/pipeline/layout.js';
 
 const ev = (kind: string): DropEvent => ({
   type: 'drop',
@@ -86,7 +86,7 @@ describe('Folder', () => {
 });
 
 // A real record (kernel 6.18): UDP to a closed port, netns 4026532457.
-const record = Buffer.from((JSON.parse(readFileSync(new URL('./fixtures/golden-6.18.json', import.meta.url), 'utf8')) as { records: string[] }).records[0]!, 'hex');
+const record = Buffer.from((JSON.parse(readFileSync(new URL('../fixtures/golden-6.18.json', import.meta.url), 'utf8')) as { records: string[] }).records[0]!, 'hex');
 /** the per-key counter key of a record, as the key map would give it */
 const keyOf = (r: Buffer) => recordKey(new Decoder(0n).decode(r).drops[0]!);
 const recordKeyName = keyOf(record);

@@ -1,5 +1,5 @@
 /**
- * A hash table from per-key counter keys (keyString() in src/decode.ts: 26 UTF-16 units) to
+ * A hash table from per-key counter keys (keyString() in src/pipeline/decode.ts: 26 UTF-16 units) to
  * entry numbers 0, 1, 2 ... in the order keys were added; callers keep what belongs to an entry
  * in arrays indexed by it. Everything lives in typed arrays: no string or object is held per
  * key, so a table of 65,536 keys is nothing the GC traces or copies, and filling it allocates
@@ -55,7 +55,7 @@ export class KeyTable {
   }
 
   /**
-   * add() of the key of the detail record at `off` in `buf` (src/layout.ts FIELDS), read from
+   * add() of the key of the detail record at `off` in `buf` (src/pipeline/layout.ts FIELDS), read from
    * its bytes: the same entry as add(keyString() of that record), without making the string.
    */
   addRecord(buf: Uint8Array, off: number): number {
@@ -112,7 +112,7 @@ export class KeyTable {
   }
 
   /**
-   * load() of a detail record's key: the words keyString() would make of it (src/decode.ts),
+   * load() of a detail record's key: the words keyString() would make of it (src/pipeline/decode.ts),
    * straight from the bytes. Units 2k and 2k+1 of the string are word k: reason, netns and
    * ifindex whole, sport | dport << 16, l4 | type << 8 | code << 16 | ip version << 24, then
    * the addresses four bytes a word.

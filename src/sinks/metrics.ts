@@ -11,8 +11,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { DroptraceError } from './errors.js';
-import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from './events.js';
+import { DroptraceError } from '../errors.js';
+import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 
 /** The label value of pods (and namespaces) that found no free label slot. */
 export const OVERFLOW = '_overflow';

@@ -4,20 +4,20 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
-import { effectiveCaps, missingTracingCaps } from './caps.js';
-import { DroptraceError } from './errors.js';
-import type { Enricher } from './enrich/types.js';
+import { effectiveCaps, missingTracingCaps } from '../host/caps.js';
+import { DroptraceError } from '../errors.js';
+import type { Enricher } from '../enrich/types.js';
 import type { StreamLine } from './events.js';
-import { HostSampler, toCountersLine } from './host/index.js';
-import type { NicSelection } from './host/index.js';
-import { startPodAttribution } from './enrich/pods.js';
-import type { PodAttributionOptions } from './enrich/pods.js';
+import { HostSampler, toCountersLine } from '../host/index.js';
+import type { NicSelection } from '../host/index.js';
+import { startPodAttribution } from '../enrich/pods.js';
+import type { PodAttributionOptions } from '../enrich/pods.js';
 import { Symbolizer } from './kallsyms.js';
-import { loadNative, packageRoot } from './native.js';
-import type { Hook } from './native.js';
+import { loadNative, packageRoot } from '../native/binding.js';
+import type { Hook } from '../native/binding.js';
 import { ReasonNames } from './reasons.js';
 import { PAYLOAD_MAX } from './layout.js';
-import { PcapWriter } from './pcap.js';
+import { PcapWriter } from '../sinks/pcap.js';
 import { runStream } from './stream.js';
 import type { StreamTotals } from './stream.js';
 

@@ -72,7 +72,7 @@ function neighDetail(d: RawDrop, sysctl: SysctlReader): NeighDetail {
  * location: nothing ('none'), only the netns ('netns'), more of the drop ('drop': flow,
  * device, neighbour or martian details), or that and sysctls ('sysctl': values in force when
  * it ran). The stream reuses one explanation for all drops with the same inputs, and rebuilds
- * folded lines from a drop's record unless sysctls were read (src/events.ts, src/fold.ts);
+ * folded lines from a drop's record unless sysctls were read (src/pipeline/events.ts, src/pipeline/fold.ts);
  * test/explain.test.ts holds explain() to it.
  */
 export function explainReads(kind: string): 'none' | 'netns' | 'drop' | 'sysctl' {

@@ -12,10 +12,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inNs, makePair, sendUdp } from './helpers/netns.js';
-import type { Pair } from './helpers/netns.js';
-import { CLI, startStream } from './helpers/stream.js';
-import type { Line } from './helpers/stream.js';
+import { inNs, makePair, sendUdp } from '../helpers/netns.js';
+import type { Pair } from '../helpers/netns.js';
+import { CLI, startStream } from '../helpers/stream.js';
+import type { Line } from '../helpers/stream.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping fault tests: they need root (BPF programs, network namespaces)');

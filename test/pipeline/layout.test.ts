@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EVENT_SIZE, FIELDS, KEY_FIELDS, layoutMismatches } from '../src/layout.js';
-import type { NativeLayout } from '../src/layout.js';
-import { loadNative, packageRoot } from '../src/native.js';
+import { EVENT_SIZE, FIELDS, KEY_FIELDS, layoutMismatches } from '../../src/pipeline/layout.js';
+import type { NativeLayout } from '../../src/pipeline/layout.js';
+import { loadNative, packageRoot } from '../../src/native/binding.js';
 
 const built = existsSync(`${packageRoot()}/build/Release/droptrace.node`);
 if (!built) console.warn('skipping layout check against the C header: the addon is not built (npm run build)');

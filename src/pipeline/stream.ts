@@ -6,18 +6,18 @@ import { WallClock } from './clock.js';
 import { Decoder } from './decode.js';
 import { decodeKeys, eachKey } from './decode.js';
 import type { KeyCount, RawDrop } from './decode.js';
-import { DroptraceError } from './errors.js';
-import type { Enricher } from './enrich/types.js';
+import { DroptraceError } from '../errors.js';
+import type { Enricher } from '../enrich/types.js';
 import { EventBuilder, SCHEMA_VERSION } from './events.js';
 import { cachedSysctl } from './explain.js';
 import type { SysctlReader } from './explain.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from './events.js';
 import { Folder } from './fold.js';
-import { ipLength } from './pcap.js';
-import type { PcapWriter } from './pcap.js';
+import { ipLength } from '../sinks/pcap.js';
+import type { PcapWriter } from '../sinks/pcap.js';
 import type { Symbolizer } from './kallsyms.js';
 import { FLAGS, layoutMismatches } from './layout.js';
-import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from './native.js';
+import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from '../native/binding.js';
 import type { ReasonNames } from './reasons.js';
 
 export interface StreamMeta {

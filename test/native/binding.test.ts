@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DroptraceError } from '../src/errors.js';
-import { renamesFromEnv, validateTracerOptions } from '../src/native.js';
+import { DroptraceError } from '../../src/errors.js';
+import { renamesFromEnv, validateTracerOptions } from '../../src/native/binding.js';
 
 describe('tracer options', () => {
   it('reads DROPTRACE_RENAME', () => {
@@ -20,7 +20,7 @@ describe('tracer options', () => {
 
 describe('a kernel without what droptrace needs', () => {
   it('says BTF is missing and which kernel it needs', async () => {
-    const { kernelReasons } = await import('../src/live.js');
+    const { kernelReasons } = await import('../../src/pipeline/live.js');
     expect(() => kernelReasons('/nonexistent/vmlinux')).toThrow(
       'this kernel has no BTF (/nonexistent/vmlinux is missing)',
     );

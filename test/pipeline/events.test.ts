@@ -7,24 +7,24 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classify } from '../src/classify.js';
-import { WallClock } from '../src/clock.js';
-import { decodeKeys, Decoder, PROTO_NAMES } from '../src/decode.js';
-import type { RawDrop } from '../src/decode.js';
-import { EventBuilder } from '../src/events.js';
-import type { DropEvent } from '../src/events.js';
-import { explain } from '../src/explain.js';
-import { Folder } from '../src/fold.js';
-import { Symbolizer } from '../src/kallsyms.js';
-import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../src/layout.js';
-import { ReasonNames } from '../src/reasons.js';
+import { classify } from '../../src/pipeline/classify.js';
+import { WallClock } from '../../src/pipeline/clock.js';
+import { decodeKeys, Decoder, PROTO_NAMES } from '../../src/pipeline/decode.js';
+import type { RawDrop } from '../../src/pipeline/decode.js';
+import { EventBuilder } from '../../src/pipeline/events.js';
+import type { DropEvent } from '../../src/pipeline/events.js';
+import { explain } from '../../src/pipeline/explain.js';
+import { Folder } from '../../src/pipeline/fold.js';
+import { Symbolizer } from '../../src/pipeline/kallsyms.js';
+import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../../src/pipeline/layout.js';
+import { ReasonNames } from '../../src/pipeline/reasons.js';
 
-const golden = JSON.parse(readFileSync(new URL('./fixtures/golden-6.18.json', import.meta.url), 'utf8')) as {
+const golden = JSON.parse(readFileSync(new URL('../fixtures/golden-6.18.json', import.meta.url), 'utf8')) as {
   reasons: Array<[string, number]>;
   records: string[];
 };
 const records = golden.records.map((h) => Buffer.from(h, 'hex'));
-const want = readFileSync(new URL('./fixtures/golden-6.18.lines.ndjson', import.meta.url), 'utf8').trimEnd().split('\n');
+const want = readFileSync(new URL('../fixtures/golden-6.18.lines.ndjson', import.meta.url), 'utf8').trimEnd().split('\n');
 const reasons = new ReasonNames(golden.reasons);
 const kallsyms = [
   'ffffffff8204908c t __udp4_lib_rcv',
@@ -41,7 +41,7 @@ function setup() {
   const clock = new WallClock({ monotonicNs: 2_399_000_000_000n, realtimeNs: 1_795_510_937_000_000_000n });
   const builder = new EventBuilder(reasons, new Symbolizer(kallsyms), clock, sysctl);
   const decoder = new Decoder(clock.monoBaseNs);
-  /** one wake-up, as src/stream.ts handles it */
+  /** one wake-up, as src/pipeline/stream.ts handles it */
   const batch = (buf: Buffer) => {
     const offsets: number[] = [];
     const events: DropEvent[] = [];

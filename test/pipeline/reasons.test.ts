@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadNative, packageRoot } from '../src/native.js';
-import { ReasonNames, shortName } from '../src/reasons.js';
+import { loadNative, packageRoot } from '../../src/native/binding.js';
+import { ReasonNames, shortName } from '../../src/pipeline/reasons.js';
 
 const FORMAT = '/sys/kernel/tracing/events/skb/kfree_skb/format';
 const canRead = process.getuid?.() === 0 && existsSync(FORMAT) && existsSync(`${packageRoot()}/build/Release/droptrace.node`);

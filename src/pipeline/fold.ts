@@ -181,7 +181,7 @@ export class Folder {
 function foldedLine(t: DropEvent, time: string, count: number): DropEvent {
   const ev: Record<string, unknown> = {};
   // DropEvents are plain objects: for-in sees exactly their own fields, as a spread would; the
-  // ones still undefined (src/events.ts) are left out, so a field set later comes after `folded`
+  // ones still undefined (src/pipeline/events.ts) are left out, so a field set later comes after `folded`
   for (const k in t) if (k !== 'last_time' && k !== 'dns' && t[k as keyof DropEvent] !== undefined) ev[k] = t[k as keyof DropEvent];
   ev.time = time;
   ev.count = count;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDnsQuestion } from '../src/dns.js';
+import { parseDnsQuestion } from '../../src/pipeline/dns.js';
 
 const query = (name: string, qtype: number, flags = 0x0100) =>
   Buffer.concat([

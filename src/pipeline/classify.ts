@@ -93,7 +93,7 @@ function netfilter(ct: number): Classification {
 /**
  * Whether classify() reads the flow (src, dst) for this reason. For every other reason the
  * result depends only on the reason, the location and the flags, so the stream classifies
- * each such combination once (src/events.ts); test/classify.test.ts holds classify() to it.
+ * each such combination once (src/pipeline/events.ts); test/classify.test.ts holds classify() to it.
  */
 export function classifyReadsFlow(reason: string): boolean {
   return reason === 'NOT_SPECIFIED' || reason === 'IP_LOCALNET' || reason === 'IP_INADDRERRORS';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ipv4, ipv6, latin1Z, TextCache } from '../src/addr.js';
+import { ipv4, ipv6, latin1Z, TextCache } from '../../src/pipeline/addr.js';
 
 const v6 = (hex: string) => ipv6(Buffer.from(hex.replace(/:/g, ''), 'hex'), 0);
 

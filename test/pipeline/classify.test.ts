@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classify, classifyReadsFlow, classifyReadsFlowAt } from '../src/classify.js';
-import { FLAGS } from '../src/layout.js';
+import { classify, classifyReadsFlow, classifyReadsFlowAt } from '../../src/pipeline/classify.js';
+import { FLAGS } from '../../src/pipeline/layout.js';
 
 const c = (reason: string, src: string | null = '198.18.0.1', dst: string | null = '198.18.0.2', location = 'x') =>
   classify({ reason, location, src, dst });

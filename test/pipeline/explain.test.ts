@@ -1,14 +1,14 @@
 /**
  * explainReads() is a promise the stream relies on to reuse explanations and rebuild folded
- * lines (src/events.ts, src/fold.ts): what it says explain() does not read, explain() must not
+ * lines (src/pipeline/events.ts, src/pipeline/fold.ts): what it says explain() does not read, explain() must not
  * read.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classify } from '../src/classify.js';
-import type { Classification } from '../src/classify.js';
-import type { RawDrop } from '../src/decode.js';
-import { explain, explainReads } from '../src/explain.js';
+import { classify } from '../../src/pipeline/classify.js';
+import type { Classification } from '../../src/pipeline/classify.js';
+import type { RawDrop } from '../../src/pipeline/decode.js';
+import { explain, explainReads } from '../../src/pipeline/explain.js';
 
 const KINDS: Classification[] = [
   { family: 'neigh', kind: 'neigh_table_full' },

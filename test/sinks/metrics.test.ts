@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DroptraceError } from '../src/errors.js';
-import type { CountersLine, DropEvent, StreamLine } from '../src/events.js';
-import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../src/metrics.js';
-import type { MetricsServer } from '../src/metrics.js';
+import { DroptraceError } from '../../src/errors.js';
+import type { CountersLine, DropEvent, StreamLine } from '../../src/pipeline/events.js';
+import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
+import type { MetricsServer } from '../../src/sinks/metrics.js';
 
 const FIXTURE = join(import.meta.dirname, 'metrics-fixtures', 'stream.ndjson');
 const recorded = (): StreamLine[] =>

@@ -4,7 +4,7 @@
  * tshark/Wireshark. Only detail events have bytes; folded drops are counted, not captured.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { DroptraceError } from './errors.js';
+import { DroptraceError } from '../errors.js';
 
 const LINKTYPE_RAW = 101;
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { WallClock } from '../src/clock.js';
+import { WallClock } from '../../src/pipeline/clock.js';
 
 describe('WallClock', () => {
   it('adds monotonic deltas to the realtime base exactly, with nanoseconds', () => {

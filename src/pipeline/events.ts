@@ -5,11 +5,11 @@
 import { classify, classifyReadsFlowAt } from './classify.js';
 import type { Classification, Family } from './classify.js';
 import type { WallClock } from './clock.js';
-import type { CountersLine } from './host/counters-line.js';
+import type { CountersLine } from '../host/counters-line.js';
 import { parseDnsQuestion } from './dns.js';
 import { explain, explainReads } from './explain.js';
 import { FLAGS } from './layout.js';
-import { l4PayloadOffset } from './pcap.js';
+import { l4PayloadOffset } from '../sinks/pcap.js';
 import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './explain.js';
 import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
@@ -220,8 +220,8 @@ export class EventBuilder {
   }
 
   /**
-   * build() for a line made again from the same drop (folded lines, src/fold.ts; the --pcap
-   * comment, src/stream.ts): a DNS payload that did not parse is counted when fold() builds it.
+   * build() for a line made again from the same drop (folded lines, src/pipeline/fold.ts; the --pcap
+   * comment, src/pipeline/stream.ts): a DNS payload that did not parse is counted when fold() builds it.
    */
   describe(d: RawDrop): DropEvent {
     return this.make(d, false);

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeKeys, Decoder, eachKey, recordKey } from '../src/decode.js';
-import { EVENT_SIZE, EVENT_VERSION, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../src/layout.js';
-import { ReasonNames } from '../src/reasons.js';
+import { decodeKeys, Decoder, eachKey, recordKey } from '../../src/pipeline/decode.js';
+import { EVENT_SIZE, EVENT_VERSION, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../../src/pipeline/layout.js';
+import { ReasonNames } from '../../src/pipeline/reasons.js';
 
 // Real records from the kernel's ring buffer (scripts/record-golden.mjs, kernel 6.18): UDP to a
 // closed port, an IPv6 MLD report, a TCP SYN into an iptables DROP rule, a UDP datagram with a
 // forged 127.0.0.9 source, a DNS query into a DROP rule (with its payload), IPv6 multicast
 // noise, and UDP over IPv6 to closed ports.
-const golden = JSON.parse(readFileSync(new URL('./fixtures/golden-6.18.json', import.meta.url), 'utf8')) as {
+const golden = JSON.parse(readFileSync(new URL('../fixtures/golden-6.18.json', import.meta.url), 'utf8')) as {
   reasons: Array<[string, number]>;
   records: string[];
 };

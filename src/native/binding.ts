@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DroptraceError } from './errors.js';
-import type { ClockPair } from './clock.js';
-import type { NativeLayout } from './layout.js';
+import { DroptraceError } from '../errors.js';
+import type { ClockPair } from '../pipeline/clock.js';
+import type { NativeLayout } from '../pipeline/layout.js';
 
 export type Hook = 'tp_btf/kfree_skb' | 'tracepoint/skb/kfree_skb';
 export const HOOKS: readonly Hook[] = ['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb'];

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KEY_UNITS, KeyTable } from '../src/keytable.js';
+import { KEY_UNITS, KeyTable } from '../../src/pipeline/keytable.js';
 
 describe('KeyTable', () => {
   it('numbers keys in the order they were added, like a Map, through growth and clears', () => {
