@@ -9,12 +9,15 @@
 //       OBJECT defaults to build/gen/droptrace.bpf.o (where native/CMakeLists.txt puts it);
 //       --stdout prints instead of writing src/gen/record.ts.
 //
+// It also re-lays the kernel records recorded for the tests (test/fixtures/golden-*.json, which
+// say the layout they are in) into the new layout, field by field: a new field is 0 there.
+//
 // Naming: struct dt_event → EVENT_SIZE, EVENT_FIELDS (the members of a nested struct, such as
 // the event's `key`, are listed too, at their offsets in the outer struct); enum dt_flag →
 // FLAG = { IPV4: 1, ... } (the members' common prefix dropped); enum dt_const → one
 // constant per member (DT_EVENT_VERSION → EVENT_VERSION).
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -134,5 +137,39 @@ for (const s of structs) {
 }
 const text = lines.join('\n');
 
-if (toStdout) process.stdout.write(text);
-else writeFileSync(join(ROOT, 'src', 'gen', 'record.ts'), text);
+if (toStdout) {
+  process.stdout.write(text);
+  process.exit(0);
+}
+writeFileSync(join(ROOT, 'src', 'gen', 'record.ts'), text);
+
+const event = structs.find((s) => s.name === 'dt_event');
+const version = enums.find((e) => e.name === 'dt_const').values.find((v) => v.name === 'DT_EVENT_VERSION').val;
+const layout = { version, size: event.size, fields: Object.fromEntries(fieldsOf(event).map(([n, off, size]) => [n, [off, size]])) };
+const fixtures = join(ROOT, 'test', 'fixtures');
+for (const name of readdirSync(fixtures).filter((n) => /^golden-.*\.json$/.test(n))) {
+  const file = join(fixtures, name);
+  const golden = JSON.parse(readFileSync(file, 'utf8'));
+  if (!golden.layout) fail(`${file} does not say its layout ("layout": {version, size, fields})`);
+  if (JSON.stringify(golden.layout) === JSON.stringify(layout)) continue;
+  golden.records = golden.records.map((hex) => relay(Buffer.from(hex, 'hex'), golden.layout, layout).toString('hex'));
+  golden.layout = layout;
+  writeFileSync(file, JSON.stringify(golden, null, 1) + '\n');
+  process.stderr.write(`gen-record: ${name} re-laid out for DT_EVENT_VERSION ${version}\n`);
+}
+
+/** A record in layout `from` → the same record in layout `to`: fields by name, payload after. */
+function relay(rec, from, to) {
+  const leaves = (l) =>
+    Object.entries(l.fields).filter(([n, [o, s]]) => !Object.entries(l.fields).some(([m, [p, t]]) => m !== n && p >= o && p + t <= o + s));
+  const size = rec.readUInt16LE(from.fields.size[0]);
+  const out = Buffer.alloc(to.size + (size - from.size));
+  for (const [n, [o, s]] of leaves(to)) {
+    const old = from.fields[n];
+    if (old) rec.copy(out, o, old[0], old[0] + Math.min(s, old[1]));
+  }
+  rec.copy(out, to.size, from.size, size);
+  out.writeUInt16LE(to.version, to.fields.version[0]);
+  out.writeUInt16LE(out.length, to.fields.size[0]);
+  return out;
+}

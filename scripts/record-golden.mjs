@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { release } from 'node:os';
-import { EVENT_FIELDS } from '../dist/src/gen/record.js';
+import { EVENT_FIELDS, EVENT_SIZE, EVENT_VERSION } from '../dist/src/gen/record.js';
 
 const require = createRequire(import.meta.url);
 const addon = require('../build/Release/droptrace.node');
@@ -62,7 +62,9 @@ socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW).sendto(h+u,('19
   });
   t.close();
   const reasons = addon.btfEnum('skb_drop_reason');
-  process.stdout.write(JSON.stringify({ kernel: release(), reasons, records }, null, 1) + '\n');
+  // the layout the records are in: scripts/gen-record.mjs re-lays them when it changes
+  const layout = { version: EVENT_VERSION, size: EVENT_SIZE, fields: EVENT_FIELDS };
+  process.stdout.write(JSON.stringify({ kernel: release(), reasons, records, layout }, null, 1) + '\n');
 } finally {
   cleanup();
 }
