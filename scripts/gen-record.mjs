@@ -86,14 +86,14 @@ function fieldsOf(s, base = 0, out = []) {
     const off = m.bits_offset / 8;
     const size = sizeOf(m.type_id);
     // no holes: every byte of a record is a field the programs zero and fill
-    if (off !== end) fail(`struct ${s.name} has a hole of ${off - end} bytes before ${m.name}: order its fields largest first`);
+    if (off !== end) fail(`struct ${s.name} has a hole of ${off - end} bytes before ${m.name}: order its fields largest first, or name the bytes (__u8 _pad[n])`);
     end = off + size;
     if (out.some(([n]) => n === m.name)) fail(`struct ${s.name}: field name ${m.name} is used twice (nested structs are listed flat)`);
     out.push([m.name, base + off, size]);
     const inner = structOf(m.type_id);
     if (inner) fieldsOf(inner, base + off, out);
   }
-  if (end !== s.size) fail(`struct ${s.name} has ${s.size - end} bytes of padding at its end: fill them with a field`);
+  if (end !== s.size) fail(`struct ${s.name} has ${s.size - end} bytes of padding at its end: fill them with a field, or name them (__u8 _pad[n])`);
   return out;
 }
 
