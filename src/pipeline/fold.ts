@@ -3,14 +3,20 @@
  * per key (reason, netns, device, flow) and, per key, how many of those drops sent no detail
  * event (the per-key rate limit, or a full ring buffer). Each reconcile turns the growth of
  * that "suppressed" count into one drop line with `count` = the growth and `folded: true`,
- * described like the key's last delivered event (what that event said, as enrichment left it:
- * nothing is decoded or described again). Delivered + folded = the kernel's count, exactly,
+ * described like the key's last delivered event (what that event said, as enrichment left it;
+ * only a one-off explanation is described again, see Generation). Delivered + folded = the kernel's count, exactly,
  * for every key still in the kernel's map.
  */
+import { EVENT_FIELDS, EVENT_SIZE, PAYLOAD_MAX } from '../gen/record.js';
+import { Decoder } from './decode.js';
 import type { KeyCount, RawDrop } from './decode.js';
 import { flowOf } from './events.js';
 import type { DropEvent, Flow } from './events.js';
+import { explainReads } from './explain.js';
 import { KeyTable } from './keytable.js';
+
+/** bytes kept per one-off description: a whole record, payload included */
+const SLOT_BYTES = EVENT_SIZE + PAYLOAD_MAX;
 
 /** the flow of a delivered event, which folded lines make again from the key */
 const NO_FLOW = 0;
@@ -22,15 +28,24 @@ const FLOW_L4 = 2;
  * object per slot. Not the event itself: events (and their flows) are new with every drop, and
  * holding one per key made every delivered event live long enough to be copied by the GC. The
  * flow is not kept either: it is the key's own, made again from the key's bytes.
+ *
+ * An explanation made for one drop alone (a DNS question, a martian's addresses) is text no
+ * other drop shares: holding it per key cost as much memory as holding the events. Those keep
+ * the record's bytes instead (outside the JS heap), described again if a folded line needs them.
  */
 class Generation {
   readonly slots: KeyTable;
   readonly described: DropEvent[] = [];
   readonly flowShape: Uint8Array;
+  readonly bytes: Uint8Array;
+  /** record length per slot; 0: the slot's description is in `described` */
+  readonly lengths: Uint16Array;
 
   constructor(capacity: number) {
     this.slots = new KeyTable(capacity);
     this.flowShape = new Uint8Array(capacity);
+    this.bytes = new Uint8Array(capacity * SLOT_BYTES);
+    this.lengths = new Uint16Array(capacity);
   }
 
   clear(): void {
@@ -88,6 +103,8 @@ export class Folder {
   private current: Generation;
   private older: Generation;
   private readonly perGeneration: number;
+  /** reads the one-off records kept in the generations back */
+  private readonly decoder = new Decoder(0n);
   /** drops written as folded lines so far */
   total = 0;
 
@@ -109,23 +126,31 @@ export class Folder {
     const g = this.current;
     const slot = record !== undefined ? g.slots.add(record, offset) : g.slots.add(key!, 0);
     const d = (g.described[slot] ??= blank());
-    d.family = ev.family;
-    d.kind = ev.kind;
-    d.reason = ev.reason;
-    d.location = ev.location;
-    d.netns = ev.netns;
-    d.ifname = ev.ifname;
-    d.ifindex = ev.ifindex;
     d.pod = ev.pod;
-    d.explain = ev.explain;
-    d.hint = ev.hint;
-    d.evidence = ev.evidence;
-    d.neigh = ev.neigh;
-    d.martian = ev.martian;
-    d.conntrack = ev.conntrack;
     d.pod_match = ev.pod_match;
-    const f = ev.flow;
-    g.flowShape[slot] = f === null ? NO_FLOW : f.sport !== undefined || f.type !== undefined ? FLOW_L4 : FLOW_BARE;
+    if (record !== undefined && ((ev.dns !== undefined && ev.dns !== null) || explainReads(ev.kind) === 'drop')) {
+      const size = Math.min(record[offset + EVENT_FIELDS.size[0]]! | (record[offset + EVENT_FIELDS.size[0] + 1]! << 8), SLOT_BYTES, record.length - offset);
+      g.bytes.set(record.subarray(offset, offset + size), slot * SLOT_BYTES);
+      g.lengths[slot] = size;
+      d.evidence = d.neigh = d.martian = d.conntrack = undefined;
+    } else {
+      g.lengths[slot] = 0;
+      d.family = ev.family;
+      d.kind = ev.kind;
+      d.reason = ev.reason;
+      d.location = ev.location;
+      d.netns = ev.netns;
+      d.ifname = ev.ifname;
+      d.ifindex = ev.ifindex;
+      d.explain = ev.explain;
+      d.hint = ev.hint;
+      d.evidence = ev.evidence;
+      d.neigh = ev.neigh;
+      d.martian = ev.martian;
+      d.conntrack = ev.conntrack;
+      const f = ev.flow;
+      g.flowShape[slot] = f === null ? NO_FLOW : f.sport !== undefined || f.type !== undefined ? FLOW_L4 : FLOW_BARE;
+    }
     if (g.slots.size >= this.perGeneration) {
       this.current = this.older;
       this.current.clear();
@@ -134,7 +159,7 @@ export class Folder {
   }
 
   /** The folded line of `k` as its last delivered event described it, when that is kept. */
-  private fromDelivered(k: KeyCount, time: string, count: number): DropEvent | undefined {
+  private fromDelivered(k: KeyCount, time: string, count: number, describe: (raw: RawDrop) => DropEvent): DropEvent | undefined {
     let g = this.current;
     let slot = g.slots.get(k.bytes, k.at);
     if (slot < 0) {
@@ -143,6 +168,14 @@ export class Folder {
       if (slot < 0) return undefined;
     }
     const d = g.described[slot]!;
+    const size = g.lengths[slot]!;
+    if (size > 0) {
+      const at = slot * SLOT_BYTES;
+      const ev = describe(this.decoder.decode(g.bytes.subarray(at, at + size)).drops[0]!);
+      ev.pod = d.pod;
+      if (d.pod_match !== undefined) ev.pod_match = d.pod_match;
+      return foldedLine(ev, time, count);
+    }
     d.flow = flowFromKey(k, g.flowShape[slot]!);
     const ev = foldedLine(d, time, count);
     d.flow = null;
@@ -153,7 +186,7 @@ export class Folder {
    * Folded lines for every key whose suppressed count grew since the last call. Each line goes
    * to `emit` as soon as it is made, so a full map's worth of lines is never in memory at once;
    * without `emit` they are returned. `describe` builds the event of a key no kept delivered
-   * event describes, from the key (KeyCount.flowRecord).
+   * event describes, from the key (KeyCount.flowRecord), or from a kept one-off record.
    */
   reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: string, emit?: (ev: DropEvent) => void): DropEvent[] {
     const out: DropEvent[] = [];
@@ -167,7 +200,7 @@ export class Folder {
       const delta = k.suppressed - done;
       if (k.suppressed > 0) nextCounts[next.add(k.bytes, k.at)] = k.suppressed;
       if (delta <= 0) continue;
-      const ev = this.fromDelivered(k, time, delta) ?? foldedLine(describe(k.flowRecord), time, delta);
+      const ev = this.fromDelivered(k, time, delta, describe) ?? foldedLine(describe(k.flowRecord), time, delta);
       this.total += delta;
       if (emit) emit(ev);
       else out.push(ev);

@@ -126,6 +126,19 @@ describe('Folder with records', () => {
     expect(f.reconcile([key(record, 3, 3)], notDescribed, 'now')).toMatchObject([{ kind: 'conntrack_table_full', explain: 'table full at 65536', conntrack: { nf_conntrack_max: 65536 }, count: 3 }]);
   });
 
+  it('describes a one-off explanation (a DNS question, a martian) again from the kept record, with its pod', () => {
+    for (const more of [{ dns: { name: 'kube-dns.', type: 'A', id: 1, response: false } }, { kind: 'martian_source' }]) {
+      const f = withRecord(deliveredWith('netfilter_rule', more));
+      const seen: RawDrop[] = [];
+      const out = f.reconcile([key(record, 2, 2)], (raw) => {
+        seen.push(raw);
+        return { ...ev('described again'), pod: null };
+      }, 'now');
+      expect(seen.map((d) => [d.src, d.sport, d.ifname])).toEqual([['198.18.7.1', 41000, 'dtgvb']]);
+      expect(out).toMatchObject([{ kind: 'described again', count: 2, folded: true, pod: { name: 'p' }, pod_match: 'netns' }]);
+    }
+  });
+
   it('gives the flow the shape the event gave it (no ports when the headers were cut short)', () => {
     const f = withRecord(deliveredWith('no_socket', { flow: { proto: 'udp', src: '198.18.7.1', dst: '198.18.7.2' } }));
     expect(f.reconcile([key(record, 1, 1)], notDescribed, 'now')[0]!.flow).toEqual({ proto: 'udp', src: '198.18.7.1', dst: '198.18.7.2' });
