@@ -29,6 +29,17 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/*
+ * Types only userspace reads (the ring-buffer record, the flag and counter enums), kept in
+ * this object's BTF for scripts/gen-record.mjs, as bpf2go users keep theirs: never used here.
+ */
+struct dt_event *const dt_btf_event __attribute__((unused)) = 0;
+enum dt_const *const dt_btf_const __attribute__((unused)) = 0;
+enum dt_flag *const dt_btf_flag __attribute__((unused)) = 0;
+enum dt_ct_flag *const dt_btf_ct_flag __attribute__((unused)) = 0;
+enum dt_martian_flag *const dt_btf_martian_flag __attribute__((unused)) = 0;
+enum dt_stat *const dt_btf_stat __attribute__((unused)) = 0;
+
 /* Set by the loader between open and load. */
 const volatile __u32 filter_netns = 0; /* 0: every namespace */
 const volatile __u8 capture_l3 = 0;   /* keep the first DT_PAYLOAD_MAX bytes from the IP header (--pcap) */
@@ -565,22 +576,13 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	__builtin_memset(&ev, 0, sizeof(ev));
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.location = (__u64)location;
+	ev.key = p.k;
 	ev.version = DT_EVENT_VERSION;
 	ev.size = sizeof(ev);
-	ev.reason = reason;
-	ev.netns = netns;
-	ev.ifindex = p.k.ifindex;
 	ev.flags = p.flags;
 	ev.probe = probe;
 	ev.ct_flags = ct;
 	ev.l3_proto = p.l3_proto;
-	ev.l4_proto = p.k.l4_proto;
-	ev.sport = p.k.sport;
-	ev.dport = p.k.dport;
-	ev.icmp_type = p.k.icmp_type;
-	ev.icmp_code = p.k.icmp_code;
-	__builtin_memcpy(ev.saddr, p.k.saddr, 16);
-	__builtin_memcpy(ev.daddr, p.k.daddr, 16);
 	__u32 len = RD(skb, len);
 	ev.pkt_len = len > 0xffff ? 0xffff : len;
 	if (dev)

@@ -1,80 +1,109 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The one event layout shared by the BPF programs (probes/droptrace.bpf.c), the native addon
- * (native/) and — through the addon's layout() export, checked by test/layout.test.ts —
- * the TypeScript decoder (src/decode.ts). Fixed-width fields only, largest first, no holes.
- * Bump DT_EVENT_VERSION on any change.
+ * The one hand-written record layout, included by the BPF programs (droptrace.bpf.c,
+ * hooks.bpf.c) and the native addon (native/). The TypeScript layout, src/gen/record.ts, is
+ * generated from the compiled object's BTF (scripts/gen-record.mjs). Fixed-width fields only, aligned, no holes:
+ * after the key, largest first. Bump DT_EVENT_VERSION on any change.
  */
 #ifndef DROPTRACE_H
 #define DROPTRACE_H
 
-#define DT_EVENT_VERSION 2
-#define DT_IFNAMSIZ 16
-/* Counter slots for exact per-reason counts; reasons past the last slot share it. */
-#define DT_REASON_SLOTS 1024
+/*
+ * Numbers userspace needs too. Enums, not #defines: the compiler keeps enums in the BPF
+ * object's BTF (droptrace.bpf.c references each one), and scripts/gen-record.mjs writes them
+ * into src/gen/record.ts from there.
+ */
+enum dt_const {
+	DT_EVENT_VERSION = 3,
+	DT_IFNAMSIZ = 16,
+	/* Counter slots for exact per-reason counts; reasons past the last slot share it. */
+	DT_REASON_SLOTS = 1024,
+	/* Payload bytes kept for DNS (port 53) drops, to name the query. */
+	DT_PAYLOAD_MAX = 192,
+};
 
-/* flags */
-#define DT_F_IPV4 0x01
-#define DT_F_IPV6 0x02
-#define DT_F_L4 0x04          /* sport/dport or icmp type/code are valid */
-#define DT_F_NETNS_FROM_SK 0x08 /* no skb->dev: netns taken from the socket */
-#define DT_F_TRUNCATED 0x10   /* headers could not be read completely */
-#define DT_F_PAYLOAD_L3 0x20  /* the payload starts at the network header (--pcap), not at L4 data */
+/* dt_event.flags */
+enum dt_flag {
+	DT_F_IPV4 = 0x01,
+	DT_F_IPV6 = 0x02,
+	DT_F_L4 = 0x04,            /* sport/dport or icmp type/code are valid */
+	DT_F_NETNS_FROM_SK = 0x08, /* no skb->dev: netns taken from the socket */
+	DT_F_TRUNCATED = 0x10,     /* headers could not be read completely */
+	DT_F_PAYLOAD_L3 = 0x20,    /* the payload starts at the network header (--pcap), not at L4 data */
+};
 
-/* ct_flags: conntrack state of a NETFILTER_DROP, read in the kernel at the drop */
-#define DT_CT_HAS_CT 0x01          /* skb carries a conntrack entry (skb->_nfct) */
-#define DT_CT_CONFIRMED 0x02       /* ... and it is confirmed (in the table); read only when INSERT_FAILED_ROSE */
-#define DT_CT_ACTIVE 0x04          /* conntrack counters of this netns were read (conntrack in use there) */
-#define DT_CT_DROP_ROSE 0x08       /* this CPU's conntrack "drop" counter rose since the last drop here */
-#define DT_CT_INSERT_FAILED_ROSE 0x10
-#define DT_CT_INVALID_ROSE 0x20
-#define DT_CT_NO_BASELINE 0x40     /* first drop seen in this netns on this CPU: "rose" means "nonzero" */
-#define DT_CT_ALLOC_FAILED 0x80    /* fexit/kretprobe saw __nf_conntrack_alloc fail just before */
+/* dt_event.ct_flags: conntrack state of a NETFILTER_DROP, read in the kernel at the drop */
+enum dt_ct_flag {
+	DT_CT_HAS_CT = 0x01,             /* skb carries a conntrack entry (skb->_nfct) */
+	DT_CT_CONFIRMED = 0x02,          /* ... and it is confirmed (in the table); read only when INSERT_FAILED_ROSE */
+	DT_CT_ACTIVE = 0x04,             /* conntrack counters of this netns were read (conntrack in use there) */
+	DT_CT_DROP_ROSE = 0x08,          /* this CPU's conntrack "drop" counter rose since the last drop here */
+	DT_CT_INSERT_FAILED_ROSE = 0x10,
+	DT_CT_INVALID_ROSE = 0x20,
+	DT_CT_NO_BASELINE = 0x40,        /* first drop seen in this netns on this CPU: "rose" means "nonzero" */
+	DT_CT_ALLOC_FAILED = 0x80,       /* fexit/kretprobe saw __nf_conntrack_alloc fail just before */
+};
 
-/* martian_conf */
-#define DT_M_LOG_ALL 0x01          /* net.ipv4.conf.all.log_martians */
-#define DT_M_LOG_DEV 0x02          /* net.ipv4.conf.<dev>.log_martians */
-#define DT_M_SOURCE_SEEN 0x04      /* a hook saw ip_handle_martian_source just before the drop */
-#define DT_M_KNOWN 0x80            /* the values above were read */
-
-/* Payload bytes kept for DNS (port 53) drops, to name the query. */
-#define DT_PAYLOAD_MAX 192
+/* dt_event.martian_conf */
+enum dt_martian_flag {
+	DT_M_LOG_ALL = 0x01,     /* net.ipv4.conf.all.log_martians */
+	DT_M_LOG_DEV = 0x02,     /* net.ipv4.conf.<dev>.log_martians */
+	DT_M_SOURCE_SEEN = 0x04, /* a hook saw ip_handle_martian_source just before the drop */
+	DT_M_KNOWN = 0x80,       /* the values above were read */
+};
 
 /* kernel-side counters (index into the per-CPU "stats" array) */
-#define DT_STAT_SEEN 0        /* kfree_skb runs that were drops */
-#define DT_STAT_RB_LOST 1     /* ring-buffer reserve failures: detail lost, count kept */
-#define DT_STAT_NEIGH_FAIL4 2  /* neigh:neigh_create with created=0, IPv4 */
-#define DT_STAT_NEIGH_FAIL6 3  /* ... IPv6 */
-#define DT_STAT_SUPPRESSED 4   /* detail held back by the per-key rate limit (counted in key_counts) */
-#define DT_STAT_MAX 8
+enum dt_stat {
+	DT_STAT_SEEN = 0,        /* kfree_skb runs that were drops */
+	DT_STAT_RB_LOST = 1,     /* ring-buffer reserve failures: detail lost, count kept */
+	DT_STAT_NEIGH_FAIL4 = 2, /* neigh:neigh_create with created=0, IPv4 */
+	DT_STAT_NEIGH_FAIL6 = 3, /* ... IPv6 */
+	DT_STAT_SUPPRESSED = 4,  /* detail held back by the per-key rate limit (counted in key_counts) */
+	DT_STAT_MAX = 8,
+};
 
+/*
+ * Exact per-key counts (key: reason, netns, device, flow) in a per-CPU LRU hash; detail
+ * events of one key are rate-limited per CPU (first DT_KEY_BURST per window always go out),
+ * the rest are only counted and userspace folds them into `count` from this map. The same
+ * bytes head every detail event, so userspace hashes and compares one byte span for both.
+ * No padding: every byte is a field, zeroed before it is filled.
+ */
+struct dt_key {
+	__u32 reason;       /* enum skb_drop_reason, numbered as on the running kernel */
+	__u32 netns;        /* network namespace inode */
+	__u32 ifindex;      /* skb->dev->ifindex, 0 without a device */
+	__u16 sport;        /* host order */
+	__u16 dport;        /* host order */
+	__u8 l4_proto;      /* IPPROTO_* */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 ip_version;    /* 4, 6, 0 without an IP header */
+	__u8 saddr[16];     /* IPv4 in the first 4 bytes, network order */
+	__u8 daddr[16];
+};
+
+/*
+ * One detail event: its counter key, then what the key does not say (a u32 first to reach
+ * 8-byte alignment, then largest first).
+ */
 struct dt_event {
+	struct dt_key key;
+	__u32 neigh_entries; /* NEIGH_CREATEFAIL: table entries at the failed neigh_create */
 	__u64 ts_ns;        /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 location;     /* kernel text address that freed the skb */
 	__u16 version;      /* DT_EVENT_VERSION */
 	__u16 size;         /* bytes in this record: sizeof(struct dt_event) + payload_len */
-	__u32 reason;       /* enum skb_drop_reason, numbered as on the running kernel */
-	__u32 netns;        /* network namespace inode */
-	__u32 ifindex;      /* skb->dev->ifindex, 0 without a device */
 	__u16 l3_proto;     /* skb->protocol, host order (0x0800, 0x86dd, ...) */
-	__u16 sport;        /* host order */
-	__u16 dport;        /* host order */
 	__u16 pkt_len;      /* skb->len, saturated at 65535 */
-	__u8 l4_proto;      /* IPPROTO_* */
-	__u8 flags;         /* DT_F_* */
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u8 probe;         /* which program produced it: 1 tp_btf, 2 tracepoint */
-	__u8 ct_flags;      /* DT_CT_*, NETFILTER_DROP only */
-	__u8 martian_conf;  /* DT_M_*, IPv4 drops on a device only */
-	__u8 neigh_family;  /* NEIGH_CREATEFAIL: family of the failed neigh_create (2, 10), 0 unknown */
-	__u8 saddr[16];     /* IPv4 in the first 4 bytes, network order */
-	__u8 daddr[16];
-	char ifname[DT_IFNAMSIZ];
-	__u32 neigh_entries; /* NEIGH_CREATEFAIL: table entries at the failed neigh_create */
-	__u8 rp_filter;     /* max(conf.all, conf.<dev>) rp_filter, as the kernel applies it */
-	__u8 _pad;
 	__u16 payload_len;  /* L4 payload bytes that follow the struct (DNS only) */
+	__u8 flags;         /* enum dt_flag */
+	__u8 probe;         /* which program produced it: 1 tp_btf, 2 tracepoint */
+	__u8 ct_flags;      /* enum dt_ct_flag, NETFILTER_DROP only */
+	__u8 martian_conf;  /* enum dt_martian_flag, IPv4 drops on a device only */
+	__u8 neigh_family;  /* NEIGH_CREATEFAIL: family of the failed neigh_create (2, 10), 0 unknown */
+	__u8 rp_filter;     /* max(conf.all, conf.<dev>) rp_filter, as the kernel applies it */
+	char ifname[DT_IFNAMSIZ];
 	__u8 neigh_key[16]; /* NEIGH_CREATEFAIL: the address being resolved */
 };
 
@@ -91,25 +120,6 @@ struct dt_recent {
 	__u8 neigh_family;
 	__u8 _pad[3];
 	__u8 neigh_key[16];
-};
-
-/*
- * Exact per-key counts (key: reason, netns, device, flow) in a per-CPU LRU hash; detail
- * events of one key are rate-limited per CPU (first DT_KEY_BURST per window always go out),
- * the rest are only counted and userspace folds them into `count` from this map.
- */
-struct dt_key {
-	__u32 reason;
-	__u32 netns;
-	__u32 ifindex;
-	__u16 sport;
-	__u16 dport;
-	__u8 l4_proto;
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u8 ip_version;    /* 4, 6, 0 without an IP header */
-	__u8 saddr[16];
-	__u8 daddr[16];
 };
 
 struct dt_key_val {

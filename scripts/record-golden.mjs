@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Records real ring-buffer records for the decoder's golden tests (test/fixtures/golden.json):
 // UDP to a closed port (IPv4 and IPv6), a rule drop and a spoofed source, in throw-away
-// namespaces. Run as root after a build: node scripts/record-golden.mjs > test/fixtures/golden.json
+// namespaces. Run as root after a build: node scripts/record-golden.mjs > test/fixtures/golden-6.18.json
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { release } from 'node:os';
+import { EVENT_FIELDS, EVENT_SIZE, EVENT_VERSION } from '../dist/src/gen/record.js';
 
 const require = createRequire(import.meta.url);
 const addon = require('../build/Release/droptrace.node');
@@ -37,7 +38,7 @@ try {
   await new Promise((resolve) => {
     t.start((buf) => {
       for (let o = 0; o < buf.length; ) {
-        const size = buf.readUInt16LE(o + 18);
+        const size = buf.readUInt16LE(o + EVENT_FIELDS.size[0]);
         records.push(buf.subarray(o, o + size).toString('hex'));
         o += size;
       }
@@ -61,7 +62,9 @@ socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW).sendto(h+u,('19
   });
   t.close();
   const reasons = addon.btfEnum('skb_drop_reason');
-  process.stdout.write(JSON.stringify({ kernel: release(), reasons, records }, null, 1) + '\n');
+  // the layout the records are in: scripts/gen-record.mjs re-lays them when it changes
+  const layout = { version: EVENT_VERSION, size: EVENT_SIZE, fields: EVENT_FIELDS };
+  process.stdout.write(JSON.stringify({ kernel: release(), reasons, records, layout }, null, 1) + '\n');
 } finally {
   cleanup();
 }

@@ -61,6 +61,13 @@ if stale build/Release/droptrace.node native probes/*.bpf.c probes/*.h probes/ge
   touch build/Release/droptrace.node
 fi
 
+# the TypeScript record layout, from the BPF object's BTF (commit the result when it changes);
+# an installed package has no src/: its dist/ was built from the committed file
+if [[ -d src ]] && stale src/gen/record.ts build/gen/droptrace.bpf.o scripts/gen-record.mjs; then
+  say "generating src/gen/record.ts"
+  node scripts/gen-record.mjs
+fi
+
 if stale dist/src/cli.js src tsconfig.json; then
   say "compiling TypeScript"
   npx --no-install tsc -p tsconfig.json

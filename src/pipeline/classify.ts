@@ -3,7 +3,7 @@
  * from the drop reason's name, the kernel location, the flow and what the kernel program saw
  * next to the drop (conntrack state and counters, a failed neighbour creation). Pure: no I/O.
  */
-import { FLAGS } from './layout.js';
+import { CT_FLAG, MARTIAN_FLAG } from '../gen/record.js';
 
 export type Family = 'neigh' | 'conntrack' | 'netfilter' | 'martian' | 'other';
 
@@ -19,9 +19,9 @@ export interface ClassifyInput {
   location: string;
   src: string | null;
   dst: string | null;
-  /** FLAGS.CT_* of a NETFILTER_DROP; 0 otherwise */
+  /** CT_FLAG (src/gen/record.ts) of a NETFILTER_DROP; 0 otherwise */
   ctFlags?: number;
-  /** FLAGS.M_* */
+  /** MARTIAN_FLAG (src/gen/record.ts) */
   martianConf?: number;
 }
 
@@ -60,27 +60,27 @@ const isZeroNet = (ip: string | null) => ip !== null && ip.startsWith('0.');
 function netfilter(ct: number): Classification {
   const ev: string[] = [];
   const has = (f: number) => (ct & f) !== 0;
-  if (has(FLAGS.CT_NO_BASELINE) && has(FLAGS.CT_DROP_ROSE | FLAGS.CT_INSERT_FAILED_ROSE | FLAGS.CT_INVALID_ROSE)) {
+  if (has(CT_FLAG.NO_BASELINE) && has(CT_FLAG.DROP_ROSE | CT_FLAG.INSERT_FAILED_ROSE | CT_FLAG.INVALID_ROSE)) {
     ev.push('first drop seen in this netns on this CPU: conntrack counters compared with zero');
   }
-  if (has(FLAGS.CT_ALLOC_FAILED)) {
+  if (has(CT_FLAG.ALLOC_FAILED)) {
     return { family: 'conntrack', kind: 'conntrack_table_full', evidence: ['__nf_conntrack_alloc failed just before the drop', ...ev] };
   }
-  if (!has(FLAGS.CT_HAS_CT) && has(FLAGS.CT_INVALID_ROSE)) {
+  if (!has(CT_FLAG.HAS_CT) && has(CT_FLAG.INVALID_ROSE)) {
     return {
       family: 'conntrack',
       kind: 'conntrack_invalid',
       evidence: ['no conntrack entry on the packet', "conntrack's invalid counter rose on this CPU", ...ev],
     };
   }
-  if (!has(FLAGS.CT_HAS_CT) && has(FLAGS.CT_DROP_ROSE)) {
+  if (!has(CT_FLAG.HAS_CT) && has(CT_FLAG.DROP_ROSE)) {
     return {
       family: 'conntrack',
       kind: 'conntrack_table_full',
       evidence: ['no conntrack entry on the packet', "conntrack's drop counter rose on this CPU", ...ev],
     };
   }
-  if (has(FLAGS.CT_HAS_CT) && !has(FLAGS.CT_CONFIRMED) && has(FLAGS.CT_INSERT_FAILED_ROSE)) {
+  if (has(CT_FLAG.HAS_CT) && !has(CT_FLAG.CONFIRMED) && has(CT_FLAG.INSERT_FAILED_ROSE)) {
     return {
       family: 'conntrack',
       kind: 'conntrack_insert_failed',
@@ -105,7 +105,7 @@ export function classifyReadsFlow(reason: string): boolean {
  * node says NOT_SPECIFIED for elsewhere (IPv6 multicast noise) are classified once too.
  */
 export function classifyReadsFlowAt(reason: string, location: string, martianConf: number): boolean {
-  if (reason === 'NOT_SPECIFIED') return !(martianConf & FLAGS.M_SOURCE_SEEN) && location === 'ip_rcv_finish_core';
+  if (reason === 'NOT_SPECIFIED') return !(martianConf & MARTIAN_FLAG.SOURCE_SEEN) && location === 'ip_rcv_finish_core';
   return classifyReadsFlow(reason);
 }
 
@@ -116,7 +116,7 @@ export function classify(d: ClassifyInput): Classification {
   // Kernels before the IP_* drop reasons (6.1) say NOT_SPECIFIED for martians: a hook on
   // ip_handle_martian_source, or failing that the place and an impossible source, tell.
   if (d.reason === 'NOT_SPECIFIED') {
-    if ((d.martianConf ?? 0) & FLAGS.M_SOURCE_SEEN) {
+    if ((d.martianConf ?? 0) & MARTIAN_FLAG.SOURCE_SEEN) {
       return { family: 'martian', kind: 'martian_source', evidence: ['ip_handle_martian_source ran just before the drop'] };
     }
     if (d.location === 'ip_rcv_finish_core' && isMartianSource(d.src)) {

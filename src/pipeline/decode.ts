@@ -1,9 +1,11 @@
 /**
- * Raw ring-buffer records → plain drop records. Offsets come from src/pipeline/layout.ts, which is
- * checked against the C header; nothing here knows about names or policy.
+ * Raw ring-buffer records → plain drop records. Offsets come from src/gen/record.ts, generated
+ * from the BPF object's BTF; nothing here knows about names or policy.
  */
+import { EVENT_FIELDS as FIELDS, EVENT_SIZE, EVENT_VERSION, FLAG, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../gen/record.js';
 import { ipv4, ipv6, TextCache } from './addr.js';
-import { EVENT_SIZE, EVENT_VERSION, FIELDS, FLAGS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from './layout.js';
+import { keyString } from './keytable.js';
+import { KEY_ENTRY_SIZE } from './layout.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   6: 'tcp',
@@ -42,9 +44,9 @@ export interface RawDrop {
   flags: number;
   /** 1 tp_btf, 2 classic tracepoint */
   probe: number;
-  /** conntrack state of a NETFILTER_DROP (FLAGS.CT_*) */
+  /** conntrack state of a NETFILTER_DROP (CT_FLAG) */
   ctFlags: number;
-  /** log_martians (FLAGS.M_*) and effective rp_filter of the receiving device (IPv4) */
+  /** log_martians (MARTIAN_FLAG) and effective rp_filter of the receiving device (IPv4) */
   martianConf: number;
   rpFilter: number;
   /** NEIGH_CREATEFAIL: the failed neighbour entry, when a neigh hook saw it */
@@ -52,9 +54,9 @@ export interface RawDrop {
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
   /**
-   * The record's bytes (at `at`), where its per-key counter key is read from (recordKey(),
-   * KeyTable.addRecord()): the batch's buffer, valid only while the batch is handled. null
-   * for a drop made from a key-map entry.
+   * The record's bytes (at `at`), which start with its per-key counter key (KeyTable,
+   * keyString()): the batch's buffer, valid only while the batch is handled. null for a drop
+   * made from a key-map entry.
    */
   record: Uint8Array | null;
   at: number;
@@ -121,14 +123,14 @@ export class Decoder {
     const l4 = v.getUint8(off + FIELDS.l4_proto[0]);
     let src: string | null = null;
     let dst: string | null = null;
-    if (flags & FLAGS.IPV4) {
+    if (flags & FLAG.IPV4) {
       src = this.text.ipv4(buf, off + FIELDS.saddr[0]);
       dst = this.text.ipv4(buf, off + FIELDS.daddr[0]);
-    } else if (flags & FLAGS.IPV6) {
+    } else if (flags & FLAG.IPV6) {
       src = this.text.ipv6(buf, off + FIELDS.saddr[0]);
       dst = this.text.ipv6(buf, off + FIELDS.daddr[0]);
     }
-    const hasL4 = (flags & FLAGS.L4) !== 0;
+    const hasL4 = (flags & FLAG.L4) !== 0;
     const isIcmp = l4 === 1 || l4 === 58;
     return {
       monoDeltaNs: (hi - this.baseHi) * 4294967296 + (lo - this.baseLo),
@@ -160,85 +162,12 @@ export class Decoder {
   }
 }
 
-/**
- * The kernel's per-key counter key (reason, netns, device, flow) of a decoded drop, as
- * keyString() makes it; '' for a drop that was not decoded from a record. The hot path never
- * makes it: KeyTable.addRecord() reads the key from the bytes.
- */
-export function recordKey(d: RawDrop): string {
-  const buf = d.record;
-  if (!buf) return '';
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const off = d.at;
-  const flags = v.getUint8(off + FIELDS.flags[0]);
-  return keyString(
-    v,
-    off + FIELDS.reason[0],
-    off + FIELDS.netns[0],
-    off + FIELDS.ifindex[0],
-    off + FIELDS.sport[0],
-    off + FIELDS.dport[0],
-    off + FIELDS.l4_proto[0],
-    off + FIELDS.icmp_type[0],
-    off + FIELDS.icmp_code[0],
-    flags & FLAGS.IPV4 ? 4 : flags & FLAGS.IPV6 ? 6 : 0,
-    off + FIELDS.saddr[0],
-    off + FIELDS.daddr[0],
-  );
-}
-
-/**
- * One string for a per-key counter key, the same whether read from a detail record or from
- * the kernel's key map (offsets differ, values do not): the bytes of `struct dt_key` in its
- * own order, two to a UTF-16 code unit (26 units). Never shown; only compared and used as a
- * Map key, and made in one call, without number-to-text conversions.
- */
-export function keyString(
-  v: DataView,
-  reason: number,
-  netns: number,
-  ifindex: number,
-  sport: number,
-  dport: number,
-  l4: number,
-  type: number,
-  code: number,
-  ipVersion: number,
-  saddr: number,
-  daddr: number,
-): string {
-  return String.fromCharCode(
-    v.getUint16(reason, true),
-    v.getUint16(reason + 2, true),
-    v.getUint16(netns, true),
-    v.getUint16(netns + 2, true),
-    v.getUint16(ifindex, true),
-    v.getUint16(ifindex + 2, true),
-    v.getUint16(sport, true),
-    v.getUint16(dport, true),
-    v.getUint8(l4) | (v.getUint8(type) << 8),
-    v.getUint8(code) | (ipVersion << 8),
-    v.getUint16(saddr, true),
-    v.getUint16(saddr + 2, true),
-    v.getUint16(saddr + 4, true),
-    v.getUint16(saddr + 6, true),
-    v.getUint16(saddr + 8, true),
-    v.getUint16(saddr + 10, true),
-    v.getUint16(saddr + 12, true),
-    v.getUint16(saddr + 14, true),
-    v.getUint16(daddr, true),
-    v.getUint16(daddr + 2, true),
-    v.getUint16(daddr + 4, true),
-    v.getUint16(daddr + 6, true),
-    v.getUint16(daddr + 8, true),
-    v.getUint16(daddr + 10, true),
-    v.getUint16(daddr + 12, true),
-    v.getUint16(daddr + 14, true),
-  );
-}
-
 export interface KeyCount {
-  key: string;
+  /** the key's bytes: a `struct dt_key` at `at` in `bytes` */
+  bytes: Uint8Array;
+  at: number;
+  /** keyString() of those bytes, for a Map */
+  readonly key: string;
   reason: number;
   netns: number;
   ifindex: number;
@@ -283,24 +212,26 @@ const suppressedAt = (v: DataView, off: number) => Number(v.getBigUint64(off + K
 
 /** A class, not a literal with a getter: a literal's getter is a closure per entry. */
 class KeyEntry implements KeyCount {
-  key = '';
+  at = 0;
   reason = 0;
   netns = 0;
   ifindex = 0;
   count = 0;
   suppressed = 0;
-  private at = 0;
 
   constructor(
-    private readonly buf: Uint8Array,
+    readonly bytes: Uint8Array,
     private readonly view: DataView,
   ) {}
+
+  get key(): string {
+    return keyString(this.bytes, this.at);
+  }
 
   moveTo(off: number): void {
     const v = this.view;
     const K = KEY_FIELDS;
     this.at = off;
-    this.key = keyString(v, off + K.reason[0], off + K.netns[0], off + K.ifindex[0], off + K.sport[0], off + K.dport[0], off + K.l4_proto[0], off + K.icmp_type[0], off + K.icmp_code[0], v.getUint8(off + K.ip_version[0]), off + K.saddr[0], off + K.daddr[0]);
     this.reason = v.getUint32(off + K.reason[0], true);
     this.netns = v.getUint32(off + K.netns[0], true);
     this.ifindex = v.getUint32(off + K.ifindex[0], true);
@@ -311,7 +242,7 @@ class KeyEntry implements KeyCount {
   /** built only for a key that is folded with no delivered event to describe it */
   get flowRecord(): RawDrop {
     const ipv = this.view.getUint8(this.at + KEY_FIELDS.ip_version[0]);
-    return keyRecord(this.buf, this.view, this.at, ipv, this.reason, this.netns, this.ifindex);
+    return keyRecord(this.bytes, this.view, this.at, ipv, this.reason, this.netns, this.ifindex);
   }
 }
 

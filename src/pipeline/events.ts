@@ -290,7 +290,7 @@ export class EventBuilder {
       const dns = d.payload !== null && (d.sport === 53 || d.dport === 53);
       // one lookup: a key seen first here is added now, its first event set below
       const known = batchKeys.size;
-      const entry = dns || d.record === null ? -1 : batchKeys.addRecord(d.record, d.at);
+      const entry = dns || d.record === null ? -1 : batchKeys.add(d.record, d.at);
       let at = entry < 0 || entry >= known ? -1 : firstOfKey[entry]!;
       // the kernel's key (reason, netns, device, flow) and what else tells drops apart
       while (at >= 0) {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Classification } from './classify.js';
 import type { RawDrop } from './decode.js';
-import { FLAGS } from './layout.js';
+import { MARTIAN_FLAG } from '../gen/record.js';
 
 export type SysctlReader = (key: string) => number | null;
 
@@ -195,6 +195,6 @@ export function explain(c: Classification, d: RawDrop, reason: string, sysctl: S
 }
 
 function martianDetail(d: RawDrop): MartianDetail {
-  if (!(d.martianConf & FLAGS.M_KNOWN)) return { kernel_logged: null, rp_filter: null };
-  return { kernel_logged: (d.martianConf & (FLAGS.M_LOG_ALL | FLAGS.M_LOG_DEV)) !== 0, rp_filter: d.rpFilter };
+  if (!(d.martianConf & MARTIAN_FLAG.KNOWN)) return { kernel_logged: null, rp_filter: null };
+  return { kernel_logged: (d.martianConf & (MARTIAN_FLAG.LOG_ALL | MARTIAN_FLAG.LOG_DEV)) !== 0, rp_filter: d.rpFilter };
 }

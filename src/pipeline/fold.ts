@@ -3,51 +3,87 @@
  * per key (reason, netns, device, flow) and, per key, how many of those drops sent no detail
  * event (the per-key rate limit, or a full ring buffer). Each reconcile turns the growth of
  * that "suppressed" count into one drop line with `count` = the growth and `folded: true`,
- * described like the key's last delivered event. Delivered + folded = the kernel's count,
- * exactly, for every key still in the kernel's map.
+ * described like the key's last delivered event (what that event said, as enrichment left it;
+ * only a one-off explanation is described again, see Generation). Delivered + folded = the kernel's count, exactly,
+ * for every key still in the kernel's map.
  */
+import { EVENT_FIELDS, EVENT_SIZE, PAYLOAD_MAX } from '../gen/record.js';
 import { Decoder } from './decode.js';
 import type { KeyCount, RawDrop } from './decode.js';
-import type { DropEvent, Pod } from './events.js';
+import { flowOf } from './events.js';
+import type { DropEvent, Flow } from './events.js';
 import { explainReads } from './explain.js';
 import { KeyTable } from './keytable.js';
-import { EVENT_SIZE, FIELDS, PAYLOAD_MAX } from './layout.js';
 
-/** bytes kept per description: a whole record, payload included */
+/** bytes kept per one-off description: a whole record, payload included */
 const SLOT_BYTES = EVENT_SIZE + PAYLOAD_MAX;
 
+/** the flow of a delivered event, which folded lines make again from the key */
+const NO_FLOW = 0;
+const FLOW_BARE = 1;
+const FLOW_L4 = 2;
+
 /**
- * One generation of descriptions. Most are kept as the bytes of the record the event was built
- * from (in one buffer, outside the JS heap) plus what enrichment added, and rebuilt when a
- * folded line needs them: keeping 16,384 whole events made every delivered event live long
- * enough to be copied by the GC, and tripled peak memory.
+ * One generation of descriptions: per key, what its last delivered event said, in one reused
+ * object per slot. Not the event itself: events (and their flows) are new with every drop, and
+ * holding one per key made every delivered event live long enough to be copied by the GC. The
+ * flow is not kept either: it is the key's own, made again from the key's bytes.
+ *
+ * An explanation made for one drop alone (a DNS question, a martian's addresses) is text no
+ * other drop shares: holding it per key cost as much memory as holding the events. Those keep
+ * the record's bytes instead (outside the JS heap), described again if a folded line needs them.
  */
 class Generation {
   readonly slots: KeyTable;
+  readonly described: DropEvent[] = [];
+  readonly flowShape: Uint8Array;
   readonly bytes: Uint8Array;
-  readonly view: DataView;
-  /** record length per slot; 0: the event is kept whole in `whole` */
+  /** record length per slot; 0: the slot's description is in `described` */
   readonly lengths: Uint16Array;
-  readonly whole: Array<DropEvent | null>;
-  readonly pods: Array<Pod | null>;
-  readonly podMatch: Array<DropEvent['pod_match']>;
 
   constructor(capacity: number) {
     this.slots = new KeyTable(capacity);
+    this.flowShape = new Uint8Array(capacity);
     this.bytes = new Uint8Array(capacity * SLOT_BYTES);
-    this.view = new DataView(this.bytes.buffer);
     this.lengths = new Uint16Array(capacity);
-    this.whole = new Array<DropEvent | null>(capacity).fill(null);
-    this.pods = new Array<Pod | null>(capacity).fill(null);
-    this.podMatch = new Array<DropEvent['pod_match']>(capacity).fill(undefined);
   }
 
   clear(): void {
-    this.slots.clear();
     // nothing of a forgotten description stays reachable
-    this.whole.fill(null);
-    this.pods.fill(null);
+    for (let i = 0; i < this.slots.size; i++) {
+      const d = this.described[i]!;
+      d.pod = null;
+      d.evidence = d.neigh = d.martian = d.conntrack = undefined;
+    }
+    this.slots.clear();
   }
+}
+
+/** A description slot: the fields of a drop line, in its order (src/pipeline/events.ts). */
+function blank(): DropEvent {
+  return {
+    type: 'drop',
+    time: '',
+    family: 'other',
+    kind: '',
+    reason: '',
+    location: '',
+    netns: 0,
+    ifname: '',
+    ifindex: 0,
+    flow: null,
+    pod: null,
+    count: 0,
+    explain: '',
+    hint: '',
+    evidence: undefined,
+    dns: undefined,
+    neigh: undefined,
+    martian: undefined,
+    conntrack: undefined,
+    last_time: undefined,
+    pod_match: undefined,
+  };
 }
 
 export class Folder {
@@ -60,18 +96,15 @@ export class Folder {
   private next = new KeyTable(1024);
   private nextCounts: number[] = [];
   /**
-   * The last delivered event per key, to describe its folded lines: two generations of at most
-   * max/2 keys each, the older dropped whole (O(1), bounded memory; a key without one is
+   * What the last delivered event per key said, for its folded lines: two generations of at
+   * most max/2 keys each, the older dropped whole (O(1), bounded memory; a key without one is
    * described from the key itself).
    */
   private current: Generation;
   private older: Generation;
   private readonly perGeneration: number;
-  /** reads the records kept in the generations back */
+  /** reads the one-off records kept in the generations back */
   private readonly decoder = new Decoder(0n);
-  /** the batch delivered() last copied from, and a view of it (one per batch, not per event) */
-  private recordBuf: Uint8Array | null = null;
-  private recordView: DataView = new DataView(new ArrayBuffer(0));
   /** drops written as folded lines so far */
   total = 0;
 
@@ -83,37 +116,40 @@ export class Folder {
   }
 
   /**
-   * A delivered event of this key: the description its folded lines will reuse. With `record`
-   * (the bytes the event was built from, at `offset`), the event is rebuilt from them when
-   * needed, with the pod enrichment gave it; an event whose explanation read sysctls is kept
-   * whole, as it said the values in force when it was delivered. The key is read from the
-   * record when there is one (`key` is then not used: the stream passes null), else `key`.
+   * A delivered event, as enrichment left it (its pod included): its key's folded lines say
+   * the same. The key is read from the head of `record` (the bytes the event was built from,
+   * at `offset`) when there is one (`key` is then not used: the stream passes null), else
+   * from `key` (the bytes of a `struct dt_key`).
    */
-  delivered(key: string | null, ev: DropEvent, record?: Uint8Array, offset = 0): void {
+  delivered(key: Uint8Array | null, ev: DropEvent, record?: Uint8Array, offset = 0): void {
     if (record === undefined && key === null) throw new TypeError('Folder.delivered() needs the record or the key');
     const g = this.current;
-    const slot = record !== undefined ? g.slots.addRecord(record, offset) : g.slots.add(key!);
-    // an event whose explanation read sysctls said the values in force when delivered: kept whole
-    if (record !== undefined && explainReads(ev.kind) !== 'sysctl') {
-      // a loop, not set(subarray()): no view object per delivered event; four bytes a step
-      if (record !== this.recordBuf) {
-        this.recordBuf = record;
-        this.recordView = new DataView(record.buffer, record.byteOffset, record.byteLength);
-      }
-      const from = this.recordView;
-      const size = Math.min(from.getUint16(offset + FIELDS.size[0], true), SLOT_BYTES, record.length - offset);
-      const to = g.view;
-      const at = slot * SLOT_BYTES;
-      let i = 0;
-      for (; i + 4 <= size; i += 4) to.setInt32(at + i, from.getInt32(offset + i, true), true);
-      for (; i < size; i++) g.bytes[at + i] = record[offset + i]!;
+    const slot = record !== undefined ? g.slots.add(record, offset) : g.slots.add(key!, 0);
+    const d = (g.described[slot] ??= blank());
+    d.pod = ev.pod;
+    d.pod_match = ev.pod_match;
+    if (record !== undefined && ((ev.dns !== undefined && ev.dns !== null) || explainReads(ev.kind) === 'drop')) {
+      const size = Math.min(record[offset + EVENT_FIELDS.size[0]]! | (record[offset + EVENT_FIELDS.size[0] + 1]! << 8), SLOT_BYTES, record.length - offset);
+      g.bytes.set(record.subarray(offset, offset + size), slot * SLOT_BYTES);
       g.lengths[slot] = size;
-      g.whole[slot] = null;
-      g.pods[slot] = ev.pod;
-      g.podMatch[slot] = ev.pod_match;
+      d.evidence = d.neigh = d.martian = d.conntrack = undefined;
     } else {
       g.lengths[slot] = 0;
-      g.whole[slot] = ev;
+      d.family = ev.family;
+      d.kind = ev.kind;
+      d.reason = ev.reason;
+      d.location = ev.location;
+      d.netns = ev.netns;
+      d.ifname = ev.ifname;
+      d.ifindex = ev.ifindex;
+      d.explain = ev.explain;
+      d.hint = ev.hint;
+      d.evidence = ev.evidence;
+      d.neigh = ev.neigh;
+      d.martian = ev.martian;
+      d.conntrack = ev.conntrack;
+      const f = ev.flow;
+      g.flowShape[slot] = f === null ? NO_FLOW : f.sport !== undefined || f.type !== undefined ? FLOW_L4 : FLOW_BARE;
     }
     if (g.slots.size >= this.perGeneration) {
       this.current = this.older;
@@ -122,44 +158,49 @@ export class Folder {
     }
   }
 
-  private template(key: string, describe: (raw: RawDrop) => DropEvent): DropEvent | undefined {
+  /** The folded line of `k` as its last delivered event described it, when that is kept. */
+  private fromDelivered(k: KeyCount, time: string, count: number, describe: (raw: RawDrop) => DropEvent): DropEvent | undefined {
     let g = this.current;
-    let slot = g.slots.get(key);
+    let slot = g.slots.get(k.bytes, k.at);
     if (slot < 0) {
       g = this.older;
-      slot = g.slots.get(key);
+      slot = g.slots.get(k.bytes, k.at);
       if (slot < 0) return undefined;
     }
+    const d = g.described[slot]!;
     const size = g.lengths[slot]!;
-    if (size === 0) return g.whole[slot]!;
-    const at = slot * SLOT_BYTES;
-    const raw = this.decoder.decode(g.bytes.subarray(at, at + size)).drops[0]!;
-    const ev = describe(raw);
-    ev.pod = g.pods[slot] ?? null;
-    const match = g.podMatch[slot];
-    if (match !== undefined) ev.pod_match = match;
+    if (size > 0) {
+      const at = slot * SLOT_BYTES;
+      const ev = describe(this.decoder.decode(g.bytes.subarray(at, at + size)).drops[0]!);
+      ev.pod = d.pod;
+      if (d.pod_match !== undefined) ev.pod_match = d.pod_match;
+      return foldedLine(ev, time, count);
+    }
+    d.flow = flowFromKey(k, g.flowShape[slot]!);
+    const ev = foldedLine(d, time, count);
+    d.flow = null;
     return ev;
   }
 
   /**
    * Folded lines for every key whose suppressed count grew since the last call. Each line goes
    * to `emit` as soon as it is made, so a full map's worth of lines is never in memory at once;
-   * without `emit` they are returned. `describe` builds an event from a drop: one made from a
-   * key, or the record of a delivered one.
+   * without `emit` they are returned. `describe` builds the event of a key no kept delivered
+   * event describes, from the key (KeyCount.flowRecord), or from a kept one-off record.
    */
   reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: string, emit?: (ev: DropEvent) => void): DropEvent[] {
     const out: DropEvent[] = [];
     const { folded, foldedCounts, next, nextCounts } = this;
     next.clear();
     for (const k of keys) {
-      const e = folded.get(k.key);
+      const e = folded.get(k.bytes, k.at);
       let done = e < 0 ? 0 : foldedCounts[e]!;
       // The kernel's LRU map dropped and re-created the key: its counts started over.
       if (k.suppressed < done) done = 0;
       const delta = k.suppressed - done;
-      if (k.suppressed > 0) nextCounts[next.add(k.key)] = k.suppressed;
+      if (k.suppressed > 0) nextCounts[next.add(k.bytes, k.at)] = k.suppressed;
       if (delta <= 0) continue;
-      const ev = foldedLine(this.template(k.key, describe) ?? describe(k.flowRecord), time, delta);
+      const ev = this.fromDelivered(k, time, delta, describe) ?? foldedLine(describe(k.flowRecord), time, delta);
       this.total += delta;
       if (emit) emit(ev);
       else out.push(ev);
@@ -172,11 +213,19 @@ export class Folder {
   }
 }
 
+/** The key's flow (KeyCount.flowRecord), in the shape the delivered event gave it. */
+function flowFromKey(k: KeyCount, shape: number): Flow | null {
+  if (shape === NO_FLOW) return null;
+  const f = flowOf(k.flowRecord);
+  // headers cut short: the key has an L4 protocol, the event had no ports to say
+  if (f && shape === FLOW_BARE && (f.sport !== undefined || f.type !== undefined)) return { proto: f.proto, src: f.src, dst: f.dst };
+  return f;
+}
+
 /**
  * A folded line described like `t`: its fields in its order, without the ones only its own
  * drops had (last_time, dns). Not `{ ...t, time, count, folded: true }`: a property added to a
- * spread copy makes V8 build a new hidden class for every line (~1.4 µs and ~1 KB of garbage
- * that outlives the reconcile, 65,536 times per full map).
+ * spread copy makes V8 build a new hidden class for every line.
  */
 function foldedLine(t: DropEvent, time: string, count: number): DropEvent {
   const ev: Record<string, unknown> = {};

@@ -1,115 +1,48 @@
 /**
- * The TypeScript view of `struct dt_event` (probes/droptrace.h). Written out here so decoding
- * needs no native code, and checked against the compiler's view (native layout()) by
- * test/layout.test.ts and at every start, so the two cannot drift apart silently.
+ * The record layout as the pipeline uses it: src/gen/record.ts (generated from the BPF object's
+ * BTF, see scripts/gen-record.mjs) under the names the stages use, and the start-up check of
+ * that file against the addon the process loaded.
  */
-export const EVENT_VERSION = 2;
-/** size of the fixed part; a DNS drop's record carries up to PAYLOAD_MAX payload bytes after it */
-export const EVENT_SIZE = 120;
-export const PAYLOAD_MAX = 192;
-export const REASON_SLOTS = 1024;
+import { CT_FLAG, EVENT_FIELDS, EVENT_SIZE, EVENT_VERSION, FLAG, KEY_FIELDS, KEY_SIZE, MARTIAN_FLAG, PAYLOAD_MAX, REASON_SLOTS } from '../gen/record.js';
 
-/** [offset, size] of every field. */
-export const FIELDS = {
-  ts_ns: [0, 8],
-  location: [8, 8],
-  version: [16, 2],
-  size: [18, 2],
-  reason: [20, 4],
-  netns: [24, 4],
-  ifindex: [28, 4],
-  l3_proto: [32, 2],
-  sport: [34, 2],
-  dport: [36, 2],
-  pkt_len: [38, 2],
-  l4_proto: [40, 1],
-  flags: [41, 1],
-  icmp_type: [42, 1],
-  icmp_code: [43, 1],
-  probe: [44, 1],
-  ct_flags: [45, 1],
-  martian_conf: [46, 1],
-  neigh_family: [47, 1],
-  saddr: [48, 16],
-  daddr: [64, 16],
-  ifname: [80, 16],
-  neigh_entries: [96, 4],
-  rp_filter: [100, 1],
-  payload_len: [102, 2],
-  neigh_key: [104, 16],
-} as const satisfies Record<string, readonly [number, number]>;
-
-/** `struct dt_key`: the kernel's per-key counter map (exact counts per reason, netns, device, flow) */
-export const KEY_SIZE = 52;
-export const KEY_FIELDS = {
-  reason: [0, 4],
-  netns: [4, 4],
-  ifindex: [8, 4],
-  sport: [12, 2],
-  dport: [14, 2],
-  l4_proto: [16, 1],
-  icmp_type: [17, 1],
-  icmp_code: [18, 1],
-  ip_version: [19, 1],
-  saddr: [20, 16],
-  daddr: [36, 16],
-} as const satisfies Record<string, readonly [number, number]>;
+export { EVENT_SIZE, EVENT_VERSION, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX, REASON_SLOTS };
+/** `struct dt_event`; the members of its `key` are listed at their offsets in the event */
+export const FIELDS = EVENT_FIELDS;
 /** readKeys() entries: a key, then u64 count and u64 suppressed */
 export const KEY_ENTRY_SIZE = KEY_SIZE + 16;
 
+/** The three flag enums in one table, as the stages name them (flags, CT_*, M_*). */
 export const FLAGS = {
-  IPV4: 0x01,
-  IPV6: 0x02,
-  L4: 0x04,
-  NETNS_FROM_SK: 0x08,
-  TRUNCATED: 0x10,
-  PAYLOAD_L3: 0x20,
-  CT_HAS_CT: 0x01,
-  CT_CONFIRMED: 0x02,
-  CT_ACTIVE: 0x04,
-  CT_DROP_ROSE: 0x08,
-  CT_INSERT_FAILED_ROSE: 0x10,
-  CT_INVALID_ROSE: 0x20,
-  CT_NO_BASELINE: 0x40,
-  CT_ALLOC_FAILED: 0x80,
-  M_LOG_ALL: 0x01,
-  M_LOG_DEV: 0x02,
-  M_SOURCE_SEEN: 0x04,
-  M_KNOWN: 0x80,
+  ...FLAG,
+  CT_HAS_CT: CT_FLAG.HAS_CT,
+  CT_CONFIRMED: CT_FLAG.CONFIRMED,
+  CT_ACTIVE: CT_FLAG.ACTIVE,
+  CT_DROP_ROSE: CT_FLAG.DROP_ROSE,
+  CT_INSERT_FAILED_ROSE: CT_FLAG.INSERT_FAILED_ROSE,
+  CT_INVALID_ROSE: CT_FLAG.INVALID_ROSE,
+  CT_NO_BASELINE: CT_FLAG.NO_BASELINE,
+  CT_ALLOC_FAILED: CT_FLAG.ALLOC_FAILED,
+  M_LOG_ALL: MARTIAN_FLAG.LOG_ALL,
+  M_LOG_DEV: MARTIAN_FLAG.LOG_DEV,
+  M_SOURCE_SEEN: MARTIAN_FLAG.SOURCE_SEEN,
+  M_KNOWN: MARTIAN_FLAG.KNOWN,
 } as const;
 
+/** What the addon's compiler says of the record (native layout()). */
 export interface NativeLayout {
-  fields: Record<string, [number, number]>;
   size: number;
-  version: number;
-  reasonSlots: number;
-  payloadMax: number;
-  keyFields: Record<string, [number, number]>;
   keySize: number;
-  flags: Record<string, number>;
+  version: number;
 }
 
-/** Differences between this file and the compiled header; empty when they agree. */
+/** Differences between src/gen/record.ts and the addon loaded; empty when they agree. */
 export function layoutMismatches(native: NativeLayout): string[] {
   const out: string[] = [];
-  if (native.size !== EVENT_SIZE) out.push(`size: header ${native.size}, decoder ${EVENT_SIZE}`);
-  if (native.version !== EVENT_VERSION) out.push(`version: header ${native.version}, decoder ${EVENT_VERSION}`);
-  if (native.payloadMax !== PAYLOAD_MAX) out.push(`payloadMax: header ${native.payloadMax}, decoder ${PAYLOAD_MAX}`);
-  if (native.reasonSlots !== REASON_SLOTS) out.push(`reasonSlots: header ${native.reasonSlots}, decoder ${REASON_SLOTS}`);
-  const compare = (what: string, nat: Record<string, [number, number]>, ts: Record<string, readonly [number, number]>) => {
-    for (const name of new Set([...Object.keys(nat), ...Object.keys(ts)])) {
-      const n = nat[name];
-      const t = ts[name];
-      if (!n || !t || n[0] !== t[0] || n[1] !== t[1]) {
-        out.push(`${what} ${name}: header ${n ? n.join('+') : 'absent'}, decoder ${t ? t.join('+') : 'absent'}`);
-      }
-    }
+  const check = (what: string, addon: number, gen: number) => {
+    if (addon !== gen) out.push(`${what}: addon ${addon}, src/gen/record.ts ${gen}`);
   };
-  compare('field', native.fields, FIELDS);
-  if (native.keySize !== KEY_SIZE) out.push(`keySize: header ${native.keySize}, decoder ${KEY_SIZE}`);
-  compare('key field', native.keyFields, KEY_FIELDS);
-  for (const [k, v] of Object.entries(native.flags)) {
-    if ((FLAGS as Record<string, number>)[k] !== v) out.push(`flag ${k}: header ${v}, decoder ${(FLAGS as Record<string, number>)[k]}`);
-  }
+  check('sizeof(struct dt_event)', native.size, EVENT_SIZE);
+  check('sizeof(struct dt_key)', native.keySize, KEY_SIZE);
+  check('DT_EVENT_VERSION', native.version, EVENT_VERSION);
   return out;
 }

@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Decoder, decodeKeys, recordKey } from '../../src/pipeline/decode.js';
+import { EVENT_FIELDS as FIELDS, EVENT_SIZE, EVENT_VERSION, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../../src/gen/record.js';
+import { Decoder, decodeKeys } from '../../src/pipeline/decode.js';
 import type { RawDrop } from '../../src/pipeline/decode.js';
-import { KeyTable } from '../../src/pipeline/keytable.js';
-import { EVENT_SIZE, EVENT_VERSION, FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../../src/pipeline/layout.js';
+import { KeyTable, keyString } from '../../src/pipeline/keytable.js';
+import { KEY_ENTRY_SIZE } from '../../src/pipeline/layout.js';
 
 // Real records (kernel 6.18, scripts/record-golden.mjs); the fifth carries a DNS payload.
 const golden = (JSON.parse(readFileSync(new URL('../fixtures/golden-6.18.json', import.meta.url), 'utf8')) as { records: string[] }).records.map(
@@ -52,7 +53,7 @@ function wellFormed(d: RawDrop): void {
   expect(d.sport !== null && d.icmpType !== null).toBe(false);
   if (d.payload) expect(d.payload.length).toBeLessThanOrEqual(PAYLOAD_MAX);
   if (d.neigh) expect(isIP(d.neigh.key)).not.toBe(0);
-  expect(recordKey(d)).toHaveLength(KEY_SIZE / 2);
+  expect(keyString(d.record!, d.at)).toHaveLength(KEY_SIZE / 2);
 }
 
 /** A record of EVENT_SIZE random bytes with a valid version and size, optionally a payload. */
@@ -90,7 +91,7 @@ describe('Decoder (property)', () => {
         const r = dec.decode(unaligned(concat(picks.map((i) => golden[i]!))));
         expect(r.errors).toBe(0);
         // the same, but for where each record's bytes are (and so with the same key)
-        const plain = ({ record, at, ...d }: RawDrop) => ({ ...d, key: recordKey({ record, at } as RawDrop), payload: d.payload && [...d.payload] });
+        const plain = ({ record, at, ...d }: RawDrop) => ({ ...d, key: keyString(record!, at), payload: d.payload && [...d.payload] });
         expect(r.drops.map(plain)).toEqual(alone.map(plain));
       }),
     );
@@ -223,7 +224,7 @@ describe('decodeKeys (property)', () => {
           const [got] = decodeKeys(entry);
           expect(got).toMatchObject({ reason: k.reason, netns: k.netns, ifindex: k.ifindex, count: k.count, suppressed: 0 });
 
-          // the same key in a detail record: the strings must match, or folding double-counts
+          // the same key in a detail record, field by field: the same bytes, or folding double-counts
           const rec = new Uint8Array(EVENT_SIZE);
           const rv = new DataView(rec.buffer);
           rv.setUint16(FIELDS.version[0], EVENT_VERSION, true);
@@ -236,16 +237,17 @@ describe('decodeKeys (property)', () => {
           rv.setUint8(FIELDS.l4_proto[0], k.l4);
           rv.setUint8(FIELDS.icmp_type[0], k.type);
           rv.setUint8(FIELDS.icmp_code[0], k.code);
+          rv.setUint8(FIELDS.ip_version[0], k.ipVersion);
           rv.setUint8(FIELDS.flags[0], k.ipVersion === 4 ? 0x01 : k.ipVersion === 6 ? 0x02 : 0);
           rec.set(k.src, FIELDS.saddr[0]);
           rec.set(k.dst, FIELDS.daddr[0]);
           const [d] = new Decoder(0n).decode(rec).drops;
-          expect(recordKey(d!)).toBe(got!.key);
-          // ... and so must the key a table reads from the record's bytes (the stream's way)
+          expect(keyString(d!.record!, d!.at)).toBe(got!.key);
+          // ... and one table entry, whichever bytes it is read from (the stream's way)
           const t = new KeyTable(16);
-          expect(t.addRecord(rec, 0)).toBe(0);
-          expect(t.add(got!.key)).toBe(0);
-          expect(t.get(recordKey(d!))).toBe(0);
+          expect(t.add(rec, 0)).toBe(0);
+          expect(t.add(entry, 0)).toBe(0);
+          expect(t.get(got!.bytes, got!.at)).toBe(0);
           expect(t.size).toBe(1);
           expect([d!.src, d!.dst]).toEqual([got!.flowRecord.src, got!.flowRecord.dst]);
         },

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classify, classifyReadsFlow, classifyReadsFlowAt } from '../../src/pipeline/classify.js';
-import { FLAGS } from '../../src/pipeline/layout.js';
+import { CT_FLAG, MARTIAN_FLAG } from '../../src/gen/record.js';
 
 const c = (reason: string, src: string | null = '198.18.0.1', dst: string | null = '198.18.0.2', location = 'x') =>
   classify({ reason, location, src, dst });
@@ -35,36 +35,36 @@ describe('classify', () => {
 });
 
 describe('classify NETFILTER_DROP: rule or conntrack', () => {
-  const HAS = FLAGS.CT_HAS_CT;
-  const CONF = FLAGS.CT_CONFIRMED;
+  const HAS = CT_FLAG.HAS_CT;
+  const CONF = CT_FLAG.CONFIRMED;
   const nf = (ctFlags: number) => classify({ reason: 'NETFILTER_DROP', location: 'nf_hook_slow', src: 'a', dst: 'b', ctFlags }).kind;
 
   it('is a rule when no conntrack counter moved', () => {
     expect(nf(0)).toBe('netfilter_rule');
-    expect(nf(FLAGS.CT_ACTIVE | HAS | CONF)).toBe('netfilter_rule');
+    expect(nf(CT_FLAG.ACTIVE | HAS | CONF)).toBe('netfilter_rule');
     // a legacy iptables drop of a new connection: unconfirmed entry, but insert_failed did not rise
-    expect(nf(FLAGS.CT_ACTIVE | HAS)).toBe('netfilter_rule');
+    expect(nf(CT_FLAG.ACTIVE | HAS)).toBe('netfilter_rule');
   });
 
   it('is table full when the packet has no entry and the drop counter rose', () => {
-    expect(nf(FLAGS.CT_ACTIVE | FLAGS.CT_DROP_ROSE)).toBe('conntrack_table_full');
-    expect(nf(FLAGS.CT_ALLOC_FAILED)).toBe('conntrack_table_full');
+    expect(nf(CT_FLAG.ACTIVE | CT_FLAG.DROP_ROSE)).toBe('conntrack_table_full');
+    expect(nf(CT_FLAG.ALLOC_FAILED)).toBe('conntrack_table_full');
     // an entry on the packet rules it out
-    expect(nf(FLAGS.CT_ACTIVE | HAS | CONF | FLAGS.CT_DROP_ROSE)).toBe('netfilter_rule');
+    expect(nf(CT_FLAG.ACTIVE | HAS | CONF | CT_FLAG.DROP_ROSE)).toBe('netfilter_rule');
   });
 
   it('is insert failed when an unconfirmed entry lost the race', () => {
-    expect(nf(FLAGS.CT_ACTIVE | HAS | FLAGS.CT_DROP_ROSE | FLAGS.CT_INSERT_FAILED_ROSE)).toBe('conntrack_insert_failed');
-    expect(nf(FLAGS.CT_ACTIVE | HAS | CONF | FLAGS.CT_INSERT_FAILED_ROSE)).toBe('netfilter_rule');
+    expect(nf(CT_FLAG.ACTIVE | HAS | CT_FLAG.DROP_ROSE | CT_FLAG.INSERT_FAILED_ROSE)).toBe('conntrack_insert_failed');
+    expect(nf(CT_FLAG.ACTIVE | HAS | CONF | CT_FLAG.INSERT_FAILED_ROSE)).toBe('netfilter_rule');
   });
 
   it('is invalid when the packet has no entry and the invalid counter rose (even if conntrack dropped it itself)', () => {
-    expect(nf(FLAGS.CT_ACTIVE | FLAGS.CT_INVALID_ROSE)).toBe('conntrack_invalid');
-    expect(nf(FLAGS.CT_ACTIVE | FLAGS.CT_INVALID_ROSE | FLAGS.CT_DROP_ROSE)).toBe('conntrack_invalid');
+    expect(nf(CT_FLAG.ACTIVE | CT_FLAG.INVALID_ROSE)).toBe('conntrack_invalid');
+    expect(nf(CT_FLAG.ACTIVE | CT_FLAG.INVALID_ROSE | CT_FLAG.DROP_ROSE)).toBe('conntrack_invalid');
   });
 
   it('says when it had no baseline to compare with', () => {
-    expect(classify({ reason: 'NETFILTER_DROP', location: 'x', src: null, dst: null, ctFlags: FLAGS.CT_DROP_ROSE | FLAGS.CT_NO_BASELINE }).evidence).toEqual([
+    expect(classify({ reason: 'NETFILTER_DROP', location: 'x', src: null, dst: null, ctFlags: CT_FLAG.DROP_ROSE | CT_FLAG.NO_BASELINE }).evidence).toEqual([
       'no conntrack entry on the packet',
       "conntrack's drop counter rose on this CPU",
       'first drop seen in this netns on this CPU: conntrack counters compared with zero',
@@ -75,7 +75,7 @@ describe('classify NETFILTER_DROP: rule or conntrack', () => {
 describe('martians on kernels without the IP_* drop reasons (6.1)', () => {
   const c6 = (src: string, martianConf: number, location = 'ip_rcv_finish_core') => classify({ reason: 'NOT_SPECIFIED', location, src, dst: '198.18.0.2', martianConf }).kind;
   it('trusts a hook on ip_handle_martian_source', () => {
-    expect(c6('198.18.0.1', FLAGS.M_SOURCE_SEEN, 'anywhere')).toBe('martian_source');
+    expect(c6('198.18.0.1', MARTIAN_FLAG.SOURCE_SEEN, 'anywhere')).toBe('martian_source');
   });
   it('falls back on the place and a source that is never valid', () => {
     expect(c6('127.0.0.9', 0)).toBe('martian_source');
@@ -85,7 +85,7 @@ describe('martians on kernels without the IP_* drop reasons (6.1)', () => {
     expect(c6('127.0.0.9', 0, 'ip6_mc_input')).toBe('not_specified');
   });
   it('keeps rp_filter apart: its reason says so even when the martian hook also ran', () => {
-    expect(classify({ reason: 'IP_RPFILTER', location: 'ip_rcv_finish_core', src: 'a', dst: 'b', martianConf: FLAGS.M_SOURCE_SEEN }).kind).toBe('rp_filter');
+    expect(classify({ reason: 'IP_RPFILTER', location: 'ip_rcv_finish_core', src: 'a', dst: 'b', martianConf: MARTIAN_FLAG.SOURCE_SEEN }).kind).toBe('rp_filter');
   });
 });
 
@@ -115,7 +115,7 @@ describe('classifyReadsFlow', () => {
     );
     expect(classifyReadsFlowAt('NOT_SPECIFIED', 'ip_rcv_finish_core', 0)).toBe(true);
     expect(classifyReadsFlowAt('NOT_SPECIFIED', 'icmpv6_rcv', 0)).toBe(false);
-    expect(classifyReadsFlowAt('NOT_SPECIFIED', 'ip_rcv_finish_core', FLAGS.M_SOURCE_SEEN)).toBe(false);
+    expect(classifyReadsFlowAt('NOT_SPECIFIED', 'ip_rcv_finish_core', MARTIAN_FLAG.SOURCE_SEEN)).toBe(false);
   });
 
   it('says so for the reasons whose kind depends on the addresses', () => {

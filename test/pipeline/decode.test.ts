@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeKeys, Decoder, eachKey, recordKey } from '../../src/pipeline/decode.js';
-import { EVENT_SIZE, EVENT_VERSION, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../../src/pipeline/layout.js';
+import { decodeKeys, Decoder, eachKey } from '../../src/pipeline/decode.js';
+import { EVENT_FIELDS, EVENT_SIZE, EVENT_VERSION, KEY_FIELDS, KEY_SIZE } from '../../src/gen/record.js';
+import { keyString } from '../../src/pipeline/keytable.js';
+import { KEY_ENTRY_SIZE } from '../../src/pipeline/layout.js';
 import { ReasonNames } from '../../src/pipeline/reasons.js';
 
 // Real records from the kernel's ring buffer (scripts/record-golden.mjs, kernel 6.18): UDP to a
@@ -18,7 +20,7 @@ const decodeOne = (hex: string) => {
   expect(r.errors).toBe(0);
   const { record, at, ...d } = r.drops[0]!;
   expect([record?.length, at]).toEqual([hex.length / 2, 0]);
-  return { ...d, key: recordKey(r.drops[0]!), reason: names.name(d.reason), location: d.location.toString(16), payload: d.payload && Buffer.from(d.payload).toString('hex') };
+  return { ...d, key: keyString(record!, at), reason: names.name(d.reason), location: d.location.toString(16), payload: d.payload && Buffer.from(d.payload).toString('hex') };
 };
 
 /** The key string decodeKeys() reads from a key-map entry with these fields. */
@@ -62,7 +64,7 @@ describe('Decoder on golden records', () => {
       rpFilter: 0,
       neigh: null,
       payload: null,
-      // the kernel's per-key counter key, as its entry in the key map says it
+      // the record starts with the kernel's per-key counter key, as its entry in the key map says it
       key: mapKey({ reason: 3, netns: 4026532457, ifindex: 2, sport: 41000, dport: 5400, l4: 17, ipVersion: 4, saddr: [198, 18, 7, 1], daddr: [198, 18, 7, 2] }),
     });
   });
@@ -107,7 +109,7 @@ describe('Decoder on golden records', () => {
       // header 1234 0100 0001 0000 0000 0000, then kube-dns.droptrace.test, type A, class IN
       payload: '123401000001000000000000086b7562652d646e730964726f70747261636504746573740000010001',
     });
-    expect(Buffer.from(golden.records[4]!, 'hex').length).toBe(120 + 41);
+    expect(Buffer.from(golden.records[4]!, 'hex').length).toBe(EVENT_SIZE + 41);
   });
 
   it('decodes IPv6 UDP', () => {
@@ -127,14 +129,14 @@ describe('Decoder on golden records', () => {
 
   it('counts a record of another version as a decode error instead of guessing', () => {
     const buf = Buffer.from(golden.records[0]! + golden.records[1]!, 'hex');
-    buf.writeUInt16LE(EVENT_VERSION + 1, EVENT_SIZE + 16);
+    buf.writeUInt16LE(EVENT_VERSION + 1, EVENT_SIZE + EVENT_FIELDS.version[0]);
     const r = new Decoder(0n).decode(buf);
     expect(r.errors).toBe(1);
     expect(r.drops.map((d) => d.dport)).toEqual([5400]);
   });
 
   it('counts a record whose size field overruns the batch as a decode error', () => {
-    const buf = Buffer.from(golden.records[0]! + golden.records[4]!, 'hex').subarray(0, 120 + 130);
+    const buf = Buffer.from(golden.records[0]! + golden.records[4]!, 'hex').subarray(0, EVENT_SIZE + 130);
     const r = new Decoder(0n).decode(buf);
     expect(r.drops.map((d) => d.dport)).toEqual([5400]);
     expect(r.errors).toBe(1);
@@ -148,12 +150,12 @@ describe('Decoder on golden records', () => {
 
 describe('decodeKeys', () => {
   it('skips keys with nothing suppressed when asked, before building anything', () => {
-    const buf = Buffer.alloc(2 * 68);
-    buf.writeUInt32LE(12, 0); // reason of key 1
-    buf.writeBigUInt64LE(7n, 52); // count
-    buf.writeUInt32LE(3, 68); // reason of key 2
-    buf.writeBigUInt64LE(9n, 68 + 52);
-    buf.writeBigUInt64LE(5n, 68 + 60); // suppressed
+    const buf = Buffer.alloc(2 * KEY_ENTRY_SIZE);
+    buf.writeUInt32LE(12, KEY_FIELDS.reason[0]); // reason of key 1
+    buf.writeBigUInt64LE(7n, KEY_SIZE); // count
+    buf.writeUInt32LE(3, KEY_ENTRY_SIZE + KEY_FIELDS.reason[0]); // reason of key 2
+    buf.writeBigUInt64LE(9n, KEY_ENTRY_SIZE + KEY_SIZE);
+    buf.writeBigUInt64LE(5n, KEY_ENTRY_SIZE + KEY_SIZE + 8); // suppressed
     expect(decodeKeys(buf).map((k) => [k.reason, k.count, k.suppressed])).toEqual([
       [12, 7, 0],
       [3, 9, 5],

@@ -1,34 +1,27 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EVENT_SIZE, FIELDS, KEY_FIELDS, layoutMismatches } from '../../src/pipeline/layout.js';
-import type { NativeLayout } from '../../src/pipeline/layout.js';
+import { EVENT_FIELDS, EVENT_SIZE, EVENT_VERSION, KEY_SIZE } from '../../src/gen/record.js';
+import { layoutMismatches } from '../../src/pipeline/layout.js';
 import { loadNative, packageRoot } from '../../src/native/binding.js';
 
 const built = existsSync(`${packageRoot()}/build/Release/droptrace.node`);
-if (!built) console.warn('skipping layout check against the C header: the addon is not built (npm run build)');
+if (!built) console.warn('skipping layout check against the addon: the addon is not built (bash scripts/setup.sh)');
 
-describe('event layout', () => {
-  it.skipIf(!built)('the decoder agrees with the C header, field by field', () => {
+describe('record layout', () => {
+  it.skipIf(!built)('the addon was compiled from the header src/gen/record.ts was generated from', () => {
     const native = loadNative().layout();
+    expect(native).toEqual({ size: EVENT_SIZE, keySize: KEY_SIZE, version: EVENT_VERSION });
     expect(layoutMismatches(native)).toEqual([]);
-    expect(native.size).toBe(EVENT_SIZE);
-    expect(EVENT_SIZE).toBe(120);
   });
 
-  it('reports a moved field, a missing field and a new field', () => {
-    const fields: Record<string, [number, number]> = {};
-    for (const [k, v] of Object.entries(FIELDS)) fields[k] = [v[0], v[1]];
-    fields.netns = [28, 4];
-    delete fields.probe;
-    fields.extra = [120, 4];
-    const keyFields: Record<string, [number, number]> = {};
-    for (const [k, v] of Object.entries(KEY_FIELDS)) keyFields[k] = [v[0], v[1]];
-    const l: NativeLayout = { fields, size: 124, version: 2, reasonSlots: 1024, payloadMax: 192, flags: { IPV4: 1 }, keyFields, keySize: 52 };
-    expect(layoutMismatches(l)).toEqual([
-      'size: header 124, decoder 120',
-      'field netns: header 28+4, decoder 24+4',
-      'field extra: header 120+4, decoder absent',
-      'field probe: header absent, decoder 44+1',
+  it('starts every record with its counter key', () => {
+    expect(EVENT_FIELDS.key).toEqual([0, KEY_SIZE]);
+  });
+
+  it('names each difference with the addon', () => {
+    expect(layoutMismatches({ size: EVENT_SIZE + 8, keySize: KEY_SIZE, version: EVENT_VERSION - 1 })).toEqual([
+      `sizeof(struct dt_event): addon ${EVENT_SIZE + 8}, src/gen/record.ts ${EVENT_SIZE}`,
+      `DT_EVENT_VERSION: addon ${EVENT_VERSION - 1}, src/gen/record.ts ${EVENT_VERSION}`,
     ]);
   });
 });

@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: GPL-2.0
+// Writes src/gen/record.ts, the TypeScript view of probes/droptrace.h, from the compiled BPF
+// object's BTF (the model: cilium/ebpf's `bpf2go -type`): every struct and enum named dt_* —
+// sizes, [offset, size] of each field, enum values. Nobody writes an offset by hand; a stale
+// file fails test/gen/record.test.ts.
+//
+//   node scripts/gen-record.mjs [OBJECT] [--stdout]
+//       OBJECT defaults to build/gen/droptrace.bpf.o (where native/CMakeLists.txt puts it);
+//       --stdout prints instead of writing src/gen/record.ts.
+//
+// It also re-lays the kernel records recorded for the tests (test/fixtures/golden-*.json, which
+// say the layout they are in) into the new layout, field by field: a new field is 0 there.
+//
+// Naming: struct dt_event → EVENT_SIZE, EVENT_FIELDS (the members of a nested struct, such as
+// the event's `key`, are listed too, at their offsets in the outer struct); enum dt_flag →
+// FLAG = { IPV4: 1, ... } (the members' common prefix dropped); enum dt_const → one
+// constant per member (DT_EVENT_VERSION → EVENT_VERSION).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const toStdout = args.includes('--stdout');
+const object = args.find((a) => !a.startsWith('--')) ?? join(ROOT, 'build', 'gen', 'droptrace.bpf.o');
+
+function fail(msg) {
+  process.stderr.write(`gen-record: ${msg}\n`);
+  process.exit(1);
+}
+
+let dump;
+try {
+  dump = execFileSync('bpftool', ['btf', 'dump', 'file', object, 'format', 'raw', '-j'], {
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+  });
+} catch (e) {
+  fail(`cannot read the BTF of ${object}: ${(e.stderr || e.message || '').toString().trim().split('\n')[0]} (build it first: bash scripts/setup.sh)`);
+}
+const types = JSON.parse(dump).types;
+const byId = new Map(types.map((t) => [t.id, t]));
+
+/** bytes of a BTF type, through typedefs and qualifiers */
+function sizeOf(id) {
+  const t = byId.get(id);
+  if (!t) fail(`BTF type ${id} not found`);
+  switch (t.kind) {
+    case 'INT':
+    case 'STRUCT':
+    case 'UNION':
+    case 'ENUM':
+    case 'ENUM64':
+      return t.size;
+    case 'TYPEDEF':
+    case 'CONST':
+    case 'VOLATILE':
+    case 'RESTRICT':
+    case 'TYPE_TAG':
+      return sizeOf(t.type_id);
+    case 'ARRAY':
+      return t.nr_elems * sizeOf(t.type_id);
+    case 'PTR':
+      return 8;
+    default:
+      fail(`BTF type ${id} of kind ${t.kind} has no size here`);
+  }
+}
+
+/** the struct behind a member's type (through typedefs and qualifiers), or null */
+function structOf(id) {
+  const t = byId.get(id);
+  if (t.kind === 'STRUCT') return t;
+  if (['TYPEDEF', 'CONST', 'VOLATILE'].includes(t.kind)) return structOf(t.type_id);
+  return null;
+}
+
+/** [name, offset, size] of every member, nested structs' members after the struct itself */
+function fieldsOf(s, base = 0, out = []) {
+  let end = 0;
+  for (const m of s.members) {
+    if (m.bitfield_size) fail(`${s.name}.${m.name} is a bitfield: records use whole fixed-width fields`);
+    const off = m.bits_offset / 8;
+    const size = sizeOf(m.type_id);
+    // no holes: every byte of a record is a field the programs zero and fill
+    if (off !== end) fail(`struct ${s.name} has a hole of ${off - end} bytes before ${m.name}: order its fields largest first, or name the bytes (__u8 _pad[n])`);
+    end = off + size;
+    if (out.some(([n]) => n === m.name)) fail(`struct ${s.name}: field name ${m.name} is used twice (nested structs are listed flat)`);
+    out.push([m.name, base + off, size]);
+    const inner = structOf(m.type_id);
+    if (inner) fieldsOf(inner, base + off, out);
+  }
+  if (end !== s.size) fail(`struct ${s.name} has ${s.size - end} bytes of padding at its end: fill them with a field, or name them (__u8 _pad[n])`);
+  return out;
+}
+
+const upper = (name) => name.replace(/^dt_/, '').toUpperCase();
+
+function commonPrefix(names) {
+  let p = names[0] ?? '';
+  for (const n of names) while (!n.startsWith(p)) p = p.slice(0, -1);
+  return p.slice(0, p.lastIndexOf('_') + 1);
+}
+
+const ours = types.filter((t) => typeof t.name === 'string' && t.name.startsWith('dt_'));
+const structs = ours.filter((t) => t.kind === 'STRUCT').sort((a, b) => a.name.localeCompare(b.name));
+const enums = ours.filter((t) => t.kind === 'ENUM' || t.kind === 'ENUM64').sort((a, b) => a.name.localeCompare(b.name));
+for (const need of ['dt_event', 'dt_key', 'dt_const', 'dt_flag']) {
+  if (!ours.some((t) => t.name === need)) fail(`${need} is not in the BTF of ${object}: droptrace.bpf.c must reference it (see its dt_btf_* globals)`);
+}
+
+const lines = [
+  '// Generated by scripts/gen-record.mjs from the BTF of build/gen/droptrace.bpf.o: do not edit.',
+  '// The layout is written once, in probes/droptrace.h; bash scripts/setup.sh regenerates this file.',
+  '',
+];
+for (const e of enums) {
+  const prefix = commonPrefix(e.values.map((v) => v.name));
+  if (e.name === 'dt_const') {
+    lines.push(`// enum ${e.name}`);
+    for (const v of e.values) lines.push(`export const ${v.name.replace(/^DT_/, '')} = ${v.val};`);
+  } else {
+    lines.push(`/** enum ${e.name} (${prefix}*) */`, `export const ${upper(e.name)} = {`);
+    for (const v of e.values) lines.push(`  ${v.name.slice(prefix.length)}: ${v.val},`);
+    lines.push('} as const;');
+  }
+  lines.push('');
+}
+for (const s of structs) {
+  lines.push(`/** sizeof(struct ${s.name}) */`, `export const ${upper(s.name)}_SIZE = ${s.size};`);
+  lines.push(`/** struct ${s.name}: [offset, size] of each field */`, `export const ${upper(s.name)}_FIELDS = {`);
+  for (const [name, off, size] of fieldsOf(s)) lines.push(`  ${name}: [${off}, ${size}],`);
+  lines.push('} as const;', '');
+}
+const text = lines.join('\n');
+
+if (toStdout) {
+  process.stdout.write(text);
+  process.exit(0);
+}
+writeFileSync(join(ROOT, 'src', 'gen', 'record.ts'), text);
+
+const event = structs.find((s) => s.name === 'dt_event');
+const version = enums.find((e) => e.name === 'dt_const').values.find((v) => v.name === 'DT_EVENT_VERSION').val;
+const layout = { version, size: event.size, fields: Object.fromEntries(fieldsOf(event).map(([n, off, size]) => [n, [off, size]])) };
+const fixtures = join(ROOT, 'test', 'fixtures');
+for (const name of existsSync(fixtures) ? readdirSync(fixtures).filter((n) => /^golden-.*\.json$/.test(n)) : []) {
+  const file = join(fixtures, name);
+  const golden = JSON.parse(readFileSync(file, 'utf8'));
+  if (!golden.layout) fail(`${file} does not say its layout ("layout": {version, size, fields})`);
+  if (JSON.stringify(golden.layout) === JSON.stringify(layout)) continue;
+  golden.records = golden.records.map((hex) => relay(Buffer.from(hex, 'hex'), golden.layout, layout).toString('hex'));
+  golden.layout = layout;
+  writeFileSync(file, JSON.stringify(golden, null, 1) + '\n');
+  process.stderr.write(`gen-record: ${name} re-laid out for DT_EVENT_VERSION ${version}\n`);
+}
+
+/** A record in layout `from` → the same record in layout `to`: fields by name, payload after. */
+function relay(rec, from, to) {
+  const leaves = (l) =>
+    Object.entries(l.fields).filter(([n, [o, s]]) => !Object.entries(l.fields).some(([m, [p, t]]) => m !== n && p >= o && p + t <= o + s));
+  const size = rec.readUInt16LE(from.fields.size[0]);
+  const out = Buffer.alloc(to.size + (size - from.size));
+  for (const [n, [o, s]] of leaves(to)) {
+    const old = from.fields[n];
+    if (old) rec.copy(out, o, old[0], old[0] + Math.min(s, old[1]));
+  }
+  rec.copy(out, to.size, from.size, size);
+  out.writeUInt16LE(to.version, to.fields.version[0]);
+  out.writeUInt16LE(out.length, to.fields.size[0]);
+  return out;
+}
