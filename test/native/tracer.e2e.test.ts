@@ -155,16 +155,22 @@ describe.skipIf(!isRoot)('native tracer', () => {
       expect(c.userLost).toBeGreaterThan(0n);
       // what JS got plus what the addon counted as lost is exactly what the kernel saw
       expect(BigInt(delivered + other) + c.userLost + c.ringLost + c.shortRecords).toBe(c.seen);
-      // the lost records are all counted per key, on the flood's key
+      // every lost record is counted on its key: the flood's, and any other drop of the
+      // namespace that came while JS was stalled
       const lost = t.readLostKeys();
       const entry = L.keySize + 16;
       let perKey = 0n;
+      let floodLost = 0n;
       for (let off = 0; off < lost.length; off += entry) {
-        expect(lost.readUInt16LE(off + keyDportOff)).toBe(PORT);
-        perKey += lost.readBigUInt64LE(off + L.keySize);
+        const n = lost.readBigUInt64LE(off + L.keySize);
+        perKey += n;
+        if (lost.readUInt16LE(off + keyDportOff) === PORT) floodLost += n;
       }
       expect(perKey).toBe(c.userLost);
-      expect(BigInt(delivered) + perKey + c.ringLost).toBe(BigInt(N + 1));
+      expect(floodLost).toBeGreaterThan(0n);
+      // 4001 records of ~120 B fit the 8 MiB ring: the flood is delivered or lost in userspace
+      expect(c.ringLost).toBe(0n);
+      expect(BigInt(delivered) + floodLost).toBe(BigInt(N + 1));
     } finally {
       t.close();
       inNs(p.b, 'iptables', ['-F', 'INPUT']);
