@@ -61,9 +61,15 @@ struct {
 
 #include "shared_maps.bpf.h"
 
+#define DT_KEY_ENTRIES 65536
+/*
+ * One entry per key shared by every CPU (counts added atomically): its memory is
+ * DT_KEY_ENTRIES entries whatever the CPU count, where a per-CPU value would cost
+ * entries x value x CPUs (256 MiB at 128 CPUs). src/native/map-memory.ts states the budget.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, 65536);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DT_KEY_ENTRIES);
 	__type(key, struct dt_key);
 	__type(value, struct dt_key_val);
 } key_counts SEC(".maps");
@@ -144,9 +150,9 @@ static __always_inline __u64 wake_flags(__u64 now)
  * The clock of the per-key rate-limit windows. A tick of precision is plenty for a one-second
  * window, and jiffies cost next to nothing where bpf_ktime_get_ns costs ~60 ns a call on the
  * VMs measured (a quarter of a drop's program). Jiffies need HZ, which only the kernel's
- * config file says, and a container often cannot read it: so each CPU measures the length of
- * a jiffy against the precise clock over its first half second of drops, using the precise
- * clock meanwhile. (The switch moves the clock's origin once: every window restarts once.)
+ * config file says, and a container often cannot read it: so the first half second of drops
+ * measures the length of a jiffy against the precise clock, using the precise clock
+ * meanwhile. (The switch moves the clock's origin once: every window restarts once.)
  */
 #define CAL_NS 500000000ULL
 struct clock_cal {
@@ -154,8 +160,9 @@ struct clock_cal {
 	__u64 t0;
 	__u64 ns_per_jiffy; /* 0 while measuring */
 };
+/* shared by all CPUs: the key windows it times are shared, so every CPU must read one clock */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct clock_cal);
@@ -555,18 +562,20 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 		kv = bpf_map_lookup_elem(&key_counts, &p.k);
 	}
 	if (kv) {
-		kv->count += 1;
+		/* other CPUs update the same entry: adds are atomic (no fetch: 5.10 has XADD only);
+		 * a window restarted by two CPUs at once lets at most one extra burst through */
+		__sync_fetch_and_add(&kv->count, 1);
 		if (key_burst) {
-			if (now - kv->window_ns >= key_window_ns) {
+			if ((__s64)(now - kv->window_ns) >= (__s64)key_window_ns) {
 				kv->window_ns = now;
 				kv->window_sent = 0;
 			}
 			if (kv->window_sent >= key_burst) {
-				kv->suppressed += 1;
+				__sync_fetch_and_add(&kv->suppressed, 1);
 				stat_inc(DT_STAT_SUPPRESSED);
 				return 0;
 			}
-			kv->window_sent += 1;
+			__sync_fetch_and_add(&kv->window_sent, 1);
 		}
 	}
 

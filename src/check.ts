@@ -7,6 +7,8 @@ import { CAP, missingTracingCaps } from './host/caps.js';
 import { DroptraceError } from './errors.js';
 import { HOOKS } from './native/binding.js';
 import type { NativeBinding, ProbeReport } from './native/binding.js';
+import { formatMapMemory, mapMemory, possibleCpus } from './native/map-memory.js';
+import type { MapMemory } from './native/map-memory.js';
 
 export interface CheckItem {
   name: string;
@@ -20,6 +22,8 @@ export interface CheckReport {
   kernel: string;
   features: CheckItem[];
   probes: ProbeReport[];
+  /** what the loaded maps cost here, read back from the kernel (absent when nothing loaded) */
+  maps?: MapMemory;
   ready: boolean;
   verdict: string;
 }
@@ -29,6 +33,8 @@ export interface CheckDeps {
   caps: bigint;
   kernel: string;
   exists?: (path: string) => boolean;
+  /** possible CPUs (default /sys/devices/system/cpu/possible) */
+  cpus?: () => number;
 }
 
 export function runCheck(d: CheckDeps): CheckReport {
@@ -86,12 +92,15 @@ export function runCheck(d: CheckDeps): CheckReport {
   });
 
   const probes: ProbeReport[] = [];
+  let maps: MapMemory | undefined;
   if (native && missing.length === 0) {
     for (const hook of HOOKS) {
       // the optional hooks are tried once, next to the first drop hook
       const t = native.createTracer({ only: hook, extras: hook === HOOKS[0] });
       try {
         probes.push(...t.attach());
+        const info = maps ? [] : t.mapInfo();
+        if (info.length) maps = mapMemory(info, (d.cpus ?? possibleCpus)());
       } finally {
         t.close();
       }
@@ -107,6 +116,7 @@ export function runCheck(d: CheckDeps): CheckReport {
     kernel: d.kernel,
     features,
     probes,
+    ...(maps ? { maps } : {}),
     ready,
     verdict: ready ? `ready: droptrace will use ${first.hook}` : 'not ready: no drop probe can attach on this machine',
   };
@@ -120,6 +130,7 @@ export function formatCheck(r: CheckReport): string {
     const state = p.state === 'attached' ? 'attached' : `${p.state}: ${p.why ?? ''}`;
     lines.push(`  ${p.probe.padEnd(12)} ${p.hook.padEnd(32)} ${state}`);
   }
+  if (r.maps) lines.push(...formatMapMemory(r.maps));
   lines.push(r.verdict);
   return lines.join('\n');
 }

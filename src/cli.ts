@@ -45,6 +45,11 @@ function mebibytes(v: string): number {
   return n;
 }
 
+function backlogMiB(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65536) throw new InvalidArgumentError(`--backlog wants MiB from 1 to 65536, got "${v}"`);
+  return Number(v);
+}
+
 function nicList(v: string): NicSelection {
   if (v === 'all' || v === 'physical' || v === 'none') return v;
   const names = v.split(',').map((s) => s.trim());
@@ -80,6 +85,7 @@ interface StreamFlags {
   netns?: number;
   statsInterval: number;
   ringSize: number;
+  backlog: number;
   hook?: Hook;
 }
 
@@ -90,6 +96,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     ...(flags.hook ? { hook: flags.hook } : {}),
     statsIntervalMs: flags.statsInterval * 1000,
     ringBytes: flags.ringSize * 1024 * 1024,
+    backlogBytes: flags.backlog * 1024 * 1024,
     countersIntervalMs: flags.countersInterval * 1000,
     nics: flags.nics,
     keyBurst: flags.detailLimit,
@@ -238,7 +245,7 @@ function liveOptions(cmd: Command, statsDefault: number): Command {
     .addOption(
       new Option(
         '--detail-limit <n>',
-        'detail events per key (reason, netns, device, flow) per second per CPU; past it drops are only counted, then folded into one line with their count (0: no limit)',
+        'detail events per key (reason, netns, device, flow) per second; past it drops are only counted, then folded into one line with their count (0: no limit)',
       )
         .argParser(count('--detail-limit'))
         .default(100),
@@ -250,6 +257,7 @@ function liveOptions(cmd: Command, statsDefault: number): Command {
     .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))
     .addOption(new Option('--pcap <file>', 'also write the headers of every detail event (first 192 bytes from the IP header) as pcapng, the drop kind in each packet comment'))
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
+    .addOption(new Option('--backlog <MiB>', 'most detail events waiting for droptrace itself, in MiB; past it they are counted as lost and folded back').argParser(backlogMiB).default(64))
     .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']));
 }
 

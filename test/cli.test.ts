@@ -72,5 +72,12 @@ describe('droptrace CLI', () => {
       ['tracepoint/skb/kfree_skb', 'attached'],
     ]);
     expect(rep.verdict).toBe('ready: droptrace will use tp_btf/kfree_skb');
+    // the maps' memory as the kernel counts it: the key map shared by all CPUs
+    const maps = (rep as unknown as { maps: { total: number; maps: Array<{ name: string; type: string; maxEntries: number; memlock: number }> } }).maps;
+    expect(maps.maps.find((m) => m.name === 'key_counts')).toMatchObject({ type: 'lru_hash', maxEntries: 65536 });
+    expect(maps.total).toBe(maps.maps.reduce((s, m) => s + m.memlock, 0));
+    const text = run(['check']);
+    expect(text.out).toMatch(/^maps: \d+\.\d MiB on this machine = \d+\.\d MiB \+ \d+\.\d KiB × \d+ possible CPUs \(kernel's memlock count\)$/m);
+    expect(text.out).toContain('key_counts: 65536 × (48 + 56 + 32) B + 16 B × buckets, shared by all CPUs: the same on any machine (budget 16.0 MiB)');
   });
 });

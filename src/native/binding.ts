@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DroptraceError } from '../errors.js';
+import { DroptraceError, fromNative } from '../errors.js';
 import type { ClockPair } from '../pipeline/clock.js';
 import type { NativeLayout } from '../pipeline/layout.js';
 
@@ -19,6 +19,21 @@ export interface ProbeReport {
   hook: string;
   state: 'attached' | 'unavailable' | 'standby';
   why?: string;
+  /** why it is unavailable, as a code (E_BPF_LOAD, E_ATTACH, E_KSYM_MISSING ...; README "Error codes") */
+  code?: string;
+  errno?: number;
+}
+
+/** A BPF map of the loaded object as the kernel reports it; memlock is the kernel's own byte count. */
+export interface MapInfo {
+  name: string;
+  /** libbpf's name of the type: lru_hash, percpu_array, ringbuf ... */
+  type: string;
+  maxEntries: number;
+  keySize: number;
+  valueSize: number;
+  flags: number;
+  memlock: number;
 }
 
 export interface KernelCounters {
@@ -41,7 +56,7 @@ export interface TracerOptions {
   filterNetns?: number;
   /** ring buffer size in bytes (power of two, page multiple) */
   ringBytes?: number;
-  /** detail events per key (reason, netns, device, flow) per second per CPU; 0: no limit */
+  /** detail events per key (reason, netns, device, flow) per second, all CPUs together; 0: no limit */
   keyBurst?: number;
   /** try only this hook */
   only?: Hook;
@@ -51,17 +66,34 @@ export interface TracerOptions {
   extras?: boolean;
   /** replace the kernel function of an optional hook, e.g. {"fexit/__nf_conntrack_alloc": "renamed"} (tests) */
   targets?: Record<string, string>;
+  /**
+   * most bytes of records waiting between the poller thread and JS (default 64 MiB); records
+   * past it are dropped and counted per key (readLostKeys, userLost)
+   */
+  backlogBytes?: number;
 }
 
+export const DEFAULT_BACKLOG_BYTES = 64 << 20;
+
 export interface TracerHandle {
+  /** once per tracer: a second call throws E_ALREADY_ATTACHED */
   attach(): ProbeReport[];
-  start(onBatch: (buf: Buffer) => void, onEnd: () => void): void;
+  /**
+   * onBatch gets one Buffer of raw records per wake-up; onEnd runs once after the last batch,
+   * with an E_POLL error when reading the ring buffer failed (the poller has ended then)
+   */
+  start(onBatch: (buf: Buffer) => void, onEnd: (err?: DroptraceError) => void): void;
   stop(): void;
   readCounters(): KernelCounters;
   /** per-key counter map entries (see decodeKeys) */
   readKeys(): Buffer;
   /** detail events the addon dropped because JS fell behind, per key, same format; cumulative */
   readLostKeys(): Buffer;
+  /** the loaded object's maps and their memory (empty before attach) */
+  mapInfo(): MapInfo[];
+  /** tests only: the next poll of the ring buffer fails for real (EINVAL from epoll_wait) */
+  breakPoll(): boolean;
+  /** detach, end the poller without waiting for JS, free everything; safe from any state */
   close(): void;
 }
 
@@ -72,8 +104,12 @@ export interface NativeBinding {
   clocks(): ClockPair;
 }
 
+interface RawTracer extends Omit<TracerHandle, 'start'> {
+  start(onBatch: (buf: Buffer) => void, onEnd: (err?: unknown) => void): void;
+}
+
 interface RawAddon {
-  Tracer: new (opts: TracerOptions) => TracerHandle;
+  Tracer: new (opts: TracerOptions) => RawTracer;
   layout(): NativeLayout;
   btfEnum(name: string, file?: string): Array<[string, number]> | null;
   clocks(): ClockPair;
@@ -120,6 +156,13 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
     }
     out.targets = { ...opts.targets };
   }
+  if (opts.backlogBytes !== undefined) {
+    const b = opts.backlogBytes;
+    if (!Number.isInteger(b) || b < 1 << 16 || b > 2 ** 40) {
+      throw new DroptraceError('E_BACKLOG', 'usage', `bad backlog ${b} bytes: expected 64 KiB to 1 TiB (--backlog takes MiB)`);
+    }
+    out.backlogBytes = b;
+  }
   if (opts.only !== undefined) {
     if (!HOOKS.includes(opts.only)) {
       throw new DroptraceError('E_HOOK', 'usage', `unknown hook "${opts.only}": expected one of ${HOOKS.join(', ')}`);
@@ -145,6 +188,29 @@ export function renamesFromEnv(v = process.env.DROPTRACE_RENAME): Record<string,
   return out;
 }
 
+/** The addon's coded errors become DroptraceErrors at this boundary, thrown or handed to onEnd. */
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+export function wrapTracer(t: RawTracer): TracerHandle {
+  return {
+    attach: () => call(() => t.attach()),
+    start: (onBatch, onEnd) => call(() => t.start(onBatch, (err) => onEnd(err === undefined ? undefined : (fromNative(err) as DroptraceError)))),
+    stop: () => call(() => t.stop()),
+    readCounters: () => call(() => t.readCounters()),
+    readKeys: () => call(() => t.readKeys()),
+    readLostKeys: () => call(() => t.readLostKeys()),
+    mapInfo: () => call(() => t.mapInfo()),
+    breakPoll: () => call(() => t.breakPoll()),
+    close: () => call(() => t.close()),
+  };
+}
+
 let cached: NativeBinding | undefined;
 
 export function loadNative(): NativeBinding {
@@ -160,10 +226,10 @@ export function loadNative(): NativeBinding {
   cached = {
     createTracer: (opts) => {
       const renames = renamesFromEnv();
-      return new addon.Tracer(validateTracerOptions(renames && !opts.targets ? { ...opts, targets: renames } : opts));
+      return wrapTracer(new addon.Tracer(validateTracerOptions(renames && !opts.targets ? { ...opts, targets: renames } : opts)));
     },
     layout: () => addon.layout(),
-    btfEnum: (name, file) => (file === undefined ? addon.btfEnum(name) : addon.btfEnum(name, file)),
+    btfEnum: (name, file) => call(() => (file === undefined ? addon.btfEnum(name) : addon.btfEnum(name, file))),
     clocks: () => addon.clocks(),
   };
   return cached;

@@ -28,7 +28,9 @@ export interface LiveOptions {
   netns?: number;
   statsIntervalMs: number;
   ringBytes: number;
-  /** detail events per key per second per CPU (0: no limit; default 100) */
+  /** most bytes of detail events waiting for JS (default 64 MiB) */
+  backlogBytes?: number;
+  /** detail events per key per second (0: no limit; default 100) */
   keyBurst?: number;
   hook?: Hook;
   enrichers?: Enricher[];
@@ -84,6 +86,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
       tracer: {
         ...(o.netns !== undefined ? { filterNetns: o.netns } : {}),
         ringBytes: o.ringBytes,
+        ...(o.backlogBytes !== undefined ? { backlogBytes: o.backlogBytes } : {}),
         keyBurst: o.keyBurst ?? 100,
         ...(o.hook ? { only: o.hook } : {}),
         ...(pcap ? { captureHeaders: true } : {}),

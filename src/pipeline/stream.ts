@@ -197,6 +197,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     sample();
     const countersTimer = o.sampleCounters && o.countersIntervalMs ? setInterval(sample, o.countersIntervalMs) : undefined;
 
+    let pollError: DroptraceError | undefined;
     await new Promise<void>((resolve) => {
       const stop = () => {
         if (stopping) return;
@@ -237,7 +238,14 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           scratch.length = 0;
           batchEvents.length = 0;
         },
-        () => resolve(),
+        (err) => {
+          // the poller ended on its own (poll failed): detach, then end with the final stats
+          if (err) {
+            pollError = err;
+            stop();
+          }
+          resolve();
+        },
       );
       const statsTimer = setInterval(() => {
         reconcile();
@@ -260,6 +268,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       }
     }
     o.emit(statsLine(true));
+    if (pollError) throw pollError;
     const counters = tracer.readCounters();
     return { events, decodeErrors, counters };
   } finally {

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "probes.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "droptrace.skel.h"
+#include "errors.h"
+#include "hooks.skel.h"
+
+namespace droptrace {
+
+void SkelFree::operator()(droptrace_bpf *s) const { droptrace_bpf__destroy(s); }
+void SkelFree::operator()(hooks_bpf *s) const { hooks_bpf__destroy(s); }
+
+struct ProbeSet::Candidate {
+  const char *hook;  // what the user sees
+  bool btf;          // tp_btf program, else the classic tracepoint
+};
+
+namespace {
+
+
+// Which of `names` are kernel text symbols now (/proc/kallsyms, modules included): a probe on
+// a function that is not there (module not loaded, renamed, inlined) says so in those words.
+std::vector<std::string> missing_ksyms(const std::vector<std::string> &names) {
+  std::vector<bool> found(names.size(), false);
+  FILE *f = fopen("/proc/kallsyms", "r");
+  if (!f) return {};
+  char line[512];
+  while (fgets(line, sizeof(line), f)) {
+    char *sp = strchr(line, ' ');
+    if (!sp || (sp[1] != 't' && sp[1] != 'T')) continue;
+    char *name = sp + 3;
+    name[strcspn(name, "\t\n")] = 0;
+    for (size_t i = 0; i < names.size(); i++)
+      if (!found[i] && names[i] == name) found[i] = true;
+  }
+  fclose(f);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < names.size(); i++)
+    if (!found[i]) out.push_back(names[i]);
+  return out;
+}
+
+bool fail(ProbeReport *r, const char *code, const std::string &why, int err = 0) {
+  r->state = "unavailable";
+  r->code = code;
+  r->why = why;
+  r->err = err < 0 ? -err : err;
+  return false;
+}
+
+}  // namespace
+
+// Optional hooks (probes/hooks.bpf.c): each group keeps the first candidate that attaches.
+enum class ExtraType { Tracepoint, Fexit, Kretprobe, Kprobe };
+struct ProbeSet::Extra {
+  const char *probe;  // group name the user sees
+  const char *hook;
+  const char *prog;   // program name in hooks.bpf.c
+  ExtraType type;
+  const char *target;  // kernel function (fexit, kretprobe)
+};
+
+namespace {
+
+const ProbeSet::Candidate kCandidates[] = {
+    {"tp_btf/kfree_skb", true},
+    {"tracepoint/skb/kfree_skb", false},
+};
+
+const ProbeSet::Extra kExtras[] = {
+    {"neigh_create", "tracepoint/neigh/neigh_create", "dt_neigh_create_tp", ExtraType::Tracepoint, ""},
+    {"neigh_alloc", "fexit/__neigh_create", "dt_neigh_fexit", ExtraType::Fexit, "__neigh_create"},
+    {"neigh_alloc", "kretprobe/__neigh_create", "dt_neigh_kretprobe", ExtraType::Kretprobe, "__neigh_create"},
+    {"ct_alloc", "fexit/__nf_conntrack_alloc", "dt_ct_alloc_fexit", ExtraType::Fexit, "__nf_conntrack_alloc"},
+    {"ct_alloc", "kretprobe/__nf_conntrack_alloc", "dt_ct_alloc_kretprobe", ExtraType::Kretprobe,
+     "__nf_conntrack_alloc"},
+    {"martian", "fentry/ip_handle_martian_source", "dt_martian_fentry", ExtraType::Fexit, "ip_handle_martian_source"},
+    {"martian", "kprobe/ip_handle_martian_source", "dt_martian_kprobe", ExtraType::Kprobe, "ip_handle_martian_source"},
+};
+
+}  // namespace
+
+std::vector<ProbeReport> ProbeSet::Attach() {
+  std::vector<ProbeReport> reports;
+  for (const Candidate &c : kCandidates) {
+    if (!o_.only.empty() && o_.only != c.hook) continue;
+    ProbeReport r{"kfree_skb", c.hook, "attached", "", "", 0};
+    if (skel_) {
+      r.state = "standby";
+      r.why = "not needed: " + attached_hook_ + " is attached";
+    } else if (TryCandidate(c, &r)) {
+      attached_hook_ = c.hook;
+    }
+    reports.push_back(r);
+  }
+  if (!skel_ || !o_.extras) return reports;
+  std::string group, winner;
+  for (const Extra &x : kExtras) {
+    if (group != x.probe) {
+      group = x.probe;
+      winner.clear();
+    }
+    ProbeReport r{x.probe, x.hook, "attached", "", "", 0};
+    if (!winner.empty()) {
+      r.state = "standby";
+      r.why = "not needed: " + winner + " is attached";
+    } else if (TryExtra(x, &r)) {
+      winner = x.hook;
+    }
+    reports.push_back(r);
+  }
+  return reports;
+}
+
+bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
+  ClearWarnings();
+  DropSkel skel(droptrace_bpf__open());
+  if (!skel) {
+    int e = errno;
+    return fail(r, "E_BPF_OPEN", Describe("open", e), e);
+  }
+  skel->rodata->filter_netns = o_.filter_netns;
+  skel->rodata->key_burst = o_.key_burst;
+  skel->rodata->capture_l3 = o_.capture_l3 ? 1 : 0;
+  if (o_.ring_bytes) bpf_map__set_max_entries(skel->maps.events, o_.ring_bytes);
+  // the drop program wakes the reader at once past a quarter of the ring (wake_flags)
+  skel->rodata->wake_bytes = bpf_map__max_entries(skel->maps.events) / 4;
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, c.btf);
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, !c.btf);
+  int err = droptrace_bpf__load(skel.get());
+  if (err) return fail(r, "E_BPF_LOAD", Describe("load", err), err);
+  bpf_program *prog = c.btf ? skel->progs.dt_kfree_skb_btf : skel->progs.dt_kfree_skb_tp;
+  Link link(bpf_program__attach(prog));
+  if (!link) {
+    int e = errno;
+    return fail(r, "E_ATTACH", Describe("attach", e), e);
+  }
+  skel_ = std::move(skel);
+  link_ = std::move(link);
+  return true;
+}
+
+// targets: {hook or kernel function: replacement function} (DROPTRACE_RENAME, tests)
+std::string ProbeSet::TargetOf(const Extra &x) const {
+  for (auto &kv : o_.targets)
+    if (kv.first == x.hook || (x.target[0] && kv.first == x.target)) return kv.second;
+  return x.target;
+}
+
+bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
+  ClearWarnings();
+  std::string target = TargetOf(x);
+  if (!target.empty()) {
+    if (!ksyms_checked_) {
+      std::vector<std::string> names;
+      for (const Extra &e : kExtras)
+        if (e.target[0]) names.push_back(TargetOf(e));
+      missing_ = missing_ksyms(names);
+      ksyms_checked_ = true;
+    }
+    for (const std::string &m : missing_) {
+      if (m == target)
+        return fail(r, "E_KSYM_MISSING",
+                    "kernel function " + target + " not found in /proc/kallsyms (module not loaded, renamed or inlined on this kernel)");
+    }
+  }
+  bool kprobe = x.type == ExtraType::Kretprobe || x.type == ExtraType::Kprobe;
+  if (kprobe && access("/sys/bus/event_source/devices/kprobe", F_OK) != 0)
+    return fail(r, "E_NO_KPROBES", "this kernel has no kprobes (CONFIG_KPROBES off)");
+  HooksSkel h(hooks_bpf__open());
+  if (!h) {
+    int e = errno;
+    return fail(r, "E_BPF_OPEN", Describe("open", e), e);
+  }
+  bpf_program *prog = nullptr, *p = nullptr;
+  bpf_object__for_each_program(p, h->obj) {
+    bool me = strcmp(bpf_program__name(p), x.prog) == 0;
+    bpf_program__set_autoload(p, me);
+    if (me) prog = p;
+  }
+  int err = 0;
+  if (!prog) err = -ENOENT;
+  if (!err) err = bpf_map__reuse_fd(h->maps.stats, bpf_map__fd(skel_->maps.stats));
+  if (!err) err = bpf_map__reuse_fd(h->maps.recent, bpf_map__fd(skel_->maps.recent));
+  if (!err && x.type == ExtraType::Fexit && target != x.target)
+    err = bpf_program__set_attach_target(prog, 0, target.c_str());
+  if (err) return fail(r, "E_BPF_CONFIGURE", Describe("configure", err), err);
+  err = hooks_bpf__load(h.get());
+  if (err && x.type == ExtraType::Fexit && (err == -EPERM || errno == EPERM)) {
+    ClearWarnings();  // libbpf's "raise ulimit -l" guess does not apply here
+    return fail(r, "E_FEXIT_REFUSED", "this kernel refuses fentry/fexit programs (EPERM on load of " + std::string(x.hook) + ")", EPERM);
+  }
+  if (err) return fail(r, "E_BPF_LOAD", Describe(target.empty() ? "load" : "load (" + target + ")", err), err);
+  Link link(kprobe ? bpf_program__attach_kprobe(prog, x.type == ExtraType::Kretprobe, target.c_str())
+                   : bpf_program__attach(prog));
+  if (!link) {
+    int e = errno;
+    return fail(r, "E_ATTACH", Describe("attach (" + target + ")", e), e);
+  }
+  extras_loaded_.push_back({std::move(h), std::move(link)});
+  return true;
+}
+
+void ProbeSet::Detach() {
+  for (LoadedExtra &x : extras_loaded_) x.link.reset();
+  link_.reset();
+}
+
+void ProbeSet::Reset() {
+  Detach();
+  extras_loaded_.clear();
+  skel_.reset();
+}
+
+bpf_map *ProbeSet::events() const { return skel_ ? skel_->maps.events : nullptr; }
+bpf_map *ProbeSet::stats() const { return skel_ ? skel_->maps.stats : nullptr; }
+bpf_map *ProbeSet::reason_counts() const { return skel_ ? skel_->maps.reason_counts : nullptr; }
+bpf_map *ProbeSet::key_counts() const { return skel_ ? skel_->maps.key_counts : nullptr; }
+
+std::vector<bpf_map *> ProbeSet::maps() const {
+  std::vector<bpf_map *> out;
+  if (!skel_) return out;
+  bpf_map *m = nullptr;
+  bpf_object__for_each_map(m, skel_->obj) out.push_back(m);
+  return out;
+}
+
+}  // namespace droptrace

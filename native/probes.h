@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+// The probe table and attach: open -> configure -> load -> attach, each way of reaching a hook
+// tried in order of preference; the first that attaches is kept, the others say why not.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "owners.h"
+
+namespace droptrace {
+
+struct ProbeOptions {
+  uint32_t filter_netns = 0;
+  uint32_t ring_bytes = 0;  // 0: the object's default
+  uint32_t key_burst = 0;
+  bool capture_l3 = false;
+  bool extras = true;
+  std::string only;  // try only this drop hook
+  std::vector<std::pair<std::string, std::string>> targets;  // hook or function -> replacement
+};
+
+struct ProbeReport {
+  std::string probe;
+  std::string hook;
+  std::string state;  // attached | unavailable | standby
+  std::string why;
+  std::string code;   // E_* when unavailable
+  int err = 0;
+};
+
+class ProbeSet {
+ public:
+  struct Candidate;  // the drop hook's ways, in probes.cc
+  struct Extra;      // optional hooks, in probes.cc
+
+  explicit ProbeSet(ProbeOptions o) : o_(std::move(o)) {}
+
+  std::vector<ProbeReport> Attach();
+  bool loaded() const { return skel_ != nullptr; }
+  // No new drops are traced; the maps stay readable.
+  void Detach();
+  // Links, then programs and maps: nothing of this set remains in the kernel.
+  void Reset();
+
+  // The drop object's maps (null before a successful attach).
+  bpf_map *events() const;
+  bpf_map *stats() const;
+  bpf_map *reason_counts() const;
+  bpf_map *key_counts() const;
+  std::vector<bpf_map *> maps() const;
+
+ private:
+  struct LoadedExtra {
+    HooksSkel skel;
+    Link link;  // after skel: destroyed first
+  };
+
+  bool TryCandidate(const Candidate &c, ProbeReport *r);
+  bool TryExtra(const Extra &x, ProbeReport *r);
+  std::string TargetOf(const Extra &x) const;
+
+  ProbeOptions o_;
+  bool ksyms_checked_ = false;
+  std::vector<std::string> missing_;
+  std::string attached_hook_;
+  DropSkel skel_;
+  Link link_;  // after skel_: destroyed first
+  std::vector<LoadedExtra> extras_loaded_;
+};
+
+}  // namespace droptrace

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+// The ring reader: a thread polls the BPF ring buffer and hands JS one Buffer of raw records per
+// wake-up through a thread-safe function. What waits for JS is capped in bytes; records past
+// the cap are dropped and counted per key (readLostKeys), never queued on a growing heap.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "owners.h"
+
+namespace droptrace {
+
+class RingReader {
+ public:
+  static constexpr size_t kDefaultBacklog = 64u << 20;
+
+  explicit RingReader(size_t backlog_bytes) : backlog_(backlog_bytes ? backlog_bytes : kDefaultBacklog) {}
+  ~RingReader() { Shutdown(); }
+
+  bool running() const { return tsfn_ != nullptr || thread_.joinable(); }
+  // Starts the poller. `on_end(env)` runs on the JS thread once the last batch was handed over
+  // (env is null when the environment is being torn down). Returns an error code or nullptr.
+  using EndFn = void (*)(napi_env env, void *hint);
+  const char *Start(napi_env env, int ring_fd, napi_value on_batch, EndFn on_end, void *hint, std::string *why, int *err);
+  // The poller drains what the kernel wrote and ends (the links are gone by then).
+  void RequestStop() { stopping_ = true; }
+  // From any state, any number of times: no JS call is awaited, the thread is joined, the ring
+  // freed. Batches still queued for JS are counted as lost.
+  void Shutdown();
+  // Make the next poll fail for real (epoll_wait on an fd that is no epoll instance): tests.
+  bool BreakPoll();
+  // errno of the poll failure that ended the poller, 0 if none
+  int poll_errno() const { return poll_errno_.load(); }
+
+  uint64_t user_lost() const { return user_lost_.load(); }
+  uint64_t short_records() const { return short_records_.load(); }
+  uint64_t poll_errors() const { return poll_errors_.load(); }
+  size_t backlog() const { return backlog_; }
+  size_t queued_bytes() const { return queued_.load(); }
+  // [struct dt_key][u64 lost][u64 lost] per key, cumulative
+  Napi::Value ReadLostKeys(Napi::Env env);
+
+ private:
+  struct Batch {
+    std::vector<uint8_t> data;
+  };
+  static int OnRecord(void *ctx, void *data, size_t size);
+  static void CallJs(napi_env env, napi_value fn, void *ctx, void *data);
+  static void Finalize(napi_env env, void *data, void *hint);
+  void Poll(napi_threadsafe_function tsfn);
+  void Flush(napi_threadsafe_function tsfn);
+  void CountLost(const std::vector<uint8_t> &buf);
+
+  const size_t backlog_;
+  RingBuffer rb_;
+  std::thread thread_;
+  napi_threadsafe_function tsfn_ = nullptr;
+  EndFn on_end_ = nullptr;
+  void *end_hint_ = nullptr;
+  std::atomic<bool> stopping_{false};
+  bool aborted_ = false;  // JS thread only
+  std::atomic<int> poll_errno_{0};
+  // poller thread only
+  std::vector<uint8_t> pending_;
+  std::vector<uint8_t> overflow_;  // past the cap, waiting to be counted
+  // bytes handed to the TSFN and not yet delivered to (or discarded by) JS
+  std::atomic<size_t> queued_{0};
+
+  std::atomic<uint64_t> user_lost_{0};
+  std::mutex lost_mu_;
+  std::unordered_map<std::string, uint64_t> lost_keys_;
+  std::atomic<uint64_t> short_records_{0};
+  std::atomic<uint64_t> poll_errors_{0};
+};
+
+}  // namespace droptrace
