@@ -7,6 +7,8 @@
 
 #include <cstdio>
 
+// the skeleton names the header's enums in its rodata
+#include "droptrace.h"
 #include "droptrace.skel.h"
 #include "errors.h"
 #include "hooks.skel.h"
