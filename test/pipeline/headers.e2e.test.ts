@@ -35,8 +35,8 @@ describe.skipIf(!isRoot)('headers read only from the packet, end to end', () => 
    * Streams the receiver's drops while `send` runs; returns the drop lines of (reason,
    * location) on the receiver's veth once they add up to N.
    */
-  async function dropsOf(reason: string, location: string, send: () => void, ifname = p.vethB): Promise<Line[]> {
-    const s = startStream(['--netns', String(p.netnsB)]);
+  async function dropsOf(reason: string, location: string, send: () => void, ifname = p.vethB, extra: string[] = []): Promise<Line[]> {
+    const s = startStream(['--netns', String(p.netnsB), ...extra]);
     try {
       await s.ready;
       send();
@@ -88,6 +88,12 @@ describe.skipIf(!isRoot)('headers read only from the packet, end to end', () => 
   it('a UDP header cut to two bytes: addresses, no ports, truncated', async () => {
     const l3 = ipv4({ src: p.ipA, dst: p.ipB, proto: IPPROTO_UDP, payload: udp(40104, 5404, Buffer.alloc(0)).subarray(0, 2) });
     const got = await dropsOf('NOT_SPECIFIED', '__udp4_lib_rcv', send(toB(ETH_P_IP, l3)));
+    for (const d of got) expect([d.flow, d.truncated]).toEqual([flow4(), true]);
+  });
+
+  it('the same under the classic tracepoint (headers read with bpf_probe_read_kernel)', async () => {
+    const l3 = ipv4({ src: p.ipA, dst: p.ipB, proto: IPPROTO_UDP, payload: udp(40112, 5412, Buffer.alloc(0)).subarray(0, 2) });
+    const got = await dropsOf('NOT_SPECIFIED', '__udp4_lib_rcv', send(toB(ETH_P_IP, l3)), p.vethB, ['--hook', 'tracepoint/skb/kfree_skb']);
     for (const d of got) expect([d.flow, d.truncated]).toEqual([flow4(), true]);
   });
 
