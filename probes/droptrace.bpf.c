@@ -237,10 +237,16 @@ static __always_inline void l4_fields(struct parsed *e, __u8 proto, const __be16
  * Packet positions are offsets from skb->head, not pointers: under tp_btf skb->head is an
  * untrusted pointer the verifier keeps as one through any arithmetic, and a length made from
  * two of them could not be a helper's size.
+ *
+ * `end` is where the packet's readable bytes stop: skb->tail (the end of the linear area,
+ * which is skb->data + skb->len - skb->data_len, so never past skb->len), lowered to the end
+ * the IP header gives when that is shorter (link-layer padding before the IP layer trims it).
+ * A header not wholly before `end` is in page fragments or not in the packet at all: it is
+ * not read (its memory holds another packet's bytes), and the drop says DT_F_TRUNCATED.
  */
 
 /* Where a DNS (port 53) payload starts (offset from head), or 0: only then is it worth a read. */
-static __always_inline __u32 dns_payload(struct parsed *e, unsigned char *head, __u32 l4)
+static __always_inline __u32 dns_payload(struct parsed *e, unsigned char *head, __u32 l4, __u32 end)
 {
 	if (!(e->flags & DT_F_L4) || (e->k.sport != 53 && e->k.dport != 53))
 		return 0;
@@ -249,26 +255,24 @@ static __always_inline __u32 dns_payload(struct parsed *e, unsigned char *head, 
 	if (e->k.l4_proto != IPPROTO_TCP)
 		return 0;
 	__u8 doff;
-	if (bpf_probe_read_kernel(&doff, 1, head + l4 + 12))
+	if (l4 + 13 > end || bpf_probe_read_kernel(&doff, 1, head + l4 + 12))
 		return 0;
 	return l4 + (doff >> 4) * 4;
 }
 
 /* The L4 header somewhere else than right after a plain IP header: one more read. */
-static __always_inline __u32 parse_l4_at(struct parsed *e, unsigned char *head, __u32 l4, __u8 proto)
+static __always_inline __u32 parse_l4_at(struct parsed *e, unsigned char *head, __u32 l4, __u32 end, __u8 proto)
 {
 	__be16 w[2];
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6) {
-		e->k.l4_proto = proto;
+	e->k.l4_proto = proto;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
 		return 0;
-	}
-	if (bpf_probe_read_kernel(w, sizeof(w), head + l4)) {
-		e->k.l4_proto = proto;
+	if (l4 + sizeof(w) > end || bpf_probe_read_kernel(w, sizeof(w), head + l4)) {
 		e->flags |= DT_F_TRUNCATED;
 		return 0;
 	}
 	l4_fields(e, proto, w);
-	return dns_payload(e, head, l4);
+	return dns_payload(e, head, l4, end);
 }
 
 /* An IP header and the first L4 bytes after it, read at once (one helper call, not two). */
@@ -281,92 +285,133 @@ struct v6_head {
 	__be16 l4[2];
 };
 
+#define IPPROTO_AH 51
+/* IPv6 extension headers walked to find L4; a longer chain is reported as truncated. */
+#define DT_V6_EXT_MAX 8
+
+static __always_inline bool v6_ext(__u8 next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	       next == IPPROTO_FRAGMENT || next == IPPROTO_AH;
+}
+
 /*
  * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
  * DNS message, or the IP header for --pcap), or 0.
+ *
+ * IP is parsed only when skb->protocol says IPv4 or IPv6. A VLAN tag is the kernel's to
+ * take off: on receive the core moves an in-packet 802.1Q/802.1ad tag into skb->vlan_tci
+ * (skb_vlan_untag) before any protocol handler runs and points the network header past it,
+ * and on transmit the tag stays there until just before the driver; either way skb->protocol
+ * is then the inner one. A drop that still says 0x8100/0x88a8 (a stacked inner tag nobody
+ * claimed, a driver drop after the tag went into the data) is one the kernel never treated
+ * as IP, and where its network header points differs by path: it gets no flow.
  */
 static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb, unsigned char *head,
 					   const bool direct)
 {
 	__u16 nh_off = RD(skb, network_header);
 	__u16 proto = bpf_ntohs(RD(skb, protocol));
-	unsigned char *nh = head + nh_off;
 	__u32 payload = 0;
-	__u8 first;
 
 	e->l3_proto = proto;
-	/* Locally generated packets can be dropped before skb->protocol is set: trust the
-	 * version nibble when the network header was set. */
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6) {
-		if (!nh_off || bpf_probe_read_kernel(&first, 1, nh))
-			return 0;
-		if ((first >> 4) == 4)
-			proto = ETH_P_IP;
-		else if ((first >> 4) == 6)
-			proto = ETH_P_IPV6;
-		else
-			return 0;
-		e->l3_proto = proto;
-	}
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	/* network_header 0: never set (an skb is allocated with it at head) */
+	__u32 end = RD(skb, tail);
+	if (!nh_off || nh_off >= end)
+		goto truncated;
+	__u32 have = end - nh_off;
+	unsigned char *nh = head + nh_off;
 
 	if (proto == ETH_P_IP) {
 		struct v4_head h;
-		if (bpf_probe_read_kernel(&h, sizeof(h), nh) || h.ip.version != 4 || h.ip.ihl < 5) {
-			e->flags |= DT_F_TRUNCATED;
-			return 0;
+		if (have >= sizeof(h)) {
+			if (bpf_probe_read_kernel(&h, sizeof(h), nh))
+				goto truncated;
+		} else if (have < sizeof(h.ip) || bpf_probe_read_kernel(&h.ip, sizeof(h.ip), nh)) {
+			goto truncated;
 		}
+		if (h.ip.version != 4 || h.ip.ihl < 5)
+			goto truncated;
 		e->flags |= DT_F_IPV4;
 		__builtin_memcpy(e->k.saddr, &h.ip.saddr, 4);
 		__builtin_memcpy(e->k.daddr, &h.ip.daddr, 4);
+		__u32 tot = bpf_ntohs(h.ip.tot_len);
+		/* 0: a GSO packet past 64 KiB (BIG TCP) says its length only in skb->len */
+		if (tot && tot < have)
+			end = nh_off + tot;
+		e->k.l4_proto = h.ip.protocol;
 		/* Only the first fragment carries the L4 header. */
 		if (h.ip.frag_off & bpf_htons(0x1fff))
-			return 0;
-		if (h.ip.ihl == 5) {
+			goto out;
+		__u32 l4 = nh_off + h.ip.ihl * 4;
+		if (h.ip.ihl == 5 && l4 + sizeof(h.l4) <= end) {
 			l4_fields(e, h.ip.protocol, h.l4);
-			payload = dns_payload(e, head, nh_off + 20);
+			payload = dns_payload(e, head, l4, end);
 		} else {
-			payload = parse_l4_at(e, head, nh_off + h.ip.ihl * 4, h.ip.protocol);
+			payload = parse_l4_at(e, head, l4, end, h.ip.protocol);
 		}
 	} else {
 		struct v6_head h;
-		if (bpf_probe_read_kernel(&h, sizeof(h), nh) || h.ip.version != 6) {
-			e->flags |= DT_F_TRUNCATED;
-			return 0;
+		if (have >= sizeof(h)) {
+			if (bpf_probe_read_kernel(&h, sizeof(h), nh))
+				goto truncated;
+		} else if (have < sizeof(h.ip) || bpf_probe_read_kernel(&h.ip, sizeof(h.ip), nh)) {
+			goto truncated;
 		}
+		if (h.ip.version != 6)
+			goto truncated;
 		e->flags |= DT_F_IPV6;
 		__builtin_memcpy(e->k.saddr, &h.ip.saddr, 16);
 		__builtin_memcpy(e->k.daddr, &h.ip.daddr, 16);
+		__u32 plen = bpf_ntohs(h.ip.payload_len);
+		/* 0: a jumbogram or BIG TCP GSO packet, its length only in skb->len */
+		if (plen && plen + sizeof(h.ip) < have)
+			end = nh_off + sizeof(h.ip) + plen;
 		__u8 next = h.ip.nexthdr;
 		__u32 p = nh_off + sizeof(h.ip);
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_FRAGMENT) {
-			l4_fields(e, next, h.l4);
-			payload = dns_payload(e, head, p);
+		if (!v6_ext(next)) {
+			if (p + sizeof(h.l4) <= end) {
+				l4_fields(e, next, h.l4);
+				payload = dns_payload(e, head, p, end);
+			} else {
+				payload = parse_l4_at(e, head, p, end, next);
+			}
 			goto out;
 		}
 #pragma unroll
-		for (int i = 0; i < 4; i++) {
-			__u8 ext[2];
-			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-			    next != IPPROTO_FRAGMENT)
+		for (int i = 0; i < DT_V6_EXT_MAX; i++) {
+			if (!v6_ext(next))
 				break;
-			if (bpf_probe_read_kernel(ext, sizeof(ext), head + p)) {
-				e->flags |= DT_F_TRUNCATED;
-				return 0;
+			/* next header, length, and (fragment header) the offset; every one is >= 8 bytes */
+			__u8 ext[4];
+			if (p + 8 > end || bpf_probe_read_kernel(ext, sizeof(ext), head + p)) {
+				e->k.l4_proto = next;
+				goto truncated;
 			}
 			if (next == IPPROTO_FRAGMENT) {
-				__be16 off;
-				if (bpf_probe_read_kernel(&off, sizeof(off), head + p + 2) ||
-				    (off & bpf_htons(0xfff8)))
-					return 0; /* not the first fragment: no L4 header */
-				next = ext[0];
+				if ((ext[2] << 8 | ext[3]) & 0xfff8) {
+					e->k.l4_proto = ext[0];
+					goto out; /* not the first fragment: no L4 header */
+				}
 				p += 8;
+			} else if (next == IPPROTO_AH) {
+				p += (ext[1] + 2) * 4;
 			} else {
-				next = ext[0];
 				p += (ext[1] + 1) * 8;
 			}
+			if (p > end) {
+				e->k.l4_proto = next; /* this header runs past the packet's end */
+				goto truncated;
+			}
+			next = ext[0];
 		}
-		payload = parse_l4_at(e, head, p, next);
+		if (v6_ext(next)) {
+			e->k.l4_proto = next;
+			goto truncated;
+		}
+		payload = parse_l4_at(e, head, p, end, next);
 	}
 out:
 	if (capture_l3) {
@@ -374,6 +419,9 @@ out:
 		return nh_off;
 	}
 	return payload;
+truncated:
+	e->flags |= DT_F_TRUNCATED;
+	goto out;
 }
 
 /*

@@ -64,6 +64,9 @@ export interface DropEvent {
   /** DNS question of a dropped query (UDP/TCP port 53) */
   dns?: { name: string; type: string; id: number; response: boolean } | null;
   last_time?: string;
+  /** true: the packet ended (or its headers were not in the readable part) before the
+   * headers the flow needs; `flow` holds only what it had */
+  truncated?: true;
 }
 
 export interface StartLine {
@@ -256,7 +259,9 @@ export class EventBuilder {
       conntrack: undefined,
       last_time: undefined,
       pod_match: undefined,
+      truncated: undefined,
     };
+    if (d.flags & FLAGS.TRUNCATED) ev.truncated = true;
     if (c.evidence) ev.evidence = c.evidence;
     const dnsBytes = dnsPayload(d);
     if (dnsBytes) {
