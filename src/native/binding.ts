@@ -53,9 +53,20 @@ export interface TracerOptions {
   targets?: Record<string, string>;
 }
 
+/** An error the tracer reports while running (a failed ring-buffer poll). */
+export interface TracerError {
+  code: string;
+  message: string;
+  errno?: number;
+}
+
 export interface TracerHandle {
   attach(): ProbeReport[];
-  start(onBatch: (buf: Buffer) => void, onEnd: () => void): void;
+  /**
+   * Polls on the addon's thread. `onError`: polling failed (the poller then ends; `onEnd` still
+   * follows once, after stop()).
+   */
+  start(onBatch: (buf: Buffer) => void, onEnd: () => void, onError?: (e: TracerError) => void): void;
   stop(): void;
   readCounters(): KernelCounters;
   /** per-key counter map entries (see decodeKeys) */
