@@ -9,7 +9,7 @@
  * or followed), and `maxBytes` caps it: past the cap no more packets are written, the stream
  * goes on, and the stats lines say so.
  */
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, writeSync } from 'node:fs';
 import { DroptraceError } from '../errors.js';
 import type { PacketTap } from '../pipeline/batch.js';
 import type { RawDrop } from '../pipeline/decode.js';
@@ -84,6 +84,14 @@ function errnoOf(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }
 
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 export class PcapSink implements PacketTap {
   private fd: number;
   private packets = 0;
@@ -96,7 +104,9 @@ export class PcapSink implements PacketTap {
     try {
       this.fd = openSync(o.path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (e) {
-      const code = errnoOf(e);
+      let code = errnoOf(e);
+      // O_EXCL refuses any symlink with EEXIST, a dangling one too: say which it is
+      if (code === 'EEXIST' && isSymlink(o.path)) code = 'ELOOP';
       const why = code === 'EEXIST' ? 'it exists (droptrace writes a new file, never over one)' : code === 'ELOOP' ? 'it is a symlink' : code;
       throw new DroptraceError('E_PCAP', 'input', `cannot create --pcap file ${o.path}: ${why}`, {
         ...(code === 'EEXIST' || code === 'ELOOP' ? { hint: 'name a file that does not exist yet' } : {}),

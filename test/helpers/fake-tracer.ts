@@ -2,7 +2,7 @@
  * A stand-in for the native addon (src/native/binding.ts NativeBinding) that replays recorded
  * ring-buffer batches, so runStream, reconcile, stats, lost keys, pcap and `check` run without
  * root or a kernel. It behaves as the addon does: batches arrive on later turns of the event
- * loop, one per wake-up; stop() lets what is queued drain, then onEnd is called once; a poll
+ * loop, one per wake-up; after stop() no more are polled and onEnd is called once; a poll
  * error (`pollError`) is reported through onError and ends the poller.
  */
 import { readFileSync } from 'node:fs';
@@ -77,7 +77,8 @@ export class FakeTracer implements TracerHandle {
         this.maybeEnd();
         return;
       }
-      if (this.delivered >= batches.length) {
+      // stopped: the poller takes nothing more from the ring (what it handed over is all)
+      if (this.delivered >= batches.length || this.stopped) {
         this.pumping = false;
         this.resolveDone();
         this.maybeEnd();
@@ -92,7 +93,7 @@ export class FakeTracer implements TracerHandle {
     setImmediate(next);
   }
 
-  /** Like the addon: the poller ends after stop(), once what it holds was handed over. */
+  /** Like the addon: the poller ends after stop(), once the batch it is handing over is done. */
   stop(): void {
     this.stopped = true;
     this.maybeEnd();
