@@ -31,7 +31,8 @@ export interface FakeScript {
   counters?: Partial<KernelCounters>;
   /** after this many batches, report this error and deliver nothing more */
   pollError?: { afterBatches: number; error: TracerError };
-  probes?: ProbeReport[];
+  /** what attach() reports (default: the drop hook attached); a function is asked per tracer */
+  probes?: ProbeReport[] | ((opts: TracerOptions) => ProbeReport[]);
   /** called before batch i is handed over */
   beforeBatch?: (i: number) => void;
 }
@@ -61,7 +62,8 @@ export class FakeTracer implements TracerHandle {
   attach(): ProbeReport[] {
     if (this.attached) throw new Error('attach() called twice');
     this.attached = true;
-    return this.script.probes ?? ATTACHED;
+    const p = this.script.probes;
+    return typeof p === 'function' ? p(this.opts) : (p ?? ATTACHED);
   }
 
   start(onBatch: (buf: Buffer) => void, onEnd: () => void, onError?: (e: TracerError) => void): void {
