@@ -110,7 +110,8 @@ export function runCheck(d: CheckDeps): CheckReport {
       probes.push({ probe: 'kfree_skb', hook, state: 'unavailable', why: native ? 'not tried: missing permissions' : 'not tried: addon not loaded' });
     }
   }
-  const first = probes.find((p) => p.state === 'attached');
+  // an optional hook (neigh_create) attaching traces no drop: only a drop hook makes it ready
+  const first = probes.find((p) => p.state === 'attached' && (HOOKS as readonly string[]).includes(p.hook));
   const ready = first !== undefined;
   return {
     kernel: d.kernel,

@@ -10,7 +10,9 @@ import { formatCheck, runCheck } from './check.js';
 import { DroptraceError } from './errors.js';
 import { liveStream, VERSION } from './pipeline/live.js';
 import type { LiveOptions } from './pipeline/live.js';
-import type { StatsLine, StreamLine } from './pipeline/events.js';
+import type { Sink } from './sinks/sink.js';
+import { fanOut } from './sinks/sink.js';
+import { NdjsonSink } from './sinks/ndjson.js';
 import { labCommand } from './lab/command.js';
 import { DropMetrics, parseMetricsAddress, startMetricsServer } from './sinks/metrics.js';
 import { runTop } from './tui/command.js';
@@ -59,6 +61,20 @@ function nicList(v: string): NicSelection {
   return names;
 }
 
+function pcapMebibytes(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1024 * 1024) throw new InvalidArgumentError(`--pcap-max wants a whole number of MiB from 1 to 1048576, got "${v}"`);
+  return Number(v);
+}
+
+function pcapOptions(path: string, flags: { pcapMax?: number; pcapPayload?: boolean }): NonNullable<LiveOptions['pcap']> {
+  return {
+    path,
+    ...(flags.pcapMax !== undefined ? { maxBytes: flags.pcapMax * 1024 * 1024 } : {}),
+    payload: flags.pcapPayload === true,
+    warn: (line: string) => process.stderr.write(`droptrace: ${line}\n`),
+  };
+}
+
 function secondsOrZero(flag: string) {
   const positive = seconds(flag);
   return (v: string): number => (v.trim() === '0' ? 0 : positive(v));
@@ -78,6 +94,8 @@ interface StreamFlags {
   podRescan: number;
   podDiscovery: boolean;
   pcap?: string;
+  pcapMax?: number;
+  pcapPayload?: boolean;
   detailLimit: number;
   countersInterval: number;
   nics: NicSelection;
@@ -90,6 +108,9 @@ interface StreamFlags {
 }
 
 function liveFrom(flags: StreamFlags): LiveOptions {
+  if (!flags.pcap && (flags.pcapMax !== undefined || flags.pcapPayload)) {
+    throw new DroptraceError('E_USAGE', 'usage', `${flags.pcapMax !== undefined ? '--pcap-max' : '--pcap-payload'} needs --pcap <file>`);
+  }
   return {
     ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
     ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
@@ -100,7 +121,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     countersIntervalMs: flags.countersInterval * 1000,
     nics: flags.nics,
     keyBurst: flags.detailLimit,
-    ...(flags.pcap ? { pcap: flags.pcap } : {}),
+    ...(flags.pcap ? { pcap: pcapOptions(flags.pcap, flags) } : {}),
     pods: {
       ...(flags.pods !== undefined ? { podsFile: flags.pods } : {}),
       ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
@@ -133,47 +154,6 @@ async function top(flags: TopFlags, cmd: Command): Promise<number> {
   });
 }
 
-/**
- * NDJSON on stdout with a cap on what waits for the reader. Node buffers writes to a pipe that
- * is not read without any limit, so a stalled log shipper would grow droptrace's memory with the
- * drop rate. Past the cap, drop lines are skipped and their drops counted; start, counters and
- * stats lines always go out, and each stats line says how many drops were skipped
- * (lost.stdout, included in lost.total).
- */
-class NdjsonOut {
-  private skipped = 0;
-  constructor(
-    private readonly out: NodeJS.WriteStream,
-    private readonly capBytes = 16 * 1024 * 1024,
-  ) {}
-
-  /** The line as it will be written (stats lines get lost.stdout), or null when it is skipped. */
-  admit(line: StreamLine): StreamLine | null {
-    if (line.type === 'drop' && this.out.writableLength > this.capBytes) {
-      this.skipped += line.count;
-      return null;
-    }
-    if (line.type !== 'stats') return line;
-    return { ...line, lost: { ...line.lost, stdout: this.skipped, total: line.lost.total + this.skipped } } as StatsLine;
-  }
-
-  write(line: StreamLine): void {
-    if (!this.out.destroyed) this.out.write(JSON.stringify(line) + '\n');
-  }
-
-  /** Resolves true once the reader took everything, false if it has not within `ms`. */
-  drained(ms: number): Promise<boolean> {
-    if (this.out.destroyed || this.out.writableLength === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => resolve(false), ms);
-      this.out.once('drain', () => {
-        clearTimeout(t);
-        resolve(true);
-      });
-    });
-  }
-}
-
 /** `--metrics [ADDR:]PORT`: checked while parsing, so a bad address is exit 2 before anything starts. */
 function metricsAddress(v: string): string {
   parseMetricsAddress(v);
@@ -189,7 +169,10 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   const metrics = flags.metrics !== undefined ? new DropMetrics({ podLimit: flags.metricsPodLimit }) : null;
   // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
   const server = metrics ? await startMetricsServer(flags.metrics!, metrics.registry) : null;
-  const out = new NdjsonOut(process.stdout);
+  const out = new NdjsonSink(process.stdout);
+  // metrics see every drop, also those a stalled reader costs the stream
+  const sinks: Sink[] = [out];
+  if (metrics) sinks.push({ write: (line) => metrics.observe(line.type === 'stats' ? out.withStdoutLoss(line) : line) });
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
@@ -200,12 +183,7 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   try {
     await liveStream(
       liveFrom(flags),
-      (line) => {
-        // metrics see every drop, also those a stalled reader costs the stream
-        const l = out.admit(line);
-        metrics?.observe(l ?? line);
-        if (l) out.write(l);
-      },
+      fanOut(sinks),
       ac.signal,
     );
   } finally {
@@ -255,7 +233,11 @@ function liveOptions(cmd: Command, statsDefault: number): Command {
     .addOption(new Option('--node <name>', 'whose pods to watch (default $NODE_NAME, else the host name)'))
     .addOption(new Option('--pod-rescan <seconds>', 'how often /proc and /var/log/pods are scanned for pods').argParser(seconds('--pod-rescan')).default(10))
     .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))
-    .addOption(new Option('--pcap <file>', 'also write the headers of every detail event (first 192 bytes from the IP header) as pcapng, the drop kind in each packet comment'))
+    .addOption(
+      new Option('--pcap <file>', 'also write every detail event\'s packet headers (IP, TCP/UDP/ICMP, the DNS question) to this new pcapng file (mode 0600; never over an existing file), the drop kind in each packet comment'),
+    )
+    .addOption(new Option('--pcap-max <MiB>', 'stop writing packets to the --pcap file once it reaches this size (said on stderr and in stats lines; the stream goes on)').argParser(pcapMebibytes))
+    .addOption(new Option('--pcap-payload', 'keep the L4 payload in --pcap packets too (up to 192 bytes from the IP header: may hold HTTP headers, tokens)'))
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
     .addOption(new Option('--backlog <MiB>', 'most detail events waiting for droptrace itself, in MiB; past it they are counted as lost and folded back').argParser(backlogMiB).default(64))
     .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']));

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI } from './helpers/stream.js';
 
@@ -22,7 +24,7 @@ describe('droptrace CLI', () => {
     expect(r.code).toBe(0);
     for (const s of ['stream', 'check', 'Examples:', 'droptrace stream --duration 10']) expect(r.out).toContain(s);
     const sub = run(['stream', '--help']);
-    for (const s of ['--duration <seconds>', '--netns <inode>', '--stats-interval', '{"type":"start"}']) expect(sub.out).toContain(s);
+    for (const s of ['--duration <seconds>', '--netns <inode>', '--stats-interval', '{"type":"start"}', '--pcap <file>', '--pcap-max <MiB>', '--pcap-payload']) expect(sub.out).toContain(s);
   });
 
   it('prints its version', () => {
@@ -37,6 +39,9 @@ describe('droptrace CLI', () => {
     [['stream', '--hook', 'kprobe/x'], "argument 'kprobe/x' is invalid"],
     [['stream', '--bogus'], "unknown option '--bogus'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
+    [['stream', '--pcap', 'x.pcapng', '--pcap-max', '0'], '--pcap-max wants a whole number of MiB from 1 to 1048576, got "0"'],
+    [['stream', '--pcap-max', '5'], '--pcap-max needs --pcap <file>'],
+    [['stream', '--pcap-payload'], '--pcap-payload needs --pcap <file>'],
   ])('%j is one clear line and exit 2', (args, msg) => {
     const r = run(args);
     expect(r.code).toBe(2);
@@ -59,6 +64,21 @@ describe('droptrace CLI', () => {
     const chk = run(['check'], { viaCapsh: 'cap_bpf,cap_perfmon,cap_sys_admin' });
     expect(chk.code).toBe(1);
     expect(chk.out).toContain('FAIL  permissions    missing CAP_BPF, CAP_PERFMON');
+  });
+
+  it.skipIf(!root)('--pcap over an existing file: one line, exit 2, the file untouched, nothing attached', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'droptrace-cli-'));
+    try {
+      const file = join(dir, 'old.pcapng');
+      writeFileSync(file, 'keep');
+      const r = run(['stream', '--pcap', file]);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err).toBe(`droptrace: cannot create --pcap file ${file}: it exists (droptrace writes a new file, never over one) (name a file that does not exist yet)\n`);
+      expect(readFileSync(file, 'utf8')).toBe('keep');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.skipIf(!root)('check tries each probe for real and says which one will be used', () => {

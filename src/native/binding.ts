@@ -74,6 +74,12 @@ export interface TracerOptions {
 }
 
 export const DEFAULT_BACKLOG_BYTES = 64 << 20;
+/** An error a tracer stand-in reports while running (a failed ring-buffer poll), see pollFailure(). */
+export interface TracerError {
+  code: string;
+  message: string;
+  errno?: number;
+}
 
 export interface TracerHandle {
   /** once per tracer: a second call throws E_ALREADY_ATTACHED */

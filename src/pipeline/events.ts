@@ -9,7 +9,7 @@ import type { CountersLine } from '../host/counters-line.js';
 import { parseDnsQuestion } from './dns.js';
 import { explain, explainReads } from './explain.js';
 import { FLAGS } from './layout.js';
-import { l4PayloadOffset } from '../sinks/pcap.js';
+import { l4PayloadOffset } from './packet.js';
 import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './explain.js';
 import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
@@ -95,6 +95,10 @@ export interface StatsLine {
   enrichment_failures: number;
   /** host samples that failed (counters lines not written) */
   counters_failures: number;
+  /** throws in the batch path and errors the tracer reported (the first one ends the stream) */
+  failures?: number;
+  /** --pcap: packets and bytes written, packets not written past --pcap-max */
+  pcap?: { packets: number; bytes: number; skipped: number; limit_reached: boolean };
   kernel: {
     drops: number;
     suppressed: number;

@@ -16,8 +16,8 @@ import { Symbolizer } from './kallsyms.js';
 import { loadNative, packageRoot } from '../native/binding.js';
 import type { Hook } from '../native/binding.js';
 import { ReasonNames } from './reasons.js';
-import { PAYLOAD_MAX } from './layout.js';
-import { PcapWriter } from '../sinks/pcap.js';
+import { PcapSink } from '../sinks/pcap.js';
+import type { PcapOptions } from '../sinks/pcap.js';
 import { runStream } from './stream.js';
 import type { StreamTotals } from './stream.js';
 
@@ -36,8 +36,8 @@ export interface LiveOptions {
   enrichers?: Enricher[];
   /** pod attribution sources (--pods, --kubeconfig, discovery); absent: none */
   pods?: PodAttributionOptions;
-  /** write dropped packets' headers to this pcapng file */
-  pcap?: string;
+  /** write dropped packets' headers to a new pcapng file */
+  pcap?: PcapOptions;
   /** 0: no counters lines */
   countersIntervalMs: number;
   nics: NicSelection;
@@ -73,12 +73,12 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
   const sampler = o.countersIntervalMs > 0 ? new HostSampler({ nics: o.nics }) : null;
   // Bad input (a pods file, a kubeconfig) fails here, before anything is attached.
   const pods = o.pods ? await startPodAttribution(o.pods) : null;
-  let pcap: PcapWriter | undefined;
+  let pcap: PcapSink | undefined;
   try {
-    pcap = o.pcap ? new PcapWriter(o.pcap, PAYLOAD_MAX) : undefined;
+    pcap = o.pcap ? new PcapSink(o.pcap) : undefined;
     return await runStream({
       ...(pods ? { attribution: pods.describe(), extraEnrichmentFailures: () => pods.failures() } : {}),
-      ...(pcap ? { pcap } : {}),
+      ...(pcap ? { tap: pcap } : {}),
       ...(sampler ? { sampleCounters: async () => toCountersLine(await sampler.sample()), countersIntervalMs: o.countersIntervalMs } : {}),
       native,
       reasons: kernelReasons(),

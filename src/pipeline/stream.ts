@@ -1,23 +1,26 @@
 /**
- * `droptrace stream`: attach, then write NDJSON — a `start` line once every probe is attached
+ * `droptrace stream`: attach, then emit lines — a `start` line once every probe is attached
  * (the ready signal), `drop` lines, periodic `stats` lines and a last `stats` line at the end.
+ * This file is the lifecycle: build the stages, attach, run the timers, stop, drain, report.
+ * A failure in the batch path or in the tracer ends the stream the same way as a signal, then
+ * throws it: the final stats line is out, nothing is attached, no timer runs.
  */
 import { WallClock } from './clock.js';
 import { Decoder } from './decode.js';
-import { decodeKeys, eachKey } from './decode.js';
-import type { KeyCount, RawDrop } from './decode.js';
 import { DroptraceError } from '../errors.js';
 import type { Enricher } from '../enrich/types.js';
+import { BatchStage, EnrichStage } from './batch.js';
+import type { PacketTap } from './batch.js';
 import { EventBuilder, SCHEMA_VERSION } from './events.js';
 import { cachedSysctl } from './explain.js';
 import type { SysctlReader } from './explain.js';
-import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from './events.js';
+import type { CountersLine, StartLine, StatsLine, StreamLine } from './events.js';
 import { Folder } from './fold.js';
-import { ipLength } from '../sinks/pcap.js';
-import type { PcapWriter } from '../sinks/pcap.js';
 import type { Symbolizer } from './kallsyms.js';
-import { FLAGS, layoutMismatches } from './layout.js';
-import type { KernelCounters, NativeBinding, ProbeReport, TracerOptions } from '../native/binding.js';
+import { layoutMismatches } from './layout.js';
+import { reconcile } from './reconcile.js';
+import { statsLine } from './stats.js';
+import type { KernelCounters, NativeBinding, ProbeReport, TracerError, TracerOptions } from '../native/binding.js';
 import type { ReasonNames } from './reasons.js';
 
 export interface StreamMeta {
@@ -32,12 +35,12 @@ export interface StreamOptions {
   reasons: ReasonNames;
   symbols: Symbolizer;
   meta: StreamMeta;
-  /** every line of the stream, in order: NDJSON sink, TUI store, tests */
+  /** every line of the stream, in order: the sinks (NDJSON, metrics, TUI store), tests */
   emit: (line: StreamLine) => void;
   /** sysctl values for explanations (default: /proc/sys, cached 1 s) */
   sysctl?: SysctlReader;
-  /** write every delivered drop's headers here as pcapng (needs tracer.captureHeaders) */
-  pcap?: PcapWriter;
+  /** takes every delivered drop's packet bytes (--pcap; needs tracer.captureHeaders) */
+  tap?: PacketTap & { stats?(): NonNullable<StatsLine['pcap']> };
   /** how often drops the kernel only counted are folded into drop lines (default 1 s) */
   foldIntervalMs?: number;
   /** host tables (src/host): one counters line per countersIntervalMs, and at start and end */
@@ -70,6 +73,55 @@ export function attachError(probes: ProbeReport[]): DroptraceError {
   });
 }
 
+/** What ended a stream that did not end by itself. */
+function batchFailure(e: unknown): DroptraceError {
+  if (e instanceof DroptraceError) return e;
+  const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  return new DroptraceError('E_BATCH', 'runtime', `handling a batch of drops failed: ${msg}`);
+}
+
+export function pollFailure(e: TracerError): DroptraceError {
+  return new DroptraceError(e.code || 'E_POLL', 'runtime', `the tracer stopped: ${e.message}${e.errno !== undefined ? ` (errno ${e.errno})` : ''}`);
+}
+
+/** One host sample at a time: a slow /proc or ethtool never piles samples up. */
+class CountersStage {
+  failures = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
+  constructor(
+    private readonly sample: (() => Promise<CountersLine>) | undefined,
+    private readonly emit: (line: StreamLine) => void,
+  ) {}
+
+  tick = (): void => {
+    const sample = this.sample;
+    if (!sample) return;
+    this.chain = this.chain.then(() =>
+      sample().then(
+        (line) => {
+          if (!this.stopped) this.emit(line);
+        },
+        () => {
+          this.failures++;
+        },
+      ),
+    );
+  };
+
+  /** waits for the sample under way, then takes the last one */
+  async finish(): Promise<void> {
+    this.stopped = true;
+    await this.chain;
+    if (!this.sample) return;
+    try {
+      this.emit(await this.sample());
+    } catch {
+      this.failures++;
+    }
+  }
+}
+
 export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   const mismatch = layoutMismatches(o.native.layout());
   if (mismatch.length) {
@@ -79,90 +131,49 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   }
   const now = o.now ?? (() => new Date());
   const clock = new WallClock(o.native.clocks());
-  const decoder = new Decoder(clock.monoBaseNs);
   const builder = new EventBuilder(o.reasons, o.symbols, clock, o.sysctl ?? cachedSysctl());
+  const folder = new Folder();
+  const enrich = new EnrichStage(o.enrichers ?? []);
+  const batches = new BatchStage({
+    decoder: new Decoder(clock.monoBaseNs),
+    builder,
+    folder,
+    enrich,
+    epochNs: (d) => clock.epochNs(d),
+    emit: o.emit,
+    ...(o.tap ? { tap: o.tap } : {}),
+  });
+  const counters = new CountersStage(o.sampleCounters, o.emit);
+  let failures = 0;
+  let failure: DroptraceError | null = null;
   const tracer = o.native.createTracer(o.tracer);
-  let closed = false;
-  const close = () => {
-    if (!closed) {
-      closed = true;
-      tracer.close();
-    }
-  };
 
   try {
     const probes = tracer.attach();
     if (!probes.some((p) => p.state === 'attached')) throw attachError(probes);
 
-    let events = 0;
-    let decodeErrors = 0;
-    let enrichmentFailures = 0;
-    const enrichers = o.enrichers ?? [];
-    const enrich = (ev: DropEvent) => {
-      for (const e of enrichers) {
-        try {
-          e.enrich(ev);
-        } catch {
-          enrichmentFailures++;
-        }
-      }
-    };
-    const folder = new Folder();
-    const reconcile = () => {
-      // Detail events userspace had to drop are folded back like the kernel's own suppressed
-      // drops: per key, from the addon's count of what it dropped.
-      const keysBuf = tracer.readKeys();
-      const lostBuf = tracer.readLostKeys();
-      // keys with nothing suppressed add nothing (a lost-only key stands alone, same sum)
-      const lost = new Map(decodeKeys(lostBuf, { suppressedOnly: true }).map((k) => [k.key, k] as const));
-      function* keys(): Generator<KeyCount> {
-        for (const k of eachKey(keysBuf, { suppressedOnly: true })) {
-          const l = lost.get(k.key);
-          if (l) {
-            k.suppressed += l.suppressed;
-            lost.delete(k.key);
-          }
-          yield k;
-        }
-        yield* lost.values();
-      }
-      folder.reconcile(keys(), (raw) => builder.describe(raw), now().toISOString(), (ev) => {
-        enrich(ev);
+    const fold = () =>
+      reconcile(tracer, folder, builder, now().toISOString(), (ev) => {
+        enrich.run(ev);
         o.emit(ev);
       });
-    };
-    // reused for every wake-up: no arrays per batch
-    const scratch: RawDrop[] = [];
-    const offsets: number[] = [];
-    const batchEvents: DropEvent[] = [];
-    const batchFirsts: number[] = [];
-
-    const statsLine = (final: boolean): StatsLine => {
-      const c = tracer.readCounters();
-      const byReason: Record<string, number> = {};
-      for (const [num, n] of Object.entries(c.reasons)) byReason[o.reasons.name(Number(num))] = Number(n);
-      return {
-        type: 'stats',
-        time: now().toISOString(),
+    const tap = o.tap;
+    const stats = (final: boolean) =>
+      statsLine(
+        tracer,
+        o.reasons,
+        {
+          events: () => batches.events,
+          folded: () => folder.total,
+          decodeErrors: () => batches.decodeErrors,
+          enrichmentFailures: () => enrich.failures + builder.dnsFailures + (o.extraEnrichmentFailures?.() ?? 0),
+          countersFailures: () => counters.failures,
+          failures: () => failures,
+          ...(tap?.stats ? { pcap: () => tap.stats!() } : {}),
+        },
+        now().toISOString(),
         final,
-        events,
-        folded: folder.total,
-        lost: {
-          ring_buffer: Number(c.ringLost),
-          userspace: Number(c.userLost),
-          total: Number(c.ringLost + c.userLost),
-        },
-        decode_errors: decodeErrors + Number(c.shortRecords),
-        enrichment_failures: enrichmentFailures + builder.dnsFailures + (o.extraEnrichmentFailures?.() ?? 0),
-        counters_failures: countersFailures,
-        kernel: {
-          drops: Number(c.seen),
-          suppressed: Number(c.suppressed),
-          by_reason: byReason,
-          neigh_create_failed: { ipv4: Number(c.neighFail4), ipv6: Number(c.neighFail6) },
-        },
-      };
-    };
+      );
 
     const start: StartLine = {
       type: 'start',
@@ -176,102 +187,73 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       attribution: o.attribution ?? 'none',
     };
     o.emit(start);
+    counters.tick();
 
-    let stopping = false;
-    let countersFailures = 0;
-    let sampling: Promise<void> = Promise.resolve();
-    const sample = () => {
-      if (!o.sampleCounters) return;
-      // one sample at a time; a slow /proc or ethtool never piles samples up
-      sampling = sampling.then(() =>
-        o.sampleCounters!().then(
-          (line) => {
-            if (!stopping) o.emit(line);
-          },
-          () => {
-            countersFailures++;
-          },
-        ),
-      );
-    };
-    sample();
-    const countersTimer = o.sampleCounters && o.countersIntervalMs ? setInterval(sample, o.countersIntervalMs) : undefined;
-
-    let pollError: DroptraceError | undefined;
     await new Promise<void>((resolve) => {
+      const timers: Array<ReturnType<typeof setInterval>> = [];
+      let stopping = false;
       const stop = () => {
         if (stopping) return;
         stopping = true;
-        clearInterval(statsTimer);
-        clearInterval(foldTimer);
-        if (countersTimer) clearInterval(countersTimer);
-        if (durationTimer) clearTimeout(durationTimer);
+        for (const t of timers) clearInterval(t);
         o.signal.removeEventListener('abort', stop);
         tracer.stop();
       };
+      // the first failure ends the stream; later ones (the batches still draining) are counted
+      const fail = (e: DroptraceError) => {
+        failures++;
+        failure ??= e;
+        stop();
+      };
+      const guarded = (f: () => void) => () => {
+        try {
+          f();
+        } catch (e) {
+          fail(batchFailure(e));
+        }
+      };
       tracer.start(
         (buf) => {
-          scratch.length = 0;
-          offsets.length = 0;
-          const r = decoder.decode(buf, scratch, offsets);
-          decodeErrors += r.errors;
-          events += scratch.length;
-          if (o.pcap) {
-            const blocks: Buffer[] = [];
-            for (const d of scratch) {
-              if (!d.payload || !(d.flags & FLAGS.PAYLOAD_L3)) continue;
-              // described for the comment only: its DNS failure, if any, is counted by fold()
-              const ev = builder.describe(d);
-              const comment = `droptrace: ${ev.kind} (${ev.family}) reason=${ev.reason} location=${ev.location} netns=${ev.netns} dev=${ev.ifname}`;
-              blocks.push(o.pcap.packet(clock.epochNs(d.monoDeltaNs), d.payload, ipLength(d.payload), comment));
-            }
-            o.pcap.write(blocks);
+          try {
+            batches.handle(buf);
+          } catch (e) {
+            fail(batchFailure(e));
           }
-          builder.fold(scratch, batchEvents, batchFirsts);
-          for (let i = 0; i < batchEvents.length; i++) {
-            const ev = batchEvents[i]!;
-            enrich(ev);
-            folder.delivered(null, ev, buf, offsets[batchFirsts[i]!]);
-            o.emit(ev);
-          }
-          // the batch's records are not kept past it (payloads are views into the addon's buffer)
-          scratch.length = 0;
-          batchEvents.length = 0;
         },
         (err) => {
           // the poller ended on its own (poll failed): detach, then end with the final stats
-          if (err) {
-            pollError = err;
-            stop();
-          }
+          if (err) fail(err);
           resolve();
         },
       );
-      const statsTimer = setInterval(() => {
-        reconcile();
-        o.emit(statsLine(false));
-      }, o.statsIntervalMs);
-      const foldTimer = setInterval(reconcile, o.foldIntervalMs ?? 1000);
-      const durationTimer = o.durationMs !== undefined ? setTimeout(stop, o.durationMs) : undefined;
+      timers.push(
+        setInterval(
+          guarded(() => {
+            fold();
+            o.emit(stats(false));
+          }),
+          o.statsIntervalMs,
+        ),
+        setInterval(guarded(fold), o.foldIntervalMs ?? 1000),
+      );
+      if (o.sampleCounters && o.countersIntervalMs) timers.push(setInterval(counters.tick, o.countersIntervalMs));
+      if (o.durationMs !== undefined) timers.push(setTimeout(stop, o.durationMs));
       if (o.signal.aborted) stop();
       else o.signal.addEventListener('abort', stop);
     });
 
     // detached and drained: the kernel's counts are final
-    reconcile();
-    await sampling;
-    if (o.sampleCounters) {
-      try {
-        o.emit(await o.sampleCounters());
-      } catch {
-        countersFailures++;
-      }
+    try {
+      fold();
+    } catch (e) {
+      failures++;
+      failure ??= batchFailure(e);
     }
-    o.emit(statsLine(true));
-    if (pollError) throw pollError;
-    const counters = tracer.readCounters();
-    return { events, decodeErrors, counters };
+    await counters.finish();
+    o.emit(stats(true));
+    if (failure) throw failure;
+    return { events: batches.events, decodeErrors: batches.decodeErrors, counters: tracer.readCounters() };
   } finally {
-    close();
+    tracer.close();
   }
 }

@@ -11,3 +11,14 @@ export interface Sink {
   /** once, after the final stats line: flush and release what the sink holds */
   close?(): void | Promise<void>;
 }
+
+/** One emit for the pipeline that hands every line to each sink, in order. */
+export function fanOut(sinks: readonly Sink[]): (line: StreamLine) => void {
+  if (sinks.length === 1) {
+    const only = sinks[0]!;
+    return (line) => only.write(line);
+  }
+  return (line) => {
+    for (const s of sinks) s.write(line);
+  };
+}

@@ -9,6 +9,7 @@ import { DroptraceError } from '../../src/errors.js';
 import { loadNative } from '../../src/native/binding.js';
 import type { NativeBinding, TracerHandle } from '../../src/native/binding.js';
 import { KEY_MAP_BUDGET_BYTES, mapBytes } from '../../src/native/map-memory.js';
+import { FIELDS, KEY_FIELDS } from '../../src/pipeline/layout.js';
 import { inNs, makePair, sendUdp } from '../helpers/netns.js';
 import type { Pair } from '../helpers/netns.js';
 
@@ -120,9 +121,9 @@ describe.skipIf(!isRoot)('native tracer', () => {
     const N = 4000;
     const BACKLOG = 64 << 10;
     const L = native.layout();
-    const [sizeOff] = L.fields.size!;
-    const [dportOff] = L.fields.dport!;
-    const [keyDportOff] = L.keyFields.dport!;
+    const [sizeOff] = FIELDS.size;
+    const [dportOff] = FIELDS.dport;
+    const [keyDportOff] = KEY_FIELDS.dport;
     inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', String(PORT), '-j', 'DROP']);
     const t = tracer({ keyBurst: 0, backlogBytes: BACKLOG });
     try {

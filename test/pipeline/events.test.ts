@@ -1,23 +1,24 @@
 /**
- * EventBuilder and Folder on the golden kernel records: the drop lines they make, byte for byte
- * (test/fixtures/golden-6.18.lines.ndjson was written by the implementation before the stream
- * path cached descriptions and kept records instead of events), and the caches against the
- * plain classify() + explain() they stand for.
+ * The golden kernel records through the real stream (runStream over the FakeTracer): the drop
+ * lines it makes, byte for byte (test/fixtures/golden-6.18.lines.ndjson was written by the
+ * implementation before the stream path cached descriptions and kept records instead of
+ * events), and EventBuilder's caches against the plain classify() + explain() they stand for.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classify } from '../../src/pipeline/classify.js';
 import { WallClock } from '../../src/pipeline/clock.js';
-import { decodeKeys, Decoder, PROTO_NAMES } from '../../src/pipeline/decode.js';
+import { Decoder, PROTO_NAMES } from '../../src/pipeline/decode.js';
 import type { RawDrop } from '../../src/pipeline/decode.js';
 import { EventBuilder } from '../../src/pipeline/events.js';
-import type { DropEvent } from '../../src/pipeline/events.js';
+import type { DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { explain } from '../../src/pipeline/explain.js';
-import { Folder } from '../../src/pipeline/fold.js';
 import { Symbolizer } from '../../src/pipeline/kallsyms.js';
 import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../../src/pipeline/layout.js';
 import { ReasonNames } from '../../src/pipeline/reasons.js';
+import { runStream } from '../../src/pipeline/stream.js';
+import { FakeBinding } from '../helpers/fake-tracer.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/golden-6.18.json', import.meta.url), 'utf8')) as {
   reasons: Array<[string, number]>;
@@ -41,16 +42,59 @@ function setup() {
   const clock = new WallClock({ monotonicNs: 2_399_000_000_000n, realtimeNs: 1_795_510_937_000_000_000n });
   const builder = new EventBuilder(reasons, new Symbolizer(kallsyms), clock, sysctl);
   const decoder = new Decoder(clock.monoBaseNs);
-  /** one wake-up, as src/pipeline/stream.ts handles it */
-  const batch = (buf: Buffer) => {
-    const offsets: number[] = [];
-    const events: DropEvent[] = [];
-    const firsts: number[] = [];
-    const drops = decoder.decode(buf, [], offsets).drops;
-    builder.fold(drops, events, firsts);
-    return events.map((ev, i) => ({ ev, offset: offsets[firsts[i]!]! }));
-  };
-  return { builder, decoder, batch };
+  return { builder, decoder };
+}
+
+/** `now` for the stream: a Date that writes nanoseconds, as the golden folded lines have them. */
+class NsDate extends Date {
+  override toISOString(): string {
+    return super.toISOString().replace(/Z$/, '000000Z');
+  }
+}
+
+/**
+ * The real stream (src/pipeline/stream.ts) over the FakeTracer replaying `batches`, ended once
+ * all were handed over; `podFrom`: from that batch on, and until the last was handed over,
+ * enrichment gives netns 4026532457 a pod (the folded lines made at the end get theirs from
+ * the delivered ones, as the golden lines were made).
+ */
+async function stream(batches: Buffer[], o: { keys?: Buffer; podFrom?: number } = {}) {
+  let batch = -1;
+  let handedOver = false;
+  const fake = new FakeBinding({ batches, ...(o.keys ? { keys: o.keys } : {}), beforeBatch: (i) => (batch = i) });
+  const lines: StreamLine[] = [];
+  const ac = new AbortController();
+  const done = runStream({
+    native: fake,
+    tracer: {},
+    reasons,
+    symbols: new Symbolizer(kallsyms),
+    sysctl,
+    meta: { version: 'test', node: 'n', kernel: '6.18' },
+    emit: (l) => lines.push(l),
+    enrichers: [
+      {
+        name: 'golden-pod',
+        enrich(ev) {
+          if (o.podFrom !== undefined && batch >= o.podFrom && !handedOver && ev.netns === 4026532457) {
+            ev.pod = { namespace: 'lab', name: 'golden', uid: 'u-1' };
+            ev.pod_match = 'netns';
+          }
+        },
+      },
+    ],
+    statsIntervalMs: 3_600_000,
+    foldIntervalMs: 3_600_000,
+    signal: ac.signal,
+    now: () => new NsDate(Date.parse('2026-11-24T09:02:18.000Z')),
+  });
+  await fake.tracer.done;
+  handedOver = true;
+  ac.abort();
+  await done;
+  const stats = lines.at(-1) as StatsLine;
+  expect(stats).toMatchObject({ type: 'stats', final: true });
+  return { drops: lines.filter((l): l is DropEvent => l.type === 'drop'), stats };
 }
 
 /** The key-map entry of a record's key, with `suppressed` drops folded. */
@@ -66,21 +110,10 @@ function keyEntry(r: Buffer, suppressed: number): Buffer {
 }
 
 describe('drop lines of the golden records', () => {
-  it('are what they were, delivered and folded', () => {
-    const { builder, batch } = setup();
-    const got: string[] = [];
-    for (const r of records) for (const { ev } of batch(r)) got.push(JSON.stringify(ev));
-    const folder = new Folder();
+  it('are what they were, delivered and folded', async () => {
+    // each record on its own wake-up, then all of them twice in one (enrichment's pod must
+    // come back on the folded lines)
     const all = Buffer.concat([...records, ...records]);
-    for (const { ev, offset } of batch(all)) {
-      // enrichment's pod must come back on the folded lines
-      if (ev.netns === 4026532457) {
-        ev.pod = { namespace: 'lab', name: 'golden', uid: 'u-1' };
-        ev.pod_match = 'netns';
-      }
-      folder.delivered(null, ev, all, offset);
-      got.push(JSON.stringify(ev));
-    }
     // every record's key with 7 suppressed drops, and a key no event was delivered for
     const other = Buffer.alloc(KEY_ENTRY_SIZE);
     other.writeUInt32LE(reasons.value('NETFILTER_DROP')!, KEY_FIELDS.reason[0]);
@@ -92,15 +125,15 @@ describe('drop lines of the golden records', () => {
     other.writeUInt16LE(443, KEY_FIELDS.dport[0]);
     other.writeBigUInt64LE(3n, KEY_SIZE + 8);
     const keys = Buffer.concat([...records.map((r) => keyEntry(r, 7)), other]);
-    for (const ev of folder.reconcile(decodeKeys(keys), (raw) => builder.describe(raw), '2026-11-24T09:02:18.000000000Z')) got.push(JSON.stringify(ev));
-    got.push(JSON.stringify({ folded: folder.total, dnsFailures: builder.dnsFailures }));
+    const { drops, stats } = await stream([...records, all], { keys, podFrom: records.length });
+    const got = drops.map((ev) => JSON.stringify(ev));
+    got.push(JSON.stringify({ folded: stats.folded, dnsFailures: stats.enrichment_failures }));
     expect(got).toEqual(want);
   });
 
-  it('fold one batch: repeats of a key become one line with count and last_time; DNS drops never', () => {
-    const { batch } = setup();
-    const lines = batch(Buffer.concat([records[0]!, records[4]!, records[0]!, records[4]!, records[0]!]));
-    expect(lines.map(({ ev }) => [ev.kind, ev.count, ev.last_time !== undefined, ev.dns?.name])).toEqual([
+  it('fold one batch: repeats of a key become one line with count and last_time; DNS drops never', async () => {
+    const { drops } = await stream([Buffer.concat([records[0]!, records[4]!, records[0]!, records[4]!, records[0]!])]);
+    expect(drops.map((ev) => [ev.kind, ev.count, ev.last_time !== undefined, ev.dns?.name])).toEqual([
       ['no_socket', 3, true, undefined],
       ['netfilter_rule', 1, false, 'kube-dns.droptrace.test.'],
       ['netfilter_rule', 1, false, 'kube-dns.droptrace.test.'],

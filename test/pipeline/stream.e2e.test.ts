@@ -2,7 +2,7 @@
  * End to end, as root: real BPF programs, real drops in throw-away namespaces, the real CLI.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -186,6 +186,34 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
     } finally {
       await s.stop();
       inNs(p.b, 'iptables', ['-F', 'INPUT']);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--pcap on a full disk (a 64 KiB tmpfs): one line on stderr, the final stats line last, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'droptrace-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'droptrace-test', dir]);
+    inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '5321', '-j', 'DROP']);
+    const file = join(dir, 'drops.pcapng');
+    const s = startStream(['--netns', String(p.netnsB), '--pcap', file, '--pcap-payload', '--detail-limit', '0', '--counters-interval', '0']);
+    try {
+      await s.ready;
+      // about 250 bytes a packet in the file: 64 KiB are full long before 2000
+      sendUdp(p.a, p.ipA, 40021, p.ipB, 5321, 2000);
+      const { code } = await s.exited;
+      expect(code).toBe(1);
+      expect(s.stderr()).toMatch(new RegExp(`^droptrace: cannot write --pcap file ${file}: ENOSPC after \\d+ bytes\n$`));
+      const st = finalStats(s.lines)!;
+      expect(st).toMatchObject({ type: 'stats', final: true, failures: 1 });
+      // the bytes written before the disk was full are all in the file, and said so
+      expect((st.pcap as { bytes: number }).bytes).toBe(statSync(file).size);
+      expect(statSync(file).size).toBeGreaterThan(60 * 1024);
+      // the last line; the tracer's close() on this path is asserted in test/sinks/pcap.test.ts
+      expect(s.lines.at(-1)).toBe(st);
+    } finally {
+      await s.stop();
+      inNs(p.b, 'iptables', ['-F', 'INPUT']);
+      execFileSync('umount', [dir]);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,0 +1,45 @@
+/** The `stats` line: what was delivered, folded, lost and failed, next to the kernel's exact counts. */
+import type { StatsLine } from './events.js';
+import type { ReasonNames } from './reasons.js';
+import type { TracerHandle } from '../native/binding.js';
+
+/** Counts kept by the stages, read when a stats line is made. */
+export interface StatsSources {
+  events(): number;
+  folded(): number;
+  decodeErrors(): number;
+  enrichmentFailures(): number;
+  countersFailures(): number;
+  failures(): number;
+  pcap?: () => NonNullable<StatsLine['pcap']>;
+}
+
+export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSources, time: string, final: boolean): StatsLine {
+  const c = tracer.readCounters();
+  const byReason: Record<string, number> = {};
+  for (const [num, n] of Object.entries(c.reasons)) byReason[reasons.name(Number(num))] = Number(n);
+  const line: StatsLine = {
+    type: 'stats',
+    time,
+    final,
+    events: s.events(),
+    folded: s.folded(),
+    lost: {
+      ring_buffer: Number(c.ringLost),
+      userspace: Number(c.userLost),
+      total: Number(c.ringLost + c.userLost),
+    },
+    decode_errors: s.decodeErrors() + Number(c.shortRecords),
+    enrichment_failures: s.enrichmentFailures(),
+    counters_failures: s.countersFailures(),
+    failures: s.failures(),
+    kernel: {
+      drops: Number(c.seen),
+      suppressed: Number(c.suppressed),
+      by_reason: byReason,
+      neigh_create_failed: { ipv4: Number(c.neighFail4), ipv6: Number(c.neighFail6) },
+    },
+  };
+  if (s.pcap) line.pcap = s.pcap();
+  return line;
+}

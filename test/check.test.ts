@@ -1,0 +1,48 @@
+/** `droptrace check` over the FakeTracer: which hook it would use, and that every tracer it tried is closed. */
+import { describe, expect, it } from 'vitest';
+import { formatCheck, runCheck } from '../src/check.js';
+import type { ProbeReport, TracerOptions } from '../src/native/binding.js';
+import { FakeBinding } from './helpers/fake-tracer.js';
+
+const ALL_CAPS = (1n << 64n) - 1n;
+
+function check(probes: (o: TracerOptions) => ProbeReport[], caps = ALL_CAPS) {
+  const fake = new FakeBinding({ batches: [], probes });
+  const report = runCheck({ native: () => fake, caps, kernel: '6.18.0-test', exists: () => true });
+  return { fake, report };
+}
+
+describe('droptrace check', () => {
+  it('tries each drop hook once, the optional hooks with the first, closes every tracer and names the hook it will use', () => {
+    const { fake, report } = check((o) =>
+      o.only === 'tp_btf/kfree_skb'
+        ? [
+            { probe: 'kfree_skb', hook: 'tp_btf/kfree_skb', state: 'unavailable', why: 'no BTF for kfree_skb' },
+            { probe: 'neigh_create', hook: 'tracepoint/neigh/neigh_create', state: 'attached' },
+          ]
+        : [{ probe: 'kfree_skb', hook: 'tracepoint/skb/kfree_skb', state: 'attached' }],
+    );
+    expect(fake.tracers.map((t) => [t.opts.only, t.opts.extras, t.closed, t.attached])).toEqual([
+      ['tp_btf/kfree_skb', true, true, false],
+      ['tracepoint/skb/kfree_skb', false, true, false],
+    ]);
+    expect(report.ready).toBe(true);
+    expect(report.verdict).toBe('ready: droptrace will use tracepoint/skb/kfree_skb');
+    expect(report.features.find((f) => f.name === 'drop reasons')).toEqual({ name: 'drop reasons', ok: true, detail: expect.stringMatching(/^enum skb_drop_reason has \d+ values$/) });
+    expect(formatCheck(report).split('\n').slice(-4)).toEqual([
+      'probes:',
+      '  kfree_skb    tp_btf/kfree_skb                 unavailable: no BTF for kfree_skb',
+      '  neigh_create tracepoint/neigh/neigh_create    attached',
+      '  kfree_skb    tracepoint/skb/kfree_skb         attached',
+      'ready: droptrace will use tracepoint/skb/kfree_skb',
+    ].slice(-4));
+  });
+
+  it('nothing attaches: not ready; without the capabilities nothing is tried', () => {
+    const none = check((o) => [{ probe: 'kfree_skb', hook: o.only!, state: 'unavailable', why: 'verifier said no' }]);
+    expect([none.report.ready, none.report.verdict]).toEqual([false, 'not ready: no drop probe can attach on this machine']);
+    const noCaps = check(() => [], 0n);
+    expect(noCaps.fake.tracers).toEqual([]);
+    expect(noCaps.report.probes.map((p) => p.why)).toEqual(['not tried: missing permissions', 'not tried: missing permissions']);
+  });
+});
