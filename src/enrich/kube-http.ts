@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 
 export class HttpError extends Error {}
 
+export const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
 const mib = (n: number) => (n >= 1024 * 1024 ? `${Math.round(n / 1024 / 1024)} MiB` : `${Math.round(n / 1024)} KiB`);
 
 /** The whole body, or an error once it passes `maxBytes` or is not complete within `deadlineMs`. */
@@ -26,7 +27,7 @@ export function readBody(res: IncomingMessage, maxBytes: number, deadlineMs: num
       } else resolve(Buffer.concat(chunks, size).toString('utf8'));
     };
     // a body trickled a byte at a time keeps the socket "active": only a deadline ends it
-    const timer = setTimeout(() => finish(new Error(`${what} not complete within ${Math.round(deadlineMs / 1000)} s`)), deadlineMs);
+    const timer = setTimeout(() => finish(new Error(`${what} not complete within ${seconds(deadlineMs)}`)), deadlineMs);
     res.on('data', (c: Buffer) => {
       size += c.length;
       if (size > maxBytes) finish(new Error(`${what} larger than ${mib(maxBytes)}`));

@@ -15,7 +15,7 @@ import type { IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { hostname } from 'node:os';
 import type { KubeTarget } from './kube-config.js';
-import { LineSplitter, httpError, readBody } from './kube-http.js';
+import { LineSplitter, httpError, readBody, seconds } from './kube-http.js';
 import { podInfo, podMeta } from './kube-pod.js';
 import type { PodIndex } from './pod-index.js';
 
@@ -243,7 +243,7 @@ export class PodWatcher {
     let rv: string | undefined;
     for (;;) {
       const timeout = this.#o.requestTimeoutMs;
-      const silent = () => new Error(`no answer from ${this.#target.server.host} in ${Math.round(timeout / 1000)} s`);
+      const silent = () => new Error(`no answer from ${this.#target.server.host} in ${seconds(timeout)}`);
       const res = await this.#request(this.#query({ limit: String(this.#o.pageSize), ...(cont ? { continue: cont } : {}) }), timeout, silent);
       if (res.statusCode === 410 && cont !== undefined && restarts++ < 2) {
         // the continue token expired between pages: start over
@@ -287,7 +287,7 @@ export class PodWatcher {
   async #watch(): Promise<void> {
     const timeoutSeconds = this.#o.watchTimeoutSeconds ?? Math.floor(300 + this.#o.random() * 300);
     const idleMs = this.#o.watchIdleMs;
-    const idle = () => new Idle(`watch silent for ${Math.round(idleMs / 1000)} s`);
+    const idle = () => new Idle(`watch silent for ${seconds(idleMs)}`);
     const res = await this.#request(
       this.#query({ watch: 'true', resourceVersion: this.#rv!, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) }),
       idleMs,
