@@ -90,6 +90,7 @@ function count(flag: string) {
 interface StreamFlags {
   pods?: string;
   kubeconfig?: string;
+  kubeAllowHttp?: boolean;
   node?: string;
   podRescan: number;
   podDiscovery: boolean;
@@ -125,6 +126,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     pods: {
       ...(flags.pods !== undefined ? { podsFile: flags.pods } : {}),
       ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+      ...(flags.kubeAllowHttp ? { kubeAllowHttp: true } : {}),
       ...(flags.node !== undefined ? { node: flags.node } : {}),
       discovery: flags.podDiscovery,
       rescanMs: flags.podRescan * 1000,
@@ -228,8 +230,9 @@ function liveOptions(cmd: Command, statsDefault: number): Command {
         .argParser(count('--detail-limit'))
         .default(100),
     )
-    .addOption(new Option('--pods <file>', 'static pod list (JSON: namespace, name, uid, ips, netns) for labs and hosts without Kubernetes'))
+    .addOption(new Option('--pods <file>', 'static pod list (JSON or YAML: namespace, name, uid, ips, netns) for labs and hosts without Kubernetes'))
     .addOption(new Option('--kubeconfig <file>', 'watch this node\'s pods through the Kubernetes API (in a pod the service account is used by itself)'))
+    .addOption(new Option('--kube-allow-http', 'accept a kubeconfig server on plain http:// (the credentials go in clear: only for a local proxy)'))
     .addOption(new Option('--node <name>', 'whose pods to watch (default $NODE_NAME, else the host name)'))
     .addOption(new Option('--pod-rescan <seconds>', 'how often /proc and /var/log/pods are scanned for pods').argParser(seconds('--pod-rescan')).default(10))
     .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))

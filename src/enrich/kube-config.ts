@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { DroptraceError } from '../errors.js';
-import { YamlError, parseYaml } from './kube-yaml.js';
-import type { YamlValue } from './kube-yaml.js';
+import { YamlSyntaxError, parseYamlWithLines } from './yaml-doc.js';
+import type { LocatedDoc, Value as YamlValue } from './yaml-doc.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -63,6 +63,8 @@ export interface KubeconfigOptions {
   /** default: the file's current-context */
   context?: string;
   env?: NodeJS.ProcessEnv;
+  /** `--kube-allow-http`: accept an http:// server, which gets the credentials in clear */
+  allowHttp?: boolean;
 }
 
 type Obj = { [k: string]: YamlValue };
@@ -83,13 +85,19 @@ export function kubeconfigTarget(path: string, opts: KubeconfigOptions = {}): Ku
   } catch (e) {
     throw fail(`cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  let doc: YamlValue;
+  let located: LocatedDoc;
   try {
-    doc = parseYaml(text);
+    located = parseYamlWithLines(text);
   } catch (e) {
-    if (e instanceof YamlError) throw fail(e.message);
+    if (e instanceof YamlSyntaxError) throw fail(`line ${e.line} column ${e.column}: ${e.message}`);
     throw e;
   }
+  const doc = located.value;
+  // "line N: " where a mistake sits in the file
+  const line = (node: object, key: string) => {
+    const n = located.memberLine(node, key) ?? located.lineOf(node);
+    return n === undefined ? '' : `line ${n}: `;
+  };
   if (!isObj(doc)) throw fail('not a kubeconfig (expected a mapping with clusters, users, contexts)');
   const contextName = opts.context ?? (typeof doc['current-context'] === 'string' ? doc['current-context'] : '');
   if (!contextName) throw fail('no current-context (pass a file with one)');
@@ -118,9 +126,12 @@ export function kubeconfigTarget(path: string, opts: KubeconfigOptions = {}): Ku
   try {
     server = new URL(String(cluster.server ?? ''));
   } catch {
-    throw fail(`cluster "${clusterName}" has no valid server URL`);
+    throw fail(`${line(cluster, 'server')}cluster "${clusterName}" has no valid server URL`);
   }
-  if (server.protocol !== 'https:' && server.protocol !== 'http:') throw fail(`cluster "${clusterName}": server must be https:// or http://`);
+  if (server.protocol !== 'https:' && server.protocol !== 'http:') throw fail(`${line(cluster, 'server')}cluster "${clusterName}": server must be https:// or http://`);
+  if (server.protocol === 'http:' && opts.allowHttp !== true) {
+    throw fail(`${line(cluster, 'server')}cluster "${clusterName}": server ${server.origin} is plain http, which sends the credentials in clear (use https://, or pass --kube-allow-http for a local proxy)`);
+  }
 
   const target: KubeTarget = {
     server,
@@ -133,14 +144,15 @@ export function kubeconfigTarget(path: string, opts: KubeconfigOptions = {}): Ku
   if (typeof cluster['tls-server-name'] === 'string') target.tlsServerName = cluster['tls-server-name'];
   const cert = data(user['client-certificate-data']) ?? file('client-certificate', user['client-certificate']);
   const key = data(user['client-key-data']) ?? file('client-key', user['client-key']);
-  if (cert && !key) throw fail(`user "${userName}" has a client certificate but no client key`);
+  if (cert && !key) throw fail(`${line(user, 'client-certificate-data' in user ? 'client-certificate-data' : 'client-certificate')}user "${userName}" has a client certificate but no client key`);
   if (cert && key) {
     target.cert = cert;
     target.key = key;
   }
 
-  if (typeof user.token === 'string' && user.token !== '') {
-    const token = user.token;
+  if (typeof user.token === 'string' && user.token.trim() !== '') {
+    // a block scalar (`token: |`) ends in a newline, which no header may carry
+    const token = user.token.trim();
     target.authorization = async () => `Bearer ${token}`;
   } else if (typeof user.tokenFile === 'string' && user.tokenFile !== '') {
     const p = isAbsolute(user.tokenFile) ? user.tokenFile : join(base, user.tokenFile);
@@ -152,7 +164,7 @@ export function kubeconfigTarget(path: string, opts: KubeconfigOptions = {}): Ku
   } else if (isObj(user.exec)) {
     target.authorization = execCredential(user.exec, base, opts.env ?? process.env, fail);
   } else if (user['auth-provider'] !== undefined) {
-    throw fail(`user "${userName}" uses an auth-provider, which droptrace does not support (use a token, a client certificate or an exec plugin)`);
+    throw fail(`${line(user, 'auth-provider')}user "${userName}" uses an auth-provider, which droptrace does not support (use a token, a client certificate or an exec plugin)`);
   }
   return target;
 }

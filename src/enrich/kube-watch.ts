@@ -4,7 +4,8 @@
  * seen, a 410 Gone (the version was compacted away, or the API server restarted) means list
  * again, and any other failure is retried with jittered exponential backoff. The API being
  * down never stops tracing: failures are counted, the index keeps what it knew, and a relist
- * after recovery ends the pods deleted meanwhile.
+ * after recovery ends the pods deleted meanwhile. A watch with no complete line for `watchIdleMs`
+ * (a half-open connection, a trickle) is dropped and resumed; bodies and lines have size caps.
  *
  * Plain node:http/https — the two GET requests and a line-delimited JSON stream are all the
  * protocol this needs.
@@ -14,6 +15,7 @@ import type { IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { hostname } from 'node:os';
 import type { KubeTarget } from './kube-config.js';
+import { LineSplitter, httpError, readBody, seconds } from './kube-http.js';
 import { podInfo, podMeta } from './kube-pod.js';
 import type { PodIndex } from './pod-index.js';
 
@@ -28,8 +30,14 @@ export interface PodWatcherOptions {
   watchTimeoutSeconds?: number;
   /** page size of a list; default 500 */
   pageSize?: number;
-  /** a request or a silent watch stream is given up after this long past its expected end; default 60 s */
+  /** a list page must be complete within this long; default 60 s */
   requestTimeoutMs?: number;
+  /** a watch without one complete line (event or bookmark) for this long is restarted; default 2 min */
+  watchIdleMs?: number;
+  /** cap on one list page's body; default 64 MiB */
+  maxBodyBytes?: number;
+  /** cap on one watch line (one pod object); default 8 MiB */
+  maxLineBytes?: number;
   now?: () => number;
   random?: () => number;
   userAgent?: string;
@@ -51,6 +59,8 @@ export interface PodWatcherStats {
   events: number;
   /** failed requests and broken streams (each retry counts) */
   failures: number;
+  /** watches restarted because no line came for watchIdleMs (half-open connection, trickle) */
+  idleRestarts: number;
   lastError: string | null;
   resourceVersion: string | null;
 }
@@ -58,33 +68,11 @@ export interface PodWatcherStats {
 /** The API said our resourceVersion is too old: only a new list helps. */
 class Gone extends Error {}
 
-class HttpError extends Error {}
-
-function readBody(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
-    res.on('aborted', () => reject(new Error('response aborted')));
-  });
-}
-
-/** "403 Forbidden: pods is forbidden: User ... cannot list ..." from a Status body, when there is one. */
-async function httpError(res: IncomingMessage): Promise<HttpError> {
-  const body = await readBody(res).catch(() => '');
-  let message = '';
-  try {
-    const s = JSON.parse(body) as { message?: unknown };
-    if (typeof s.message === 'string') message = s.message;
-  } catch {
-    message = body.slice(0, 200).trim();
-  }
-  return new HttpError(`HTTP ${res.statusCode}${message ? `: ${message}` : ''}`);
-}
+/** The watch went silent: resume it from the last resourceVersion, no backoff, no relist. */
+class Idle extends Error {}
 
 export class PodWatcher {
-  readonly stats: PodWatcherStats = { lists: 0, relists: 0, watches: 0, events: 0, failures: 0, lastError: null, resourceVersion: null };
+  readonly stats: PodWatcherStats = { lists: 0, relists: 0, watches: 0, events: 0, failures: 0, idleRestarts: 0, lastError: null, resourceVersion: null };
   readonly node: string;
   readonly #index: PodIndex;
   readonly #target: KubeTarget;
@@ -110,6 +98,9 @@ export class PodWatcher {
       watchTimeoutSeconds: opts.watchTimeoutSeconds,
       pageSize: opts.pageSize ?? 500,
       requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
+      watchIdleMs: opts.watchIdleMs ?? 120_000,
+      maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024 * 1024,
+      maxLineBytes: opts.maxLineBytes ?? 8 * 1024 * 1024,
       now: opts.now ?? Date.now,
       random: opts.random ?? Math.random,
       userAgent: opts.userAgent ?? 'droptrace',
@@ -170,6 +161,10 @@ export class PodWatcher {
         if (this.#o.now() - began < 1000 && this.stats.events === events) await this.#sleep(this.#backoff());
       } catch (e) {
         if (signal.aborted) break;
+        if (e instanceof Idle) {
+          this.stats.idleRestarts++;
+          continue;
+        }
         if (e instanceof Gone) {
           this.#rv = null;
           this.stats.relists++;
@@ -204,7 +199,8 @@ export class PodWatcher {
     });
   }
 
-  #request(query: URLSearchParams, timeoutMs: number): Promise<IncomingMessage> {
+  /** `timeoutMs`: socket inactivity before the request is given up, with `timeoutError` */
+  #request(query: URLSearchParams, timeoutMs: number, timeoutError: () => Error): Promise<IncomingMessage> {
     const server = this.#target.server;
     const prefix = server.pathname.replace(/\/+$/, '');
     return this.#target.authorization().then(
@@ -228,7 +224,7 @@ export class PodWatcher {
             resolve,
           );
           // no bytes for this long: the connection is dead even if TCP has not noticed
-          req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${server.host} in ${Math.round(timeoutMs / 1000)} s`)));
+          req.setTimeout(timeoutMs, () => req.destroy(timeoutError()));
           req.on('error', reject);
           req.end();
         }),
@@ -246,7 +242,9 @@ export class PodWatcher {
     let restarts = 0;
     let rv: string | undefined;
     for (;;) {
-      const res = await this.#request(this.#query({ limit: String(this.#o.pageSize), ...(cont ? { continue: cont } : {}) }), this.#o.requestTimeoutMs);
+      const timeout = this.#o.requestTimeoutMs;
+      const silent = () => new Error(`no answer from ${this.#target.server.host} in ${seconds(timeout)}`);
+      const res = await this.#request(this.#query({ limit: String(this.#o.pageSize), ...(cont ? { continue: cont } : {}) }), timeout, silent);
       if (res.statusCode === 410 && cont !== undefined && restarts++ < 2) {
         // the continue token expired between pages: start over
         res.resume();
@@ -254,10 +252,12 @@ export class PodWatcher {
         cont = undefined;
         continue;
       }
-      if (res.statusCode !== 200) throw await httpError(res);
-      const body = JSON.parse(await readBody(res)) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
+      if (res.statusCode !== 200) throw await httpError(res, timeout);
+      const text = await readBody(res, this.#o.maxBodyBytes, timeout, 'pod list page');
+      const body = JSON.parse(text) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
       if (!Array.isArray(body.items)) throw new Error('pod list without items');
-      items.push(...body.items);
+      // one push per item: push(...page) overflows the stack on a page of some 100k items
+      for (const item of body.items as unknown[]) items.push(item);
       cont = typeof body.metadata?.continue === 'string' && body.metadata.continue !== '' ? body.metadata.continue : undefined;
       rv = typeof body.metadata?.resourceVersion === 'string' ? body.metadata.resourceVersion : undefined;
       if (cont === undefined) break;
@@ -286,43 +286,47 @@ export class PodWatcher {
 
   async #watch(): Promise<void> {
     const timeoutSeconds = this.#o.watchTimeoutSeconds ?? Math.floor(300 + this.#o.random() * 300);
+    const idleMs = this.#o.watchIdleMs;
+    const idle = () => new Idle(`watch silent for ${seconds(idleMs)}`);
     const res = await this.#request(
       this.#query({ watch: 'true', resourceVersion: this.#rv!, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) }),
-      timeoutSeconds * 1000 + this.#o.requestTimeoutMs,
+      idleMs,
+      idle,
     );
     if (res.statusCode === 410) {
       res.resume();
       throw new Gone('410 Gone');
     }
-    if (res.statusCode !== 200) throw await httpError(res);
+    if (res.statusCode !== 200) throw await httpError(res, this.#o.requestTimeoutMs);
     this.stats.watches++;
     this.#attempt = 0;
     this.#setState('synced');
     await new Promise<void>((resolve, reject) => {
-      let buf = '';
       let failed = false;
+      // bytes without a complete line (a trickle) do not count as life: only lines re-arm this
+      let timer = setTimeout(() => fail(idle()), idleMs);
       const fail = (e: unknown) => {
         if (failed) return;
         failed = true;
+        clearTimeout(timer);
         res.destroy();
         reject(e);
       };
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while (!failed && (nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (line === '') continue;
-          try {
-            this.#event(JSON.parse(line));
-          } catch (e) {
-            fail(e);
-          }
+      const lines = new LineSplitter(this.#o.maxLineBytes, (line) => {
+        if (failed) return;
+        this.#event(JSON.parse(line));
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(idle()), idleMs);
+      });
+      res.on('data', (chunk: Buffer) => {
+        try {
+          lines.push(chunk);
+        } catch (e) {
+          fail(e);
         }
       });
       res.on('end', () => {
+        clearTimeout(timer);
         if (!failed) resolve();
       });
       res.on('error', fail);

@@ -1,26 +1,26 @@
 /**
- * `--pods FILE`: pods of a lab or a host without Kubernetes, as JSON:
+ * `--pods FILE`: pods of a lab or a host without Kubernetes, as JSON or YAML:
  *
  *   [{ "namespace": "shop", "name": "web-1", "uid": "8d5c…", "ips": ["10.0.3.7", "fd00::7"],
  *      "netns": 4026532320 },
  *    { "namespace": "kube-system", "name": "kube-proxy-x", "uid": "…", "hostNetwork": true }]
  *
- * (or `{"pods": [...]}`). Optional `start`/`end` (ISO 8601) bound a pod's lifetime, so one IP
- * may appear twice when the times say who had it when. Any mistake is a one-line error naming
- * the line and the field.
+ * (or `{"pods": [...]}`, or the same in YAML). Optional `start`/`end` (ISO 8601) bound a pod's
+ * lifetime, so one IP may appear twice when the times say who had it when. Any mistake is a
+ * one-line error naming the line and the field.
  */
 import { readFileSync } from 'node:fs';
 import { DroptraceError } from '../errors.js';
 import { canonicalIp } from './ip.js';
-import { JsonSyntaxError, parseJsonWithLines } from './json-lines.js';
-import type { JsonValue } from './json-lines.js';
+import { YamlSyntaxError, parseYamlWithLines } from './yaml-doc.js';
+import type { Value } from './yaml-doc.js';
 import type { PodIndex, PodInfo } from './pod-index.js';
 
 const FIELDS = ['namespace', 'name', 'uid', 'ips', 'netns', 'hostNetwork', 'start', 'end'];
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
 
-type JsonObject = { [k: string]: JsonValue };
-const isObject = (v: JsonValue | undefined): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+type ValueObject = { [k: string]: Value };
+const isObject = (v: Value | undefined): v is ValueObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function fileError(path: string, detail: string): DroptraceError {
   return new DroptraceError('E_PODS_FILE', 'input', `pods file ${path}: ${detail}`);
@@ -30,14 +30,14 @@ function fileError(path: string, detail: string): DroptraceError {
 export function parsePodsFile(text: string, path: string): PodInfo[] {
   let doc;
   try {
-    doc = parseJsonWithLines(text);
+    doc = parseYamlWithLines(text);
   } catch (e) {
-    if (e instanceof JsonSyntaxError) throw fileError(path, `line ${e.line} column ${e.column}: ${e.message}`);
+    if (e instanceof YamlSyntaxError) throw fileError(path, `line ${e.line} column ${e.column}: ${e.message}`);
     throw e;
   }
   const at = (line: number | undefined, field: string, problem: string) => fileError(path, `line ${line ?? 1}: ${field}: ${problem}`);
 
-  let list: JsonValue[];
+  let list: Value[];
   let listNode: object;
   if (Array.isArray(doc.value)) {
     list = doc.value;

@@ -21,6 +21,8 @@ export interface PodAttributionOptions {
   podsFile?: string;
   /** `--kubeconfig FILE`; without it the in-cluster service account is used when present */
   kubeconfig?: string;
+  /** `--kube-allow-http`: accept a kubeconfig whose server is plain http:// */
+  kubeAllowHttp?: boolean;
   /** default true: use the service account when KUBERNETES_SERVICE_HOST is set */
   inCluster?: boolean;
   /** `--node NAME`: whose pods to watch; default $NODE_NAME, else the host name */
@@ -60,7 +62,9 @@ export async function startPodAttribution(o: PodAttributionOptions): Promise<Pod
   if (o.podsFile !== undefined) parts.push(`file (${loadPodsFile(o.podsFile, index)} pods)`);
 
   let target: KubeTarget | null = null;
-  if (o.kubeconfig !== undefined) target = kubeconfigTarget(o.kubeconfig, o.env ? { env: o.env } : {});
+  if (o.kubeconfig !== undefined) {
+    target = kubeconfigTarget(o.kubeconfig, { ...(o.env ? { env: o.env } : {}), ...(o.kubeAllowHttp ? { allowHttp: true } : {}) });
+  }
   else if (o.inCluster !== false) {
     target = inClusterTarget({ ...(o.env ? { env: o.env } : {}), ...(o.serviceAccountDir ? { dir: o.serviceAccountDir } : {}) });
   }

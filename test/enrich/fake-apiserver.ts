@@ -5,6 +5,8 @@
  * (as an ERROR event for a compacted watch, as HTTP 410 for an expired continue token), bearer
  * token and client-certificate authentication, field selectors on spec.nodeName. It can stop
  * and restart on the same port, dropping every connection, like an API server rollout.
+ * `intercept` lets a test answer a request itself: a broken or hostile server (an endless line,
+ * a trickle, a stream that goes silent like a half-open connection).
  *
  * Real kubectl talks to it (see kube-watch.test.ts), which is what keeps it honest.
  */
@@ -78,6 +80,8 @@ export class FakeApiServer {
   failWith: number | null = null;
   /** called before each request is answered (to change things between two pages of a list) */
   onRequest: ((log: RequestLog) => void) | null = null;
+  /** answers a pods request itself when it returns true (after authentication) */
+  intercept: ((log: RequestLog, res: ServerResponse) => boolean) | null = null;
   port = 0;
   #server: Server | null = null;
   readonly #sockets = new Set<Socket>();
@@ -182,6 +186,7 @@ export class FakeApiServer {
     };
     if (auth === 'none') return json(401, status(401, 'Unauthorized', 'Unauthorized'));
     const p = url.pathname;
+    if (p.endsWith('/pods') && this.intercept?.(log, res)) return;
     if (p === '/version') return json(200, { major: '1', minor: '30', gitVersion: 'v1.30.0', goVersion: 'go1.22.2', platform: 'linux/amd64' });
     if (p === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}` }] });
     if (p === '/apis') return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });

@@ -121,22 +121,80 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     expect(
       [
         () => kubeconfigTarget(join(dir, 'missing')),
-        () => kubeconfigTarget(config('yaml', '    token: |\n      abc')),
+        () => kubeconfigTarget(config('yaml', '    token: x\n\tuser: x')),
         () => kubeconfigTarget(config('nocert', '    client-certificate: pki/node.crt')),
         () => kubeconfigTarget(config('nofile', '    client-certificate: pki/gone.crt\n    client-key: pki/node.key')),
         () => kubeconfigTarget(config('authprov', '    auth-provider:\n      name: gcp')),
         () => kubeconfigTarget(config('noserver', '    token: x', '    certificate-authority: pki/ca.crt')),
         () => kubeconfigTarget(config('ctx', '    token: x'), { context: 'prod' }),
+        () => kubeconfigTarget(config('http', '    token: x', '    server: http://10.0.0.1:8080')),
+        () => kubeconfigTarget(config('alias', '    token: *nowhere')),
       ].map(fail),
     ).toEqual([
       `kubeconfig ${join(dir, 'missing')}: cannot read it (ENOENT)`,
-      `kubeconfig ${join(dir, 'yaml')}: line 17: block scalars (| and >) are not supported`,
-      `kubeconfig ${join(dir, 'nocert')}: user "me" has a client certificate but no client key`,
+      `kubeconfig ${join(dir, 'yaml')}: line 18 column 1: tabs are not allowed as indentation`,
+      `kubeconfig ${join(dir, 'nocert')}: line 17: user "me" has a client certificate but no client key`,
       `kubeconfig ${join(dir, 'nofile')}: cannot read client-certificate ${join(dir, 'pki', 'gone.crt')} (ENOENT)`,
-      `kubeconfig ${join(dir, 'authprov')}: user "me" uses an auth-provider, which droptrace does not support (use a token, a client certificate or an exec plugin)`,
-      `kubeconfig ${join(dir, 'noserver')}: cluster "lab" has no valid server URL`,
+      `kubeconfig ${join(dir, 'authprov')}: line 17: user "me" uses an auth-provider, which droptrace does not support (use a token, a client certificate or an exec plugin)`,
+      `kubeconfig ${join(dir, 'noserver')}: line 6: cluster "lab" has no valid server URL`,
       `kubeconfig ${join(dir, 'ctx')}: no context named "prod"`,
+      `kubeconfig ${join(dir, 'http')}: line 6: cluster "lab": server http://10.0.0.1:8080 is plain http, which sends the credentials in clear (use https://, or pass --kube-allow-http for a local proxy)`,
+      `kubeconfig ${join(dir, 'alias')}: line 17 column 12: alias *nowhere has no anchor`,
     ]);
+  });
+
+  it('takes a plain http:// server only when allowed', async () => {
+    const t = kubeconfigTarget(config('http-ok', '    token: x', '    server: http://127.0.0.1:8001'), { allowHttp: true });
+    expect([t.server.href, await t.authorization()]).toEqual(['http://127.0.0.1:8001/', 'Bearer x']);
+  });
+
+  it('reads block scalars, anchors, aliases and merge keys, as real kubeconfigs have them', async () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const path = join(dir, 'rich');
+    writeFileSync(
+      path,
+      `apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: &prod
+    server: https://10.0.0.1:6443
+    certificate-authority-data: >-
+      ${b64('FOLDED CA')}
+- name: prod-internal
+  cluster:
+    <<: *prod
+    tls-server-name: kubernetes.default
+contexts:
+- name: ops
+  context: {cluster: prod-internal, user: ops}
+- name: copy
+  context: {cluster: prod, user: ops-copy}
+current-context: ops
+users:
+- name: ops
+  user:
+    exec:
+      command: /bin/echo
+      args: &args
+      - '{"status": {"token": "t-1"}}'
+      env: []
+- name: ops-copy
+  user:
+    token: |
+      literal-token
+`,
+    );
+    const t = kubeconfigTarget(path);
+    expect([t.server.href, t.ca?.toString(), t.tlsServerName, await t.authorization()]).toEqual([
+      'https://10.0.0.1:6443/',
+      'FOLDED CA',
+      'kubernetes.default',
+      'Bearer t-1',
+    ]);
+    // a literal block scalar ends in a newline, which must not reach the Authorization header
+    const copy = kubeconfigTarget(path, { context: 'copy' });
+    expect([copy.origin, copy.tlsServerName, await copy.authorization()]).toEqual([`kubeconfig ${path} context copy`, undefined, 'Bearer literal-token']);
   });
 });
 

@@ -36,12 +36,35 @@ describe('parsePodsFile', () => {
     expect(parsePodsFile('{"pods": []}', 'pods.json')).toEqual([]);
   });
 
+  it('reads the same pods written in YAML, with anchors, merge keys and block scalars', () => {
+    const text = `# a lab's pods
+pods:
+  - &shop
+    namespace: shop
+    name: >-
+      web-0
+    uid: u-web
+    ips: [198.18.0.7, "FD99::7"]
+    netns: 4026532300
+  - <<: *shop
+    name: web-1
+    uid: u-web-1
+    ips:
+      - 198.18.0.8
+    start: 2026-03-01T10:00:05Z
+`;
+    expect(parsePodsFile(text, 'pods.yaml')).toEqual([
+      { namespace: 'shop', name: 'web-0', uid: 'u-web', ips: ['198.18.0.7', 'fd99::7'], netns: [4026532300] },
+      { namespace: 'shop', name: 'web-1', uid: 'u-web-1', ips: ['198.18.0.8'], netns: [4026532300], start: Date.parse('2026-03-01T10:00:05Z') },
+    ]);
+  });
+
   it('names the line and the field of every mistake, in one line', () => {
     expect(
       [
         '',
         '[\n  {"namespace": "a",\n   "name": "b"\n   "uid": "c"}\n]',
-        '[{"namespace": "a", "name": "b", "uid": "c", }]',
+        '[{"namespace": "a", "name": "b", "uid": "c", "uid": "d"}]',
         '{"items": []}',
         '[\n  "web-0"\n]',
         '[\n  {"namespace": "a",\n   "name": "b"}\n]',
@@ -57,12 +80,15 @@ describe('parsePodsFile', () => {
         '[\n {"namespace": "a", "name": "b", "uid": "c"},\n {"namespace": "a", "name": "d", "uid": "c"}\n]',
         '[\n {"namespace": "a", "name": "b", "uid": "c", "ips": ["198.18.0.1"]},\n {"namespace": "a", "name": "d", "uid": "e", "ips": ["198.18.0.1"]}\n]',
         '[{"namespace": "a", "name": "b", "uid": "c"}] x',
-        '[{"namespace": "a\nb", "name": "b", "uid": "c"}]',
+        '- namespace: a\n  name: b\n  uid: c\n  ips:\n  - 198.18.0.2\n  - nope\n',
+        'pods:\n- &base {namespace: a, name: b, uid: c}\n- *base\n',
+        'pods:\n  - namespace: a\n    name: |\n      b\n    uid: c\n    hostNetwork: yes\n',
+        '[{"namespace": "a", "name": "b", "uid": "c", "ips": &x [*x]}]',
       ].map(message),
     ).toEqual([
-      'pods file pods.json: line 1 column 1: expected a value, found end of file',
-      `pods file pods.json: line 4 column 4: expected ',' or '}', found "\\""`,
-      'pods file pods.json: line 1 column 46: expected a member name in double quotes, found "}"',
+      'pods file pods.json: line 1: expected a list of pods [{"namespace", "name", "uid", "ips", ...}] or {"pods": [...]}',
+      'pods file pods.json: line 4 column 4: missing , between flow map items',
+      'pods file pods.json: line 1 column 46: map keys must be unique',
       'pods file pods.json: line 1: expected a list of pods [{"namespace", "name", "uid", "ips", ...}] or {"pods": [...]}',
       'pods file pods.json: line 2: pods[0]: expected an object {"namespace", "name", "uid", ...}',
       'pods file pods.json: line 2: pods[0]: missing "uid"',
@@ -77,8 +103,12 @@ describe('parsePodsFile', () => {
       'pods file pods.json: line 1: pods[0].end: is before start',
       `pods file pods.json: line 3: pods[1].uid: "c" is also pods[0]'s`,
       `pods file pods.json: line 3: pods[1].ips: 198.18.0.1 is also pods[0]'s at the same time (give them "start"/"end" times)`,
-      'pods file pods.json: line 1 column 47: unexpected text after the end, found "x"',
-      'pods file pods.json: line 1 column 18: unterminated string, found "\\n"',
+      'pods file pods.json: line 1 column 47: unexpected scalar at node end',
+      'pods file pods.json: line 6: pods[0].ips[1]: "nope" is not an IP address',
+      // an alias's fields are where the anchored mapping wrote them
+      `pods file pods.json: line 2: pods[1].uid: "c" is also pods[0]'s`,
+      'pods file pods.json: line 6: pods[0].hostNetwork: expected true or false',
+      'pods file pods.json: line 1 column 57: alias *x refers to a node that contains it',
     ]);
   });
 
