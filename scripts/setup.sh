@@ -61,7 +61,7 @@ if stale build/Release/droptrace.node native probes/*.bpf.c probes/*.h probes/ge
   touch build/Release/droptrace.node
 fi
 
-if stale dist/src/cli.js src tsconfig.json; then
+if stale dist/src/cli.js src bench kernels tsconfig.json; then
   say "compiling TypeScript"
   npx --no-install tsc -p tsconfig.json
   chmod +x dist/src/cli.js
