@@ -89,7 +89,7 @@ shipper_pid=$!
 for _ in $(seq 100); do grep -q '"type":"start"' "$work/lines" 2>/dev/null && [[ -s $work/pid ]] && break; sleep 0.1; done
 grep -q '"type":"start"' "$work/lines" || { echo "soak: droptrace did not start: $(cat "$work/stderr")" >&2; exit 1; }
 dt_pid=$(cat "$work/pid")
-prog_ids=$(grep -h '^prog_id:' /proc/"$dt_pid"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
+prog_ids=$({ grep -h '^prog_id:' /proc/"$dt_pid"/fdinfo/* 2>/dev/null || true; } | awk '{print $2}' | sort -u | tr '\n' ' ')
 
 ip netns exec "$pre-a" python3 -B src/lab/senders/udp_flood.py 198.18.254.2 "$pps" "$ports" &
 flood_pid=$!
