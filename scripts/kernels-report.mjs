@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: GPL-2.0
 /**
- * Merges the results of one kernel-matrix run (kernels/exercise.mjs, one JSON per kernel) into
+ * Merges the results of one kernel-matrix run (kernels/exercise.ts, one JSON per kernel) into
  * one JSON and renders docs/kernels.md from it. Only what the run observed goes in: a kernel,
  * probe or kind that did not run is not in the table.
  *
@@ -48,7 +48,7 @@ md.push(
 );
 md.push('');
 md.push(
-  'Each kernel runs the same `kernels/exercise.mjs`: `droptrace check --json` (every probe loaded and attached for ' +
+  'Each kernel runs the same `kernels/exercise.ts`: `droptrace check --json` (every probe loaded and attached for ' +
     'real), the drop-reason names droptrace reads from that kernel\'s BTF compared number for number with the ' +
     "kernel's own `skb:kfree_skb` tracepoint format, and real drops in throw-away network namespaces under " +
     "`droptrace stream`, each cross-checked against the kernel's own trace output for the same packets. Other kernels " +

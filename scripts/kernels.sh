@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The kernel matrix (`npm run test:kernels`): this machine's kernel natively, plus every other
 # kernel under qemu (default: the newest one in /boot, Debian's linux-image-amd64, installed at
-# first use), each running kernels/exercise.mjs. Writes kernels/results/matrix.json and renders
-# docs/kernels.md from it. Exit 0 only when every kernel met every expectation.
+# first use), each running kernels/exercise.ts (compiled: dist/kernels/exercise.js). Writes
+# kernels/results/matrix.json and renders docs/kernels.md from it. Exit 0 only when every kernel
+# met every expectation.
 #
 #   scripts/kernels.sh [--smoke] [--kernel /boot/vmlinuz-X]... [--no-native] [--no-global] [--timeout S]
 #
@@ -54,7 +55,7 @@ if ((native)); then
   say "$(uname -r) natively, $set_ set"
   g=(); ((global)) && g=(--global)
   t=$(now); rc=0
-  node kernels/exercise.mjs --set "$set_" ${g[@]+"${g[@]}"} ${faults[@]+"${faults[@]}"} --out "$tmp/native.json" 2>"$tmp/native.err" || rc=$?
+  node dist/kernels/exercise.js --set "$set_" ${g[@]+"${g[@]}"} ${faults[@]+"${faults[@]}"} --out "$tmp/native.json" 2>"$tmp/native.err" || rc=$?
   runs+=("$tmp/native.json:$(since "$t"):$rc:$tmp/native.err")
   say "$(uname -r) natively: exit $rc in $(since "$t") s"
 fi
@@ -66,7 +67,7 @@ for k in "${guests[@]}"; do
   mkdir -p "$tmp/vm$i"
   t=$(now); rc=0
   DT_VM_TIMING=1 bash kernels/run-in-vm.sh --kernel "$k" --timeout "$timeout_s" --out "$tmp/vm$i" \
-    -- node kernels/exercise.mjs --set "$set_" ${faults[@]+"${faults[@]}"} --out /run/vm/out/result.json 2>"$tmp/vm$i.err" || rc=$?
+    -- node dist/kernels/exercise.js --set "$set_" ${faults[@]+"${faults[@]}"} --out /run/vm/out/result.json 2>"$tmp/vm$i.err" || rc=$?
   runs+=("$tmp/vm$i/result.json:$(since "$t"):$rc:$tmp/vm$i.err")
   say "${k##*/vmlinuz-} under qemu: exit $rc in $(since "$t") s"
 done

@@ -68,7 +68,7 @@ if [[ -d src ]] && stale src/gen/record.ts build/gen/droptrace.bpf.o scripts/gen
   node scripts/gen-record.mjs
 fi
 
-if stale dist/src/cli.js src tsconfig.json; then
+if stale dist/src/cli.js src bench kernels tsconfig.json; then
   say "compiling TypeScript"
   npx --no-install tsc -p tsconfig.json
   chmod +x dist/src/cli.js

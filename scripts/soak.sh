@@ -69,26 +69,18 @@ cleanup() {
   for p in $churn_pid $flood_pid; do kill "$p" 2>/dev/null; done
   [[ -n $dt_pid ]] && kill -TERM "$dt_pid" 2>/dev/null
   wait 2>/dev/null
-  for ns in $(ip netns list | awk '{print $1}' | grep "^$pre-"); do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    ip netns del "$ns" 2>/dev/null
-  done
+  mapfile -t left < <(ip netns list | awk '{print $1}' | grep "^$pre-")
+  ((${#left[@]})) && node dist/src/lab/pair-cli.js down "${left[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A namespace pair joined by a veth: pair NAME_A NAME_B VETH_A VETH_B IP_A IP_B
-pair() {
-  ip netns add "$1"; ip netns add "$2"
-  ip link add "$3" netns "$1" type veth peer name "$4" netns "$2"
-  ip -n "$1" link set lo up; ip -n "$2" link set lo up
-  ip -n "$1" addr add "$5/24" dev "$3"; ip -n "$2" addr add "$6/24" dev "$4"
-  ip -n "$1" link set "$3" up; ip -n "$2" link set "$4" up
-}
+# The namespace pair every test uses (src/lab/pair.ts): veth, 198.18.0.0/15 and fd99::/16
+# addresses, permanent neighbours, optional DROP rules in b
+pair() { node dist/src/lab/pair-cli.js up "$@" >/dev/null; }
 
-pair "$pre-a" "$pre-b" "dts${id}a" "dts${id}b" 198.18.254.1 198.18.254.2
-ip netns exec "$pre-b" iptables -A INPUT -p udp --dport 30000:$((30000 + ports - 1)) -j DROP
+pair --names "$pre-a" "$pre-b" --devs "dts${id}a" "dts${id}b" --subnet 254 --drop "udp:30000-$((30000 + ports - 1))"
 
 # droptrace writes to a reader that keeps the start and stats lines (a log shipper stand-in)
 ( node dist/src/cli.js stream --stats-interval 10 "${extra[@]}" 2>"$work/stderr" & echo $! > "$work/pid"; wait $!; echo $? > "$work/rc" ) |
@@ -97,22 +89,9 @@ shipper_pid=$!
 for _ in $(seq 100); do grep -q '"type":"start"' "$work/lines" 2>/dev/null && [[ -s $work/pid ]] && break; sleep 0.1; done
 grep -q '"type":"start"' "$work/lines" || { echo "soak: droptrace did not start: $(cat "$work/stderr")" >&2; exit 1; }
 dt_pid=$(cat "$work/pid")
-prog_ids=$(grep -h '^prog_id:' /proc/"$dt_pid"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
+prog_ids=$({ grep -h '^prog_id:' /proc/"$dt_pid"/fdinfo/* 2>/dev/null || true; } | awk '{print $2}' | sort -u | tr '\n' ' ')
 
-ip netns exec "$pre-a" python3 -c '
-import socket, sys, time
-dst, pps, ports = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-batch = max(1, pps // 100); n = 0; due = time.monotonic()
-while True:
-    for _ in range(batch):
-        try: s.sendto(b"dtsoak", (dst, 30000 + n % ports))
-        except OSError: pass
-        n += 1
-    due += batch / pps
-    d = due - time.monotonic()
-    if d > 0: time.sleep(d)
-' 198.18.254.2 "$pps" "$ports" &
+ip netns exec "$pre-a" python3 -B src/lab/senders/udp_flood.py 198.18.254.2 "$pps" "$ports" &
 flood_pid=$!
 
 (
@@ -120,16 +99,11 @@ flood_pid=$!
   while :; do
     n=$((n + 1)); c=$((n % 250))
     a=$pre-c$n-a b=$pre-c$n-b
-    pair "$a" "$b" "dtc${id}${c}a" "dtc${id}${c}b" "198.19.$c.1" "198.19.$c.2" 2>/dev/null || true
+    pair --names "$a" "$b" --devs "dtc${id}${c}a" "dtc${id}${c}b" --net4 198.19 --subnet "$c" 2>/dev/null || true
     # a long-lived process in b stands for the pod's sandbox (double fork: no job notices)
     ( ip netns exec "$b" sleep 100000 >/dev/null 2>&1 & )
     for p in 9 10 11; do ip netns exec "$a" bash -c "echo soak > /dev/udp/198.19.$c.2/$p" 2>/dev/null || true; done
-    if [[ -n $prev ]]; then
-      for ns in "$prev-a" "$prev-b"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-      done
-    fi
+    [[ -n $prev ]] && node dist/src/lab/pair-cli.js down "$prev-a" "$prev-b"
     prev=$pre-c$n
     sleep "$churn"
   done

@@ -14,7 +14,6 @@
 import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { DroptraceError } from '../errors.js';
-import { CLASH_SENDER, RAW_SENDER, TCP_CONNECTOR, TCP_LISTENER } from './python.js';
 import { beforeProvoke, observe, readSysctl, runLab, sumStatColumn, sysctlPath } from './session.js';
 import type { LabSession } from './session.js';
 import type { LabOptions, LabResult, Scenario } from './types.js';
@@ -41,7 +40,7 @@ async function full(opts: LabOptions): Promise<LabResult> {
     const p = await lab.pair();
     await lab.iptables(p.b.name, ['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'NEW,ESTABLISHED', '-j', 'ACCEPT']);
     if (!existsSync(sysctlPath(MAX_KEY))) throw new DroptraceError('E_LAB_KERNEL', 'kernel', 'lab: no nf_conntrack_max: conntrack is not available in this kernel');
-    const listener = lab.helper(p.b.name, 'tcp listener', TCP_LISTENER, { addr: p.ip4B, port: LISTEN_PORT });
+    const listener = lab.helper(p.b.name, 'tcp listener', 'tcp_listener', { addr: p.ip4B, port: LISTEN_PORT });
     await listener.expect('ready');
 
     // The limit applies to each namespace's own count: keep the host's well below it.
@@ -52,7 +51,7 @@ async function full(opts: LabOptions): Promise<LabResult> {
       throw new DroptraceError('E_LAB_CONNTRACK_BUSY', 'runtime', `lab: this namespace tracks ${hostCount} connections (nf_conntrack_max ${oldMax}); lowering the limit would drop its traffic`);
     }
     const count = limit + FULL_OVERFLOW;
-    const client = lab.helper(p.a.name, 'tcp connector', TCP_CONNECTOR, { addr: p.ip4B, port: LISTEN_PORT, count, waitMs: 300 });
+    const client = lab.helper(p.a.name, 'tcp connector', 'tcp_connector', { addr: p.ip4B, port: LISTEN_PORT, count, waitMs: 300 });
     await client.expect('ready');
     await beforeProvoke(lab, opts);
 
@@ -113,7 +112,7 @@ async function invalid(opts: LabOptions): Promise<LabResult> {
         packets.push({ proto: 'tcp', src: p.ip4A, dst: p.ip4B, sport: 40000 + r * INVALID_FLAGS.length + i, dport: INVALID_PORT, flags: f.flags });
       }
     }
-    const sender = lab.helper(p.a.name, 'raw tcp sender', RAW_SENDER, { packets });
+    const sender = lab.helper(p.a.name, 'raw tcp sender', 'raw_sender', { packets });
     await sender.expect('ready');
     await beforeProvoke(lab, opts);
     const invalidBefore = await ctStat(lab, p.b.name, 'invalid');
@@ -152,7 +151,7 @@ async function clash(opts: LabOptions): Promise<LabResult> {
     const p = await lab.pair();
     // DNAT activates conntrack in the sender's namespace and widens the race window
     await lab.iptables(p.a.name, ['-t', 'nat', '-A', 'OUTPUT', '-d', CLASH_VIP, '-p', 'tcp', '--dport', '80', '-j', 'DNAT', '--to-destination', `${p.ip4B}:${LISTEN_PORT}`]);
-    const sender = lab.helper(p.a.name, 'clash sender', CLASH_SENDER, { src: p.ip4A, dst: CLASH_VIP, dport: 80, pairs: CLASH_PAIRS, sport: 20000, timeoutMs: 10_000 });
+    const sender = lab.helper(p.a.name, 'clash sender', 'clash_sender', { src: p.ip4A, dst: CLASH_VIP, dport: 80, pairs: CLASH_PAIRS, sport: 20000, timeoutMs: 10_000 });
     await sender.expect('ready');
     await beforeProvoke(lab, opts);
     const failedBefore = await ctStat(lab, p.a.name, 'insert_failed');

@@ -9,7 +9,6 @@
  *                 receiver: IP_RPFILTER.
  */
 import { DroptraceError } from '../errors.js';
-import { RAW_SENDER } from './python.js';
 import { beforeProvoke, netstatCounter, observe, runLab } from './session.js';
 import type { LabOptions, LabResult, Scenario } from './types.js';
 
@@ -27,7 +26,7 @@ async function martianSource(opts: LabOptions): Promise<LabResult> {
     const loop = { proto: 'udp' as const, src: '127.0.0.9', dst: p.ip4B, sport: 40000, dport: DPORT };
     const self = { proto: 'udp' as const, src: p.ip4B, dst: p.ip4B, sport: 40001, dport: DPORT };
     const packets = [...Array<typeof loop>(PER_KIND).fill(loop), ...Array<typeof self>(PER_KIND).fill(self)];
-    const sender = lab.helper(p.a.name, 'raw udp sender', RAW_SENDER, { packets });
+    const sender = lab.helper(p.a.name, 'raw udp sender', 'raw_sender', { packets });
     await sender.expect('ready');
     await beforeProvoke(lab, opts);
     const started = Date.now();
@@ -58,7 +57,7 @@ async function rpFilter(opts: LabOptions): Promise<LabResult> {
     await lab.nsSysctl(p.b.name, 'net.ipv4.conf.all.rp_filter', 1);
     await lab.nsSysctl(p.b.name, `net.ipv4.conf.${p.devB}.rp_filter`, 1);
     const flow = { proto: 'udp' as const, src: '198.19.0.7', dst: p.ip4B, sport: 40000, dport: DPORT };
-    const sender = lab.helper(p.a.name, 'raw udp sender', RAW_SENDER, { packets: Array<typeof flow>(PER_KIND).fill(flow) });
+    const sender = lab.helper(p.a.name, 'raw udp sender', 'raw_sender', { packets: Array<typeof flow>(PER_KIND).fill(flow) });
     await sender.expect('ready');
     await beforeProvoke(lab, opts);
     const rpf = async () => netstatCounter(await lab.readNsFile(p.b.name, '/proc/net/netstat'), 'TcpExt', 'IPReversePathFilter');

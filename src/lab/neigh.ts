@@ -17,7 +17,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { DroptraceError } from '../errors.js';
-import { NEIGH_SENDER } from './python.js';
 import { beforeProvoke, observe, readSysctl, runLab, sumStatColumn } from './session.js';
 import type { LabOptions, LabResult, Scenario } from './types.js';
 
@@ -45,13 +44,13 @@ async function run(opts: LabOptions): Promise<LabResult> {
   return runLab('neigh-overflow', opts, async (lab) => {
     const p = await lab.pair();
     if (family === 6) {
-      // All targets share one solicited-node group (see NEIGH_SENDER); a permanent entry for
+      // All targets share one solicited-node group (see 'neigh_burst'); a permanent entry for
       // it is exempt from GC, so the neighbour solicitations never need a new entry and every
       // drop is one of the datagrams (else forced GC evicts the NOARP multicast entry and a
       // solicitation is dropped too)
       await lab.ip(p.a.name, ['-6', 'neigh', 'replace', 'ff02::1:ff00:7', 'lladdr', '33:33:ff:00:00:07', 'dev', p.devA, 'nud', 'permanent']);
     }
-    const sender = lab.helper(p.a.name, 'neighbour burst sender', NEIGH_SENDER, {
+    const sender = lab.helper(p.a.name, 'neighbour burst sender', 'neigh_burst', {
       family,
       count: ROOM + OVERFLOW,
       prefix6: 'fd99::',

@@ -7,12 +7,15 @@
  * processes: the originals are written to GLOBAL_STATE before anything is changed, so two lab
  * runs never stack their changes, and a run killed with SIGKILL is repaired by the next one.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { DroptraceError } from '../errors.js';
+import { createPairAsync, destroyNamespaces } from './pair.js';
+import { senderCommand } from './senders.js';
+import type { SenderName } from './senders.js';
 import type { LabExpectation, LabOptions, LabResult } from './types.js';
 
 export const NETNS_PREFIX = 'dtlab-';
@@ -20,7 +23,6 @@ export const NETNS_PREFIX = 'dtlab-';
 export const GLOBAL_WINDOW_MAX_MS = 2000;
 const STATE_DIR = '/run/droptrace';
 const GLOBAL_STATE = `${STATE_DIR}/lab-global-sysctl.json`;
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 export interface Ns {
   name: string;
@@ -96,7 +98,7 @@ export function exec(cmd: string, args: string[], timeoutMs = 15_000): Promise<s
 }
 
 /**
- * A helper process (an inline python3 program) inside a namespace, spoken to by lines: it
+ * A helper process (a python3 sender, src/lab/senders/) inside a namespace, spoken to by lines: it
  * prints `ready` when set up, waits for `go`, prints `done <json>`. Waiting on its lines, not
  * on sleeps, keeps global sysctl windows short and runs deterministic under load.
  */
@@ -246,23 +248,6 @@ export class LabSession {
     if (this.closed) throw new DroptraceError('E_LAB_INTERRUPTED', 'runtime', `lab: ${this.scenario} was stopped`);
   }
 
-  /** Create `dtlab-<suffix>-<role>`; the name is recorded first so cleanup finds it whatever happens. */
-  async addNamespace(role: string): Promise<Ns> {
-    this.assertOpen();
-    const name = `${NETNS_PREFIX}${this.suffix}-${role}`;
-    const ns: Ns = { name, netns: 0 };
-    this.namespaces.push(ns);
-    await exec('ip', ['netns', 'add', name]);
-    if (this.closed) {
-      // stopped while `ip netns add` ran: cleanup has been, so delete it here
-      spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-      this.assertOpen();
-    }
-    ns.netns = statSync(`/run/netns/${name}`).ino;
-    await this.ip(name, ['link', 'set', 'lo', 'up']);
-    return ns;
-  }
-
   ip(ns: string, args: string[]): Promise<string> {
     return exec('ip', ['-n', ns, ...args]);
   }
@@ -290,33 +275,38 @@ export class LabSession {
   /**
    * Namespaces a and b joined by a veth (dtv0 in a, dtv1 in b), 198.18.0.1/16 + fd99::1/64 and
    * 198.18.0.2/16 + fd99::2/64, each with a permanent neighbour entry for the other so no ARP
-   * or NDISC runs between them (its queues would drop bursts of their own).
+   * or NDISC runs between them (its queues would drop bursts of their own). Wide prefixes: the
+   * neighbour scenario sends to thousands of on-link addresses.
    */
   async pair(): Promise<Pair> {
-    const a = await this.addNamespace('a');
-    const b = await this.addNamespace('b');
-    const p: Pair = { a, b, devA: 'dtv0', devB: 'dtv1', ip4A: '198.18.0.1', ip4B: '198.18.0.2', ip6A: 'fd99::1', ip6B: 'fd99::2' };
-    const macA = '02:64:74:6c:00:01';
-    const macB = '02:64:74:6c:00:02';
-    await exec('ip', ['link', 'add', p.devA, 'address', macA, 'netns', a.name, 'type', 'veth', 'peer', 'name', p.devB, 'address', macB, 'netns', b.name]);
-    for (const [ns, dev, ip4, ip6, peer4, peer6, peerMac] of [
-      [a.name, p.devA, p.ip4A, p.ip6A, p.ip4B, p.ip6B, macB],
-      [b.name, p.devB, p.ip4B, p.ip6B, p.ip4A, p.ip6A, macA],
-    ] as const) {
-      await this.ip(ns, ['addr', 'add', `${ip4}/16`, 'dev', dev]);
-      await this.ip(ns, ['-6', 'addr', 'add', `${ip6}/64`, 'dev', dev, 'nodad']);
-      await this.ip(ns, ['link', 'set', dev, 'up']);
-      await this.ip(ns, ['neigh', 'replace', peer4, 'lladdr', peerMac, 'dev', dev, 'nud', 'permanent']);
-      await this.ip(ns, ['-6', 'neigh', 'replace', peer6, 'lladdr', peerMac, 'dev', dev, 'nud', 'permanent']);
-    }
+    this.assertOpen();
+    const a: Ns = { name: `${NETNS_PREFIX}${this.suffix}-a`, netns: 0 };
+    const b: Ns = { name: `${NETNS_PREFIX}${this.suffix}-b`, netns: 0 };
+    const made = await createPairAsync(
+      {
+        names: [a.name, b.name],
+        devs: ['dtv0', 'dtv1'],
+        macs: ['02:64:74:6c:00:01', '02:64:74:6c:00:02'],
+        addrs: { ipA: '198.18.0.1', ipB: '198.18.0.2', len4: 16, ip6A: 'fd99::1', ip6B: 'fd99::2', len6: 64 },
+      },
+      // recorded before anything exists, so cleanupSync() finds them whatever happens
+      { plan: () => this.namespaces.push(a, b), stillWanted: () => !this.closed },
+    ).catch((e: unknown) => {
+      this.assertOpen();
+      throw e;
+    });
+    a.netns = made.netnsA;
+    b.netns = made.netnsB;
+    const p: Pair = { a, b, devA: made.vethA, devB: made.vethB, ip4A: made.ipA, ip4B: made.ipB, ip6A: made.ip6A, ip6B: made.ip6B };
     this.log(`namespaces ${a.name} (netns ${a.netns}) and ${b.name} (netns ${b.netns}) joined by ${p.devA}/${p.devB}`);
     return p;
   }
 
-  /** Start an inline python3 program in a namespace; `args` reaches it as JSON in argv[1]. */
-  helper(ns: string, label: string, code: string, args: unknown): Helper {
+  /** Start a sender (src/lab/senders/<name>.py) in a namespace; `args` reaches it as JSON in argv[1]. */
+  helper(ns: string, label: string, sender: SenderName, args: unknown): Helper {
     this.assertOpen();
-    const child = spawn('ip', ['netns', 'exec', ns, PYTHON, '-u', '-c', code, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [python, argv] = senderCommand(sender, [JSON.stringify(args)]);
+    const child = spawn('ip', ['netns', 'exec', ns, python, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
     const h = new Helper(label, child);
     this.helpers.add(h);
     return h;
@@ -412,11 +402,9 @@ export class LabSession {
     process.off('exit', this.onExit);
     for (const h of this.helpers) h.kill();
     this.restoreGlobals();
+    destroyNamespaces(this.namespaces.map((n) => n.name));
     for (const ns of this.namespaces) {
-      const r = spawnSync('ip', ['netns', 'del', ns.name], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-      if (r.status !== 0 && existsSync(`/run/netns/${ns.name}`)) {
-        process.stderr.write(`droptrace: lab: could not delete namespace ${ns.name}: ${firstLine(r.stderr ?? '')}\n`);
-      }
+      if (existsSync(`/run/netns/${ns.name}`)) process.stderr.write(`droptrace: lab: could not delete namespace ${ns.name}\n`);
     }
     if (this.namespaces.length) this.log(`deleted ${this.namespaces.map((n) => n.name).join(', ')}`);
   }

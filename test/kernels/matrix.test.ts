@@ -1,7 +1,7 @@
 /**
  * The kernel matrix, smoke set: this machine's kernel natively, and another kernel (Debian's
  * 6.1) booted under qemu with this machine's root shared read-only. Both run the same
- * kernels/exercise.mjs: `droptrace check`, the reason names against the kernel's own
+ * kernels/exercise.ts (run compiled, dist/kernels/exercise.js): `droptrace check`, the reason names against the kernel's own
  * tracepoint format, and two drops classified by `droptrace stream`. The full matrix is
  * `npm run test:kernels` (scripts/kernels.sh).
  */
@@ -47,9 +47,9 @@ interface Result {
   faults: Array<{ ok: boolean; problems: string[]; unavailable: Probe[] }>;
 }
 
-const EXERCISE = join(ROOT, 'kernels', 'exercise.mjs');
+const EXERCISE = join(ROOT, 'dist', 'kernels', 'exercise.js');
 const isRoot = process.getuid?.() === 0;
-const built = existsSync(join(ROOT, 'dist', 'src', 'cli.js')) && existsSync(join(ROOT, 'build', 'Release', 'droptrace.node'));
+const built = existsSync(join(ROOT, 'dist', 'src', 'cli.js')) && existsSync(EXERCISE) && existsSync(join(ROOT, 'build', 'Release', 'droptrace.node'));
 const OPTIONAL = /^(kprobe|kretprobe|fentry|fexit)\//;
 // A broken-probe pass: an ENV=VALUE that makes droptrace look for a renamed kernel function.
 // A probe whose kernel function is missing must degrade to unavailable: renamed on purpose.

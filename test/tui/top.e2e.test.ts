@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendUdp } from '../helpers/netns.js';
+import { makePair, sendUdp } from '../helpers/netns.js';
+import type { Pair } from '../helpers/netns.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli.js');
@@ -35,6 +36,7 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
   const tmux = (...args: string[]) => sh('tmux', ['-S', sock, ...args]);
   const screen = (escapes = false) => tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', 'top');
   let inode = 0;
+  let pair: Pair | undefined;
 
   /** Polls the screen until `pred` holds; the error shows the last screen. */
   const until = async (what: string, pred: (s: string) => boolean, timeoutMs = 15_000): Promise<string> => {
@@ -52,18 +54,7 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
 
   beforeAll(() => {
     try {
-      sh('ip', ['netns', 'add', a]);
-      sh('ip', ['netns', 'add', b]);
-      sh('ip', ['link', 'add', `dtua${id}`, 'netns', a, 'type', 'veth', 'peer', 'name', `dtub${id}`, 'netns', b]);
-      for (const [ns, dev, ip] of [
-        [a, `dtua${id}`, ipA],
-        [b, `dtub${id}`, ipB],
-      ] as const) {
-        sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-        sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', dev]);
-        sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-      }
-      sh('ip', ['netns', 'exec', b, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '5301', '-j', 'DROP']);
+      pair = makePair({ names: [a, b], devs: [`dtua${id}`, `dtub${id}`], subnet: n, drop: [{ proto: 'udp', dport: 5301 }] });
       inode = statSync(`/run/netns/${b}`).ino;
       // pods as a node without Kubernetes declares them (--pods): b is the server's netns
       const pod = (name: string, ip: string, netns: number) => ({ namespace: 'shop', name, uid: `${id}-${name}`, ips: [ip], netns });
@@ -78,7 +69,7 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
 
   function cleanup() {
     spawnSync('tmux', ['-S', sock, 'kill-server'], { stdio: 'ignore' });
-    for (const ns of [a, b]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    pair?.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
   afterAll(cleanup);

@@ -1,14 +1,32 @@
 #!/usr/bin/env node
-// Turns the last line of `npm run bench` (one JSON object) into the Markdown tables of
-// docs/performance.md:   npm run bench | tail -1 | node bench/report-md.mjs
+/**
+ * Turns the last line of `npm run bench` (one JSON object) into the Markdown tables of
+ * docs/performance.md:   npm run bench | tail -1 | node dist/bench/report-md.js
+ */
 import { readFileSync } from 'node:fs';
+import type { Machine } from './proc.js';
+import type { RunResult } from './measure.js';
+import type { Target } from './report.js';
+import type { UserspaceResult } from './userspace-types.js';
 
-const text = readFileSync(0, 'utf8').trim().split('\n').pop();
-const b = JSON.parse(text);
-const n = (x) => (x === null || x === undefined ? '—' : Math.round(x).toLocaleString('en-US'));
-const p = (x) => (x === null || x === undefined ? '—' : `${x.toFixed(1)}%`);
-const out = [];
-const w = (s = '') => out.push(s);
+interface BenchJson {
+  time: string;
+  machine: Machine;
+  options: { seconds: number; repeat: number; generator_cpu: number };
+  runs: RunResult[];
+  userspace: UserspaceResult | null;
+  targets?: Target[];
+  bench_seconds: number;
+}
+
+const text = readFileSync(0, 'utf8').trim().split('\n').pop() ?? '';
+const b = JSON.parse(text) as BenchJson;
+const n = (x: number | null | undefined) => (x === null || x === undefined ? '—' : Math.round(x).toLocaleString('en-US'));
+const p = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${x.toFixed(1)}%`);
+const out: string[] = [];
+const w = (s = '') => {
+  out.push(s);
+};
 const m = b.machine;
 
 w(`Run of ${b.time.slice(0, 16).replace('T', ' ')} UTC: ${m.nproc} CPUs (${m.cpu_model}), ${m.memory_gb} GB, kernel ${m.kernel}, Node ${m.node}, ${m.bpftrace ?? 'no bpftrace'};`);
@@ -23,17 +41,17 @@ for (const r of b.runs) {
     `| ${r.run} ${r.name}${b.options.repeat > 1 ? ` #${r.rep}` : ''} | ${n(r.drops_per_s)} | ${p(r.slowdown_pct)} | ${p(r.stats_on?.slowdown_pct)} | ${n(r.generated)} | ${r.counted === undefined ? '—' : n(r.counted)} | ${r.exact === undefined ? '—' : r.exact ? 'yes' : r.counted_elsewhere ? `+${n(r.counted_elsewhere)} made elsewhere` : '**no**'} | ${r.events === undefined ? '—' : n(r.events)} | ${r.lost ? `${n(r.lost.total)} / ${n(r.lost_observed)}` : '—'} | ${r.kernel_ns_per_event ?? '—'} | ${r.ns_vs_bpftrace ? `${r.ns_vs_bpftrace}x` : '—'} | ${r.added_ns_per_drop ?? '—'} | ${r.added_vs_bpftrace ? `${r.added_vs_bpftrace}x` : '—'} | ${r.tracer_cpu_pct === null ? '—' : `${r.tracer_cpu_pct}%`} | ${r.tracer_peak_rss_mb === null ? '—' : `${r.tracer_peak_rss_mb} MB`} | ${p(r.other_load_pct)} |`,
   );
 }
-const warn = b.runs.filter((r) => r.foreign_programs?.length || r.other_load_pct > 15);
+const warn = b.runs.filter((r) => r.foreign_programs?.length || (r.other_load_pct ?? 0) > 15);
 if (warn.length) {
   w();
   for (const r of warn) {
     const f = r.foreign_programs?.length ? `other BPF programs ran (${r.foreign_programs.map((x) => `${x.name}: ${n(x.run_cnt)} runs`).join(', ')})` : '';
-    const l = r.other_load_pct > 15 ? `the machine was busy with other work (${r.other_load_pct}% of a CPU)` : '';
+    const l = (r.other_load_pct ?? 0) > 15 ? `the machine was busy with other work (${r.other_load_pct}% of a CPU)` : '';
     w(`- run ${r.run}: ${[f, l].filter(Boolean).join('; ')}`);
   }
 }
 const us = b.userspace;
-if (us && !us.rate?.error) {
+if (us && !('error' in us.rate)) {
   const r = us.rate;
   w();
   w(`| userspace, ${r.batch_records} distinct records per buffer | events/s | events per CPU-second |`);
@@ -45,12 +63,12 @@ if (us && !us.rate?.error) {
   w(`| + NDJSON serialisation (${r.plus_ndjson.ndjson_bytes_per_event} bytes/event) | ${n(r.plus_ndjson.events_per_s)} | ${n(r.plus_ndjson.events_per_cpu_s)} |`);
   w(`| + TUI store ingest | ${n(r.plus_tui_store.events_per_s)} | ${n(r.plus_tui_store.events_per_cpu_s)} |`);
 }
-if (us && !us.rss?.error) {
+if (us && !('error' in us.rss)) {
   const r = us.rss;
   w();
   w(`RSS with ${n(r.flows)} distinct flows through the stream path (${r.reconciles} reconciles of a full 65,536-key map): **${r.peak_rss_mb} MB peak** (Node alone ${r.baseline_rss_mb} MB; live heap after a full GC ${r.retained_heap_mb} MB; ${r.seconds} s).`);
   const nf = us.rss_without_folder;
-  if (nf && !nf.error) w(`The same without \`Folder\` (decode+classify+enrich only, no reconcile): ${nf.peak_rss_mb} MB peak (live heap after a full GC ${nf.retained_heap_mb} MB; ${nf.seconds} s).`);
+  if (nf && !('error' in nf)) w(`The same without \`Folder\` (decode+classify+enrich only, no reconcile): ${nf.peak_rss_mb} MB peak (live heap after a full GC ${nf.retained_heap_mb} MB; ${nf.seconds} s).`);
 }
 if (b.targets?.length) {
   w();

@@ -1,36 +1,39 @@
 #!/usr/bin/env node
-// Bench run 4: droptrace with its TUI store but no terminal. The live pipeline (liveStream)
-// feeds a TuiStore exactly as `droptrace top` does; instead of Ink rendering at up to 10 frames
-// a second, a timer takes a store snapshot every 100 ms when something changed (what each Ink
-// frame asks the store for), and the store clock ticks once a second.
-//
-//   node bench/tui-store-run.mjs [--netns INODE]
-//
-// stdout (NDJSON, for bench/run.mjs): the `start` line once every probe is attached (the ready
-// signal), then at the end the final `stats` line and one `{"type":"bench-store",...}` summary.
-// Stops on SIGINT/SIGTERM.
-import { liveStream } from '../dist/src/pipeline/live.js';
-import { TuiStore } from '../dist/src/tui/store.js';
+/**
+ * Bench run 4: droptrace with its TUI store but no terminal. The live pipeline (liveStream)
+ * feeds a TuiStore exactly as `droptrace top` does; instead of Ink rendering at up to 10 frames
+ * a second, a timer takes a store snapshot every 100 ms when something changed (what each Ink
+ * frame asks the store for), and the store clock ticks once a second.
+ *
+ *   node dist/bench/tui-store-run.js [--netns INODE]
+ *
+ * stdout (NDJSON, for bench/run.ts): the `start` line once every probe is attached (the ready
+ * signal), then at the end the final `stats` line and one `{"type":"bench-store",...}` summary.
+ * Stops on SIGINT/SIGTERM.
+ */
+import type { StreamLine } from '../src/pipeline/events.js';
+import { liveStream } from '../src/pipeline/live.js';
+import { TuiStore } from '../src/tui/store.js';
 
 const args = process.argv.slice(2);
 const netnsAt = args.indexOf('--netns');
 const netns = netnsAt >= 0 ? Number(args[netnsAt + 1]) : undefined;
 
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
 const store = new TuiStore({ source: 'live' });
 const ac = new AbortController();
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => ac.abort());
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => ac.abort());
 
 let dirty = false;
 let frames = 0;
 let lines = 0;
 let delivered = 0; // Σ count of drop lines from detail events
 let folded = 0; // Σ count of folded drop lines (kernel-only counts)
-let finalStats = null;
+let finalStats: StreamLine | null = null;
 store.subscribe(() => {
   dirty = true;
 });
-const emit = (line) => {
+const emit = (line: StreamLine) => {
   lines++;
   store.ingest(line);
   if (line.type === 'drop') {
