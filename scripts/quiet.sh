@@ -73,6 +73,8 @@ ip -batch "$work/ip.batch"
   echo "link set lo up"
   for i in $(seq 0 $((pods - 1))); do echo "addr add $(addr "$i" 1) dev dq$i"; echo "link set dq$i up"; done
 } | ip -n "$node_ns" -batch -
+# the node's own processes live in its netns too
+( nsenter --net="/run/netns/$node_ns" sleep 100000 >/dev/null 2>&1 & )
 for i in $(seq 0 $((pods - 1))); do
   ns=/run/netns/$pre-p$i
   printf 'link set lo up\naddr add %s dev eth0\nlink set eth0 up\n' "$(addr "$i" 2)" | ip -n "$pre-p$i" -batch -
