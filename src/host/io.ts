@@ -4,7 +4,7 @@
  * fixtures and the real thing is only swapped in at the edge.
  */
 import { execFile } from 'node:child_process';
-import { readdir, readFile, readlink, stat, statfs } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from 'node:fs';
 
 /** statfs type of the namespace filesystem. */
 const NSFS_MAGIC = 0x6e736673;
@@ -52,14 +52,20 @@ export interface NodeHostIoOptions {
   execTimeoutMs?: number;
 }
 
-/** The real machine. */
+/**
+ * The real machine. Files are read with the synchronous calls: what the samplers read lives in
+ * /proc, /sys and /run (memory, never a disk), so a read returns at once, and the thread-pool
+ * round trips of the asynchronous calls (open, stat, read, close, each a hop) cost several times
+ * the read itself when hundreds of netns are read every few seconds. `mapLimit` yields to the
+ * event loop between chunks, so a long scan does not hold up other work.
+ */
 export function nodeHostIo(opts: NodeHostIoOptions = {}): HostIo {
   const timeout = opts.execTimeoutMs ?? 5_000;
   return {
-    readFile: (path) => readFile(path, 'utf8'),
-    readdir: (path) => readdir(path),
-    readlink: (path) => readlink(path),
-    nsInode: async (path) => ((await statfs(path)).type === NSFS_MAGIC ? (await stat(path)).ino : null),
+    readFile: (path) => settle(() => readFileSync(path, 'utf8')),
+    readdir: (path) => settle(() => readdirSync(path)),
+    readlink: (path) => settle(() => readlinkSync(path)),
+    nsInode: (path) => settle(() => (statfsSync(path).type === NSFS_MAGIC ? statSync(path).ino : null)),
     exec: (cmd, args) =>
       new Promise<ExecResult>((resolve, reject) => {
         execFile(cmd, [...args], { timeout, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
@@ -76,6 +82,15 @@ export function nodeHostIo(opts: NodeHostIoOptions = {}): HostIo {
   };
 }
 
+/** A synchronous call as a promise: its value, or its error as the rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 /** The errno-style code of a rejected I/O call, or undefined. */
 export function errnoCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
@@ -85,12 +100,27 @@ export function errnoCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Maps `fn` over `items` with at most `limit` calls in flight, keeping the input order. */
+/** Items `mapLimit` handles between two yields to the event loop. */
+const CHUNK = 256;
+
+/**
+ * Maps `fn` over `items` with at most `limit` calls in flight, keeping the input order. Every
+ * CHUNK items it lets the event loop run: with synchronous I/O underneath, a walk over thousands
+ * of pids would otherwise run as one uninterrupted stretch.
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let yieldedAt = 0;
+  let pause: Promise<void> | null = null;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    for (;;) {
+      if (next - yieldedAt >= CHUNK) {
+        yieldedAt = next;
+        pause = new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (pause !== null) await pause;
+      if (next >= items.length) return;
       const i = next++;
       out[i] = await fn(items[i] as T);
     }

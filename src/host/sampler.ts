@@ -11,6 +11,7 @@ import type { Clock, HostIo } from './io.js';
 import { nodeHostIo, systemClock } from './io.js';
 import type { NeighReading, NeighTableName } from './neigh.js';
 import { readNeighTables } from './neigh.js';
+import { NetnsCache } from './netns-cache.js';
 import type { NetnsScan } from './netns.js';
 import { describeNetns, scanNetns } from './netns.js';
 import type { ProcStatTable } from './proc-stat.js';
@@ -98,6 +99,12 @@ export interface HostSamplerOptions {
   allNetns?: boolean;
   /** Where named netns are bind-mounted; default `/run/netns`. */
   netnsDirs?: readonly string[];
+  /**
+   * Walk /proc for the netns set at most this often (default 30 s; 0: every sample). In between,
+   * the known netns are checked (one readlink each) and any change walks again at once; a new
+   * netns shows up at the next walk.
+   */
+  netnsRescanMs?: number;
   /** Warn when a table is at least this full; default 0.9. */
   warnFill?: number;
 }
@@ -115,6 +122,7 @@ export class HostSampler {
   readonly #io: HostIo;
   readonly #clock: Clock;
   readonly #opts: HostSamplerOptions;
+  readonly #netns: NetnsCache;
   #prev: Previous | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -122,6 +130,11 @@ export class HostSampler {
     this.#io = opts.io ?? nodeHostIo();
     this.#clock = opts.clock ?? systemClock;
     this.#opts = opts;
+    const io = this.#io;
+    this.#netns = new NetnsCache(io, this.#clock, {
+      maxAgeMs: opts.netnsRescanMs ?? 30_000,
+      walk: () => scanNetns(io, { all: opts.allNetns !== false, netnsDirs: opts.netnsDirs }),
+    });
     const warnFill = opts.warnFill ?? 0.9;
     if (!(warnFill > 0 && warnFill <= 1)) throw new RangeError(`warnFill must be in (0, 1], got ${warnFill}`);
   }
@@ -148,9 +161,7 @@ export class HostSampler {
     };
 
     const emptyScan: NetnsScan = { netns: [], selfInode: null, pids: 0, vanished: 0, denied: 0 };
-    const scan = await guard('netns scan', emptyScan, () =>
-      scanNetns(io, { all: this.#opts.allNetns !== false, netnsDirs: this.#opts.netnsDirs }),
-    );
+    const scan = await guard('netns scan', emptyScan, () => this.#netns.get());
     if (scan.denied > 0) {
       notes.push(`netns scan: ${scan.denied} processes could not be looked at (not root), so their netns may be missing`);
     }

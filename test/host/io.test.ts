@@ -29,6 +29,12 @@ describe('nodeHostIo', () => {
     expect(await io.nsInode('/proc/self/ns/net')).toBeGreaterThan(0);
     expect(await io.readlink('/proc/self/ns/net')).toMatch(/^net:\[\d+\]$/);
   });
+
+  it('rejects a missing path with its errno code, as a promise', async () => {
+    const err = await io.readFile('/proc/self/droptrace-no-such-file').catch((e: unknown) => e);
+    expect(errnoCode(err)).toBe('ENOENT');
+    expect(errnoCode(await io.readdir('/droptrace-no-such-dir').catch((e: unknown) => e))).toBe('ENOENT');
+  });
 });
 
 describe('mapLimit', () => {
@@ -45,5 +51,23 @@ describe('mapLimit', () => {
     expect(out).toEqual([50, 10, 40, 20, 30]);
     expect(most).toBe(2);
     expect(await mapLimit([], 4, async () => 1)).toEqual([]);
+  });
+
+  it('lets the event loop run during a long map of calls that resolve at once', async () => {
+    const items = Array.from({ length: 1000 }, (_, i) => i);
+    const seenAt: number[] = [];
+    let done = 0;
+    const tick = () => {
+      seenAt.push(done);
+      if (done < items.length) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const out = await mapLimit(items, 16, async (n) => {
+      done++;
+      return n * 2;
+    });
+    expect(out).toEqual(items.map((n) => n * 2));
+    // the loop ran between chunks, not only before and after
+    expect(seenAt.some((d) => d > 0 && d < items.length)).toBe(true);
   });
 });

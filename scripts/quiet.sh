@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The quiet minute on a busy node (not part of npm test): what `droptrace stream` costs while
+# nothing drops, on a node with many pods. Builds --pods network namespaces shaped like pods (a
+# sleeping process in each, lo and a veth to a shared "node" namespace, an iptables conntrack
+# rule so nf_conntrack is loaded per netns), starts `droptrace stream` with its default flags
+# (stdout to a file), waits for its start line, and then reports over --duration seconds:
+#   cpu   utime+stime of droptrace (/proc/PID/stat) over the window, as % of one core
+#   rss   VmHWM (peak since start) and VmRSS at the end of the window (/proc/PID/status)
+# plus what its last counters line saw (netns, cost of one sample).
+#
+# Everything happens in throw-away namespaces named dtquiet-<id>-*: veths exist only inside
+# them, addresses are 198.18.0.0/15 (RFC 2544 benchmarking) only, no interface, route or rule
+# of the host is touched. Everything is removed on exit, also on Ctrl-C or failure.
+#
+# Usage: sudo scripts/quiet.sh [--pods N] [--duration SECONDS] [-- DROPTRACE_STREAM_ARGS...]
+#   default: 250 pods, 30 s
+# Needs: root, a built droptrace (bash scripts/setup.sh), iptables, nsenter.
+# Output, e.g.:
+#   pods 250, window 30 s: cpu 2.10 s = 7.0% of a core; rss peak 142312 KiB, end 139876 KiB
+#   counters: netns_total 256, scan.netns 256, cost_ms 310.2 (last sample)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pods=250 duration=30
+extra=()
+while (($#)); do
+  case $1 in
+    --pods) pods=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "quiet: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for v in pods duration; do
+  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "quiet: --$v wants a positive whole number, got ${!v}" >&2; exit 2; }
+done
+((pods <= 1000)) || { echo "quiet: --pods at most 1000" >&2; exit 2; }
+[[ $(id -u) -eq 0 ]] || { echo "quiet: needs root (BPF programs, network namespaces)" >&2; exit 1; }
+[[ -f dist/src/cli.js && -f build/Release/droptrace.node ]] || { echo "quiet: droptrace is not built (bash scripts/setup.sh)" >&2; exit 1; }
+
+id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+pre=dtquiet-$id
+node_ns=$pre-node
+work=$(mktemp -d /tmp/dtquiet.XXXXXX)
+dt_pid=
+
+cleanup() {
+  set +e
+  [[ -n $dt_pid ]] && kill -TERM "$dt_pid" 2>/dev/null && wait "$dt_pid" 2>/dev/null
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$pre-"); do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Namespaces and veths in one ip batch, addresses in one per netns; pod i is 198.18.H.L+2, its
+# node end +1 (a /30 each): 198.18.0.0/15 holds 32768 of them.
+addr() { local a=$(($1 * 4)); echo "198.$((18 + a / 65536)).$((a / 256 % 256)).$((a % 256 + $2))/30"; }
+{
+  echo "netns add $node_ns"
+  for i in $(seq 0 $((pods - 1))); do
+    echo "netns add $pre-p$i"
+    echo "link add eth0 netns $pre-p$i type veth peer name dq$i netns $node_ns"
+  done
+} > "$work/ip.batch"
+ip -batch "$work/ip.batch"
+{
+  echo "link set lo up"
+  for i in $(seq 0 $((pods - 1))); do echo "addr add $(addr "$i" 1) dev dq$i"; echo "link set dq$i up"; done
+} | ip -n "$node_ns" -batch -
+# the node's own processes live in its netns too
+( nsenter --net="/run/netns/$node_ns" sleep 100000 >/dev/null 2>&1 & )
+for i in $(seq 0 $((pods - 1))); do
+  ns=/run/netns/$pre-p$i
+  printf 'link set lo up\naddr add %s dev eth0\nlink set eth0 up\n' "$(addr "$i" 2)" | ip -n "$pre-p$i" -batch -
+  nsenter --net="$ns" iptables -A INPUT -m conntrack --ctstate INVALID -j DROP
+  # the pod's sandbox: a process that lives in the netns (double fork: no job notices)
+  ( nsenter --net="$ns" sleep 100000 >/dev/null 2>&1 & )
+done
+echo "quiet: $pods pod namespaces ready" >&2
+
+node dist/src/cli.js stream "${extra[@]}" > "$work/out" 2> "$work/stderr" &
+dt_pid=$!
+for _ in $(seq 300); do grep -q '"type":"start"' "$work/out" 2>/dev/null && break; kill -0 "$dt_pid" 2>/dev/null || break; sleep 0.1; done
+grep -q '"type":"start"' "$work/out" || { echo "quiet: droptrace did not start: $(head -c 500 "$work/stderr")" >&2; exit 1; }
+
+ticks=$(getconf CLK_TCK)
+# utime + stime, fields 14 and 15 (after the comm in parentheses)
+cpu() { sed 's/.*) //' "/proc/$dt_pid/stat" | awk '{print $12 + $13}'; }
+c0=$(cpu) t0=$(date +%s%N)
+sleep "$duration"
+kill -0 "$dt_pid" 2>/dev/null || { echo "quiet: droptrace exited early: $(head -c 500 "$work/stderr")" >&2; exit 1; }
+c1=$(cpu) t1=$(date +%s%N)
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$dt_pid/status")
+rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$dt_pid/status")
+kill -TERM "$dt_pid"
+wait "$dt_pid" || true
+dt_pid=
+
+awk -v c="$((c1 - c0))" -v hz="$ticks" -v ns="$((t1 - t0))" -v p="$pods" -v h="$hwm" -v r="$rss" 'BEGIN {
+  s = c / hz; w = ns / 1e9
+  printf "pods %d, window %.1f s: cpu %.2f s = %.2f%% of a core; rss peak %d KiB, end %d KiB\n", p, w, s, 100 * s / w, h, r
+}'
+last=$(grep '"type":"counters"' "$work/out" | tail -1 || true)
+if [[ -n $last ]]; then
+  printf '%s\n' "$last" | node -e '
+    const l = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    console.log(`counters: ${l.conntrack ? `netns_total ${l.conntrack.netns_total}` : "no conntrack"}, scan.netns ${l.scan.netns}, cost_ms ${l.cost_ms} (last sample)`);'
+  echo "lines: $(grep -c '"type":"counters"' "$work/out") counters, $(grep -c '"type":"drop"' "$work/out" || true) drop, $(grep -c '"type":"stats"' "$work/out") stats"
+fi
+[[ -s $work/stderr ]] && echo "stderr: $(head -c 500 "$work/stderr")"
+exit 0
