@@ -41,6 +41,8 @@ export interface LiveOptions {
   /** 0: no counters lines */
   countersIntervalMs: number;
   nics: NicSelection;
+  /** the consumer's bound on work per batch (runStream's `shed`) */
+  shed?: (batch: Uint8Array) => boolean;
 }
 
 export function requireTracingCaps(): void {
@@ -97,6 +99,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
       ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
       statsIntervalMs: o.statsIntervalMs,
       signal,
+      ...(o.shed ? { shed: o.shed } : {}),
     });
   } finally {
     pcap?.close();

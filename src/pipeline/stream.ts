@@ -57,6 +57,12 @@ export interface StreamOptions {
   statsIntervalMs: number;
   /** aborting ends the stream cleanly (signals, EPIPE) */
   signal: AbortSignal;
+  /**
+   * Asked before each batch of detail records: true when the consumer is over its budget and
+   * takes the batch as shed (it counts the records; none is described or emitted). The TUI's
+   * bound on work per event-loop turn; the NDJSON stream sheds nothing.
+   */
+  shed?: (batch: Uint8Array) => boolean;
   now?: () => Date;
 }
 
@@ -214,6 +220,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       };
       tracer.start(
         (buf) => {
+          if (o.shed?.(buf)) return;
           try {
             batches.handle(buf);
           } catch (e) {

@@ -14,6 +14,8 @@ import { loadRecording, ReplayPlayer } from './replay.js';
 import { GROUP_BYS, SORTS, TuiStore } from './store.js';
 import type { GroupBy, SortBy } from './store.js';
 import { themeFrom } from './theme.js';
+import { TurnBudget } from './budget.js';
+import type { StreamLine } from '../pipeline/events.js';
 
 export interface TopOptions {
   /** play this recording instead of tracing live */
@@ -86,7 +88,14 @@ export async function runTop(o: TopOptions): Promise<number> {
     { maxFps: 10, exitOnCtrlC: true, patchConsole: true },
   );
 
-  const quit = () => app.unmount();
+  // bounded work per event-loop turn: frames and keys always get their turn
+  const budget = new TurnBudget({ onShed: (n) => store.shed(n) });
+  let quitting = false;
+  const quit = () => {
+    quitting = true;
+    budget.close();
+    app.unmount();
+  };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, quit);
 
@@ -100,7 +109,10 @@ export async function runTop(o: TopOptions): Promise<number> {
       player = new ReplayPlayer(recording, store, o.speed ?? 1);
       player.start();
     } else {
-      live = liveStream(o.live ?? TOP_LIVE_DEFAULTS, (line) => store.ingest(line), ac.signal).then(
+      const write = (line: StreamLine) => {
+        if (!quitting) store.write(line);
+      };
+      live = liveStream({ ...(o.live ?? TOP_LIVE_DEFAULTS), shed: budget.shed }, write, ac.signal).then(
         () => store.end('stream ended'),
         (e: unknown) => {
           failure = e;
@@ -116,6 +128,9 @@ export async function runTop(o: TopOptions): Promise<number> {
     for (const s of signals) process.off(s, quit);
     player?.stop();
     if (ticker) clearInterval(ticker);
+    // nothing is drawn any more: the backlog is shed and the tracer detaches at once
+    quitting = true;
+    budget.close();
     ac.abort();
     // let the tracer detach before the process moves on
     await live;

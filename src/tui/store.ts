@@ -1,5 +1,5 @@
 /**
- * The TUI's one source of truth: stream lines go in (`ingest`), immutable snapshots come out
+ * The TUI's one source of truth: stream lines go in (`write`: the store is a Sink), immutable snapshots come out
  * (`snapshot`), and key actions change the view. Nothing here reads a clock, touches the
  * addon or starts a timer: time comes from the lines themselves and from `tick`, so replays,
  * tests and the live pipeline all see the same numbers for the same lines.
@@ -9,6 +9,7 @@
  * so switching group-by or filtering shows everything since the start, not since the switch.
  */
 import type { CountersLine, DropEvent, Flow, Pod, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
+import type { Sink } from '../sinks/sink.js';
 import { tablesFrom } from './tables.js';
 import type { TableLevel, Tables } from './tables.js';
 
@@ -229,6 +230,10 @@ export interface Snapshot {
   ended: string | null;
   ignoredLines: number;
   foldedDrops: number;
+  /** detail records the live view had no time for (counted, never drawn); 0 in a replay */
+  shedDetail: number;
+  /** all drops/s from the kernel's exact counter, over the last two stats lines; null before */
+  kernelRate: number | null;
   clearedAt: number | null;
 }
 
@@ -370,7 +375,7 @@ const isoMs = (v: unknown): number | null => {
 
 type Listener = (urgent: boolean) => void;
 
-export class TuiStore {
+export class TuiStore implements Sink {
   readonly source: 'live' | 'replay';
   readonly #maxLeaves: number;
   #data: Data = emptyData(0, null, new Map());
@@ -379,6 +384,8 @@ export class TuiStore {
   #stats: StatsInfo | null = null;
   #ended: string | null = null;
   #ignored = 0;
+  #shed = 0;
+  #kernelRate: number | null = null;
   #clearedAt: number | null = null;
   #groupBy: GroupBy;
   #sortBy: SortBy;
@@ -416,7 +423,8 @@ export class TuiStore {
 
   // ---- data in ----
 
-  ingest(line: StreamLine): void {
+  /** The Sink side: every line of the stream, in order. */
+  write(line: StreamLine): void {
     switch (line.type) {
       case 'drop':
         this.#drop(line);
@@ -439,6 +447,11 @@ export class TuiStore {
         this.#ignored++;
     }
     this.#changed(false);
+  }
+
+  /** The same as `write` (the recording player and the bench feed lines by this name). */
+  ingest(line: StreamLine): void {
+    this.write(line);
   }
 
   /**
@@ -466,6 +479,13 @@ export class TuiStore {
   ignore(n: number): void {
     if (n <= 0) return;
     this.#ignored += n;
+    this.#changed(false);
+  }
+
+  /** Detail records shed by the live view's budget: counted on screen, never silent. */
+  shed(n: number): void {
+    if (n <= 0) return;
+    this.#shed += n;
     this.#changed(false);
   }
 
@@ -580,6 +600,9 @@ export class TuiStore {
     };
     const t = this.#stats.time;
     if (t !== null && t > this.#data.now) this.#data.now = t;
+    if (before?.time != null && t !== null && t > before.time && before.kernelDrops !== null && this.#stats.kernelDrops !== null) {
+      this.#kernelRate = Math.max(0, this.#stats.kernelDrops - before.kernelDrops) / ((t - before.time) / 1000);
+    }
     const a = { ...before, time: null };
     const b = { ...this.#stats, time: null };
     return before === null || JSON.stringify(a) !== JSON.stringify(b);
@@ -781,12 +804,22 @@ export class TuiStore {
       shownRate,
       hiddenDrops,
       selected,
-      detail: sel ? this.#detailOf(sel, byKey.get(sel.key) ?? [], d) : null,
+      detail: null,
       ended: this.#ended,
       ignoredLines: this.#ignored,
       foldedDrops: d.folded,
+      shedDetail: this.#shed,
+      kernelRate: this.#kernelRate,
       clearedAt: this.#clearedAt,
     };
+    // the detail merges every leaf of the selected group: only worked out when a frame asks
+    const groupBy = this.#groupBy;
+    const stats = this.#stats;
+    let detail: GroupDetail | null | undefined;
+    Object.defineProperty(snap, 'detail', {
+      enumerable: true,
+      get: () => (detail === undefined ? (detail = sel ? this.#detailOf(sel, byKey.get(sel.key) ?? [], d, groupBy, stats) : null) : detail),
+    });
     this.#cache = snap;
     return snap;
   }
@@ -870,7 +903,7 @@ export class TuiStore {
     return { rows, byKey, shownTotal, shownRate, hiddenDrops };
   }
 
-  #detailOf(g: GroupRow, leaves: Leaf[], d: Data): GroupDetail {
+  #detailOf(g: GroupRow, leaves: Leaf[], d: Data, groupBy: GroupBy, stats: StatsInfo | null): GroupDetail {
     const kinds = new Map<string, { kind: string; family: string; count: number; explain: string; hint: string; last: number }>();
     const reasons = new Map<string, number>();
     const locations = new Map<string, number>();
@@ -906,12 +939,12 @@ export class TuiStore {
     }
     const sorted = (m: Map<string, number>): Counted[] =>
       [...m].map(([name, count]) => ({ name, count })).sort((a, b) => b.count - a.count || (a.name < b.name ? -1 : 1));
-    const byReason = this.#stats?.byReason ?? {};
+    const byReason = stats?.byReason ?? {};
     const kernel = [...reasons.keys()]
       .filter((r) => byReason[r] !== undefined)
       .sort()
       .map((r) => ({ name: r, count: byReason[r]! }));
-    const ncf = this.#stats?.neighCreateFailed;
+    const ncf = stats?.neighCreateFailed;
     if (kinds.has('neigh_table_full') && ncf) {
       kernel.push({ name: 'neigh_create_failed ipv4', count: ncf.ipv4 }, { name: 'neigh_create_failed ipv6', count: ncf.ipv6 });
     }
@@ -923,7 +956,7 @@ export class TuiStore {
     return {
       key: g.key,
       label: g.label,
-      groupBy: this.#groupBy,
+      groupBy,
       total: g.total,
       rate: g.rate,
       first: g.first,

@@ -36,8 +36,8 @@ export function wrap(text: string, width: number, max: number): string[] {
 }
 
 export function detailLines(s: Snapshot, t: Theme, width: number, budget: number): Segs[] {
-  const d = s.detail;
   if (budget <= 0) return [];
+  const d = s.detail;
   if (d === null) return [rule('detail', width), [{ text: '  nothing selected', dim: true }]].slice(0, budget);
   const title = rule(`detail: ${d.label}`, width, [
     { text: `· ${count(d.total)} drops · ${rate(d.rate)}/s · first ${clock(d.first)} · last ${clock(d.last)} UTC`, dim: true },

@@ -33,8 +33,10 @@ export function headerLines(s: Snapshot, t: Theme, width: number, speed?: number
   ];
 
   const lost = s.stats?.lost;
+  // while detail is shed, lines undercount: the kernel's exact counter gives the rate
+  const r = s.shedDetail > 0 && s.kernelRate !== null ? s.kernelRate : s.rate;
   const l2: Segs = [
-    { text: rate(s.rate), bold: true },
+    { text: rate(r), bold: true },
     { text: ' drops/s  ', dim: true },
     { text: 'lost ', dim: true },
   ];
@@ -45,6 +47,7 @@ export function headerLines(s: Snapshot, t: Theme, width: number, speed?: number
   l2.push({ text: '  total ', dim: true }, { text: count(s.total) });
   if (s.stats?.kernelDrops != null) l2.push({ text: '  kernel exact ', dim: true }, { text: count(s.stats.kernelDrops) });
   const errs: string[] = [];
+  if (s.shedDetail > 0) errs.push(`detail shed ${count(s.shedDetail)}`);
   if (s.stats && s.stats.decodeErrors > 0) errs.push(`decode errors ${count(s.stats.decodeErrors)}`);
   if (s.stats && s.stats.enrichmentFailures > 0) errs.push(`enrichment failures ${count(s.stats.enrichmentFailures)}`);
   if (s.stats && s.stats.countersFailures > 0) errs.push(`table samples failed ${count(s.stats.countersFailures)}`);
