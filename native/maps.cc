@@ -73,6 +73,7 @@ Napi::Object ReadCounters(Napi::Env env, const ProbeSet &probes, const RingReade
   out.Set("neighFail6", Napi::BigInt::New(env, stat(DT_STAT_NEIGH_FAIL6)));
   out.Set("ringLost", Napi::BigInt::New(env, stat(DT_STAT_RB_LOST)));
   out.Set("userLost", Napi::BigInt::New(env, reader.user_lost()));
+  out.Set("userLostUnkeyed", Napi::BigInt::New(env, reader.user_lost_unkeyed()));
   out.Set("shortRecords", Napi::BigInt::New(env, reader.short_records()));
   out.Set("pollErrors", Napi::BigInt::New(env, reader.poll_errors()));
   return out;

@@ -171,18 +171,26 @@ void RingReader::CountLost(const std::vector<uint8_t> &buf) {
     auto it = lost_keys_.find(key);
     if (it != lost_keys_.end())
       it->second++;
-    else if (lost_keys_.size() < 65536)
+    else if (lost_keys_.size() < kLostKeys)
       lost_keys_.emplace(key, 1);
+    else
+      user_lost_unkeyed_++;  // counted, never folded: the stats line's `unfolded`
   }
 }
 
 // readLostKeys(): detail events userspace could not take, per key, in readKeys()' format
-// ([struct dt_key][u64 count][u64 suppressed], both the lost count); cumulative.
+// ([struct dt_key][u64 count][u64 suppressed], both the lost count), since the last call: the
+// table is taken whole and a new one starts, so a loss is handed out once and a key the
+// kernel's LRU map evicted cannot bring its past losses back.
 Napi::Value RingReader::ReadLostKeys(Napi::Env env) {
-  std::lock_guard<std::mutex> lk(lost_mu_);
-  std::vector<uint8_t> out(lost_keys_.size() * (sizeof(dt_key) + 16));
+  std::unordered_map<std::string, uint64_t> taken;
+  {
+    std::lock_guard<std::mutex> lk(lost_mu_);
+    taken.swap(lost_keys_);
+  }
+  std::vector<uint8_t> out(taken.size() * (sizeof(dt_key) + 16));
   size_t at = 0;
-  for (auto &kv : lost_keys_) {
+  for (auto &kv : taken) {
     memcpy(out.data() + at, kv.first.data(), sizeof(dt_key));
     memcpy(out.data() + at + sizeof(dt_key), &kv.second, 8);
     memcpy(out.data() + at + sizeof(dt_key) + 8, &kv.second, 8);

@@ -41,12 +41,16 @@ class RingReader {
   int poll_errno() const { return poll_errno_.load(); }
 
   uint64_t user_lost() const { return user_lost_.load(); }
+  // lost records that found no place in the per-key table (full): they cannot be folded
+  uint64_t user_lost_unkeyed() const { return user_lost_unkeyed_.load(); }
   uint64_t short_records() const { return short_records_.load(); }
   uint64_t poll_errors() const { return poll_errors_.load(); }
   size_t backlog() const { return backlog_; }
   size_t queued_bytes() const { return queued_.load(); }
-  // [struct dt_key][u64 lost][u64 lost] per key, cumulative
+  // [struct dt_key][u64 lost][u64 lost] per key, lost since the last call (read and reset, so
+  // each loss is folded once, and the table holds one fold interval's keys at most)
   Napi::Value ReadLostKeys(Napi::Env env);
+  static constexpr size_t kLostKeys = 65536;
 
  private:
   struct Batch {
@@ -75,6 +79,7 @@ class RingReader {
   std::atomic<size_t> queued_{0};
 
   std::atomic<uint64_t> user_lost_{0};
+  std::atomic<uint64_t> user_lost_unkeyed_{0};
   std::mutex lost_mu_;
   std::unordered_map<std::string, uint64_t> lost_keys_;
   std::atomic<uint64_t> short_records_{0};

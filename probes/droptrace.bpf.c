@@ -669,7 +669,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 		if (!e) {
 			stat_inc(DT_STAT_RB_LOST);
 			if (kv)
-				kv->suppressed += 1;
+				__sync_fetch_and_add(&kv->suppressed, 1);
 			return 0;
 		}
 		*e = ev;
@@ -681,7 +681,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	if (!ep) {
 		stat_inc(DT_STAT_RB_LOST);
 		if (kv)
-			kv->suppressed += 1;
+			__sync_fetch_and_add(&kv->suppressed, 1);
 		return 0;
 	}
 	long n = (long)tail - (long)payload;

@@ -46,7 +46,10 @@ export interface KernelCounters {
   neighFail4: bigint;
   neighFail6: bigint;
   ringLost: bigint;
+  /** detail records the addon dropped because JS fell behind (counted per key too, see readLostKeys) */
   userLost: bigint;
+  /** ... of which no per-key place was left (the lost-key table was full): never folded */
+  userLostUnkeyed: bigint;
   shortRecords: bigint;
   pollErrors: bigint;
 }
@@ -93,7 +96,10 @@ export interface TracerHandle {
   readCounters(): KernelCounters;
   /** per-key counter map entries (see decodeKeys) */
   readKeys(): Buffer;
-  /** detail events the addon dropped because JS fell behind, per key, same format; cumulative */
+  /**
+   * detail events the addon dropped because JS fell behind, per key, same format; those since
+   * the last call (read and reset: each loss is handed out once)
+   */
   readLostKeys(): Buffer;
   /** the loaded object's maps and their memory (empty before attach) */
   mapInfo(): MapInfo[];

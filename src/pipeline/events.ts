@@ -89,6 +89,9 @@ export interface StatsLine {
   events: number;
   /** drops written as folded lines (counted in the kernel, no detail event) */
   folded: number;
+  /** drops no line stands for: evicted before folded, no lost-key place, undecodable, shed (always
+   * written by this version; absent from older recorded streams) */
+  unfolded?: number;
   /** stdout: drops whose lines a stalled stdout reader cost (droptrace stream only) */
   lost: { ring_buffer: number; userspace: number; stdout?: number; total: number };
   decode_errors: number;

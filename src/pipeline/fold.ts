@@ -2,10 +2,14 @@
  * Folding what the kernel only counted back into the stream. The kernel keeps an exact count
  * per key (reason, netns, device, flow) and, per key, how many of those drops sent no detail
  * event (the per-key rate limit, or a full ring buffer). Each reconcile turns the growth of
- * that "suppressed" count into one drop line with `count` = the growth and `folded: true`,
- * described like the key's last delivered event (what that event said, as enrichment left it;
- * only a one-off explanation is described again, see Generation). Delivered + folded = the kernel's count, exactly,
- * for every key still in the kernel's map.
+ * that "suppressed" count, plus the detail records the addon lost per key since the last
+ * reconcile (deltas: each is handed out once), into one drop line with `count` = their sum
+ * and `folded: true`, described like the key's last delivered event (what that event said, as
+ * enrichment left it; only a one-off explanation is described again, see Generation).
+ *
+ * What cannot be folded is counted (`unfolded`): the suppressed growth of a key the kernel's
+ * LRU map evicted before a reconcile read it, and records shed before they were described.
+ * Delivered + folded + unfolded = the kernel's drops, exactly, once the stream has drained.
  */
 import { EVENT_FIELDS, EVENT_SIZE, PAYLOAD_MAX } from '../gen/record.js';
 import { Decoder } from './decode.js';
@@ -107,6 +111,16 @@ export class Folder {
   private readonly decoder = new Decoder(0n);
   /** drops written as folded lines so far */
   total = 0;
+  /** ... of which from the kernel's suppressed counts (the rest: the addon's lost records) */
+  private kernelFolded = 0;
+  /** kernel-held drops known to be past folding (see settle()) */
+  private kernelUnfolded = 0;
+  /** detail records shed before they were described (a live view's budget): never folded */
+  private shedRecords = 0;
+  /** lost records of the reconcile under way, per key (reconcile()'s `lost`) */
+  private readonly lostKeys = new KeyTable(1024);
+  private lostCounts: number[] = [];
+  private lostUsed: Uint8Array = new Uint8Array(1024);
 
   constructor(maxTemplates = 16384) {
     // a generation is handed over once it holds max/2 keys
@@ -183,33 +197,90 @@ export class Folder {
   }
 
   /**
-   * Folded lines for every key whose suppressed count grew since the last call. Each line goes
-   * to `emit` as soon as it is made, so a full map's worth of lines is never in memory at once;
-   * without `emit` they are returned. `describe` builds the event of a key no kept delivered
-   * event describes, from the key (KeyCount.flowRecord), or from a kept one-off record.
+   * Folded lines for every key whose suppressed count grew since the last call, with the
+   * records the addon lost since then (`lost`: deltas, one entry per key; a key the kernel no
+   * longer has stands alone). Each line goes to `emit` as soon as it is made, so a full map's
+   * worth of lines is never in memory at once; without `emit` they are returned. `describe`
+   * builds the event of a key no kept delivered event describes, from the key
+   * (KeyCount.flowRecord), or from a kept one-off record.
    */
-  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: string, emit?: (ev: DropEvent) => void): DropEvent[] {
+  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: string, emit?: (ev: DropEvent) => void, lost: readonly KeyCount[] = []): DropEvent[] {
     const out: DropEvent[] = [];
-    const { folded, foldedCounts, next, nextCounts } = this;
+    const { folded, foldedCounts, next, nextCounts, lostKeys } = this;
     next.clear();
-    for (const k of keys) {
-      const e = folded.get(k.bytes, k.at);
-      let done = e < 0 ? 0 : foldedCounts[e]!;
-      // The kernel's LRU map dropped and re-created the key: its counts started over.
-      if (k.suppressed < done) done = 0;
-      const delta = k.suppressed - done;
-      if (k.suppressed > 0) nextCounts[next.add(k.bytes, k.at)] = k.suppressed;
-      if (delta <= 0) continue;
+    lostKeys.clear();
+    if (this.lostUsed.length < lost.length) this.lostUsed = new Uint8Array(lost.length * 2);
+    const used = this.lostUsed;
+    for (const l of lost) {
+      // the addon gives one entry per key; two are summed all the same
+      const known = lostKeys.size;
+      const e = lostKeys.add(l.bytes, l.at);
+      this.lostCounts[e] = e >= known ? l.suppressed : this.lostCounts[e]! + l.suppressed;
+      used[e] = 0;
+    }
+    const line = (k: KeyCount, delta: number) => {
       const ev = this.fromDelivered(k, time, delta, describe) ?? foldedLine(describe(k.flowRecord), time, delta);
       this.total += delta;
       if (emit) emit(ev);
       else out.push(ev);
+    };
+    for (const k of keys) {
+      const e = folded.get(k.bytes, k.at);
+      let done = e < 0 ? 0 : foldedCounts[e]!;
+      // The kernel's LRU map dropped and re-created the key: its counts started over. (Growth
+      // lost that way, or before an eviction, is what settle() finds unfolded.)
+      if (k.suppressed < done) done = 0;
+      let delta = k.suppressed - done;
+      if (k.suppressed > 0) nextCounts[next.add(k.bytes, k.at)] = k.suppressed;
+      if (delta > 0) this.kernelFolded += delta;
+      const l = lostKeys.size > 0 ? lostKeys.get(k.bytes, k.at) : -1;
+      if (l >= 0 && used[l] === 0) {
+        used[l] = 1;
+        delta += this.lostCounts[l]!;
+      }
+      if (delta > 0) line(k, delta);
+    }
+    for (let i = 0; i < lost.length; i++) {
+      const l = lost[i]!;
+      const e = lostKeys.get(l.bytes, l.at);
+      if (used[e] === 1) continue;
+      used[e] = 1;
+      if (this.lostCounts[e]! > 0) line(l, this.lostCounts[e]!);
     }
     this.folded = next;
     this.foldedCounts = nextCounts;
     this.next = folded;
     this.nextCounts = foldedCounts;
     return out;
+  }
+
+  /**
+   * After a reconcile: `held` is the kernel's count of drops it held back from detail (rate
+   * limit + ring buffer full: every one of them added to its key's suppressed count, when the
+   * key had an entry), read before that reconcile read the key map. What of it the reconciles
+   * never folded is gone for good (a key evicted, or re-created, before its growth was read;
+   * a drop with no key entry at all): at most `held` minus what was folded, which can only
+   * grow. Read before the keys, so growth after that read is never taken for a loss; exact at
+   * the last reconcile, when nothing is attached any more.
+   */
+  settle(held: number): void {
+    const gone = held - this.kernelFolded;
+    if (gone > this.kernelUnfolded) this.kernelUnfolded = gone;
+  }
+
+  /** A batch of detail records shed before it was described: counted, never folded. */
+  shed(batch: Uint8Array): void {
+    const sizeAt = EVENT_FIELDS.size[0];
+    for (let off = 0; off + EVENT_SIZE <= batch.length; this.shedRecords++) {
+      const size = batch[off + sizeAt]! | (batch[off + sizeAt + 1]! << 8);
+      if (size < EVENT_SIZE) break;
+      off += size;
+    }
+  }
+
+  /** Drops no folded line will ever stand for (kernel-held and evicted, shed): see settle(). */
+  get unfolded(): number {
+    return this.kernelUnfolded + this.shedRecords;
   }
 }
 

@@ -1,29 +1,20 @@
 /**
  * Folding what the kernel only counted: the kernel's per-key suppressed counts plus the detail
- * events the addon had to drop (per key, from its own count), turned into folded drop lines.
+ * events the addon had to drop since the last reconcile (per key, from its own count, read and
+ * reset), turned into folded drop lines; what could no longer be folded is counted.
  */
 import { decodeKeys, eachKey } from './decode.js';
-import type { KeyCount } from './decode.js';
 import type { DropEvent } from './events.js';
 import type { EventBuilder } from './events.js';
 import type { Folder } from './fold.js';
 import type { TracerHandle } from '../native/binding.js';
 
 export function reconcile(tracer: TracerHandle, folder: Folder, builder: EventBuilder, time: string, emit: (ev: DropEvent) => void): void {
+  // before the keys: growth after this read is never taken for an unfolded loss (Folder.settle)
+  const c = tracer.readCounters();
+  const held = Number(c.suppressed + c.ringLost);
   const keysBuf = tracer.readKeys();
-  const lostBuf = tracer.readLostKeys();
-  // keys with nothing suppressed add nothing (a lost-only key stands alone, same sum)
-  const lost = new Map(decodeKeys(lostBuf, { suppressedOnly: true }).map((k) => [k.key, k] as const));
-  function* keys(): Generator<KeyCount> {
-    for (const k of eachKey(keysBuf, { suppressedOnly: true })) {
-      const l = lost.get(k.key);
-      if (l) {
-        k.suppressed += l.suppressed;
-        lost.delete(k.key);
-      }
-      yield k;
-    }
-    yield* lost.values();
-  }
-  folder.reconcile(keys(), (raw) => builder.describe(raw), time, emit);
+  const lost = decodeKeys(tracer.readLostKeys(), { suppressedOnly: true });
+  folder.reconcile(eachKey(keysBuf, { suppressedOnly: true }), (raw) => builder.describe(raw), time, emit, lost);
+  folder.settle(held);
 }

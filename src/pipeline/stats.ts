@@ -7,6 +7,8 @@ import type { TracerHandle } from '../native/binding.js';
 export interface StatsSources {
   events(): number;
   folded(): number;
+  /** drops that can no longer be folded (Folder.unfolded) */
+  unfolded(): number;
   decodeErrors(): number;
   enrichmentFailures(): number;
   countersFailures(): number;
@@ -17,6 +19,7 @@ export interface StatsSources {
 export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSources, time: string, final: boolean): StatsLine {
   const c = tracer.readCounters();
   const byReason: Record<string, number> = {};
+  const decodeErrors = s.decodeErrors() + Number(c.shortRecords);
   for (const [num, n] of Object.entries(c.reasons)) byReason[reasons.name(Number(num))] = Number(n);
   const line: StatsLine = {
     type: 'stats',
@@ -24,12 +27,15 @@ export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSo
     final,
     events: s.events(),
     folded: s.folded(),
+    // each a drop of kernel.drops that no line stands for: events + folded + unfolded ==
+    // kernel.drops once the stream has drained (docs/ndjson.md)
+    unfolded: s.unfolded() + Number(c.userLostUnkeyed) + decodeErrors,
     lost: {
       ring_buffer: Number(c.ringLost),
       userspace: Number(c.userLost),
       total: Number(c.ringLost + c.userLost),
     },
-    decode_errors: s.decodeErrors() + Number(c.shortRecords),
+    decode_errors: decodeErrors,
     enrichment_failures: s.enrichmentFailures(),
     counters_failures: s.countersFailures(),
     failures: s.failures(),

@@ -171,6 +171,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         {
           events: () => batches.events,
           folded: () => folder.total,
+          unfolded: () => folder.unfolded,
           decodeErrors: () => batches.decodeErrors,
           enrichmentFailures: () => enrich.failures + builder.dnsFailures + (o.extraEnrichmentFailures?.() ?? 0),
           countersFailures: () => counters.failures,
@@ -220,7 +221,10 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       };
       tracer.start(
         (buf) => {
-          if (o.shed?.(buf)) return;
+          if (o.shed?.(buf)) {
+            folder.shed(buf);
+            return;
+          }
           try {
             batches.handle(buf);
           } catch (e) {

@@ -27,10 +27,13 @@ export interface FakeScript {
   batches: Buffer[];
   /** what readKeys() returns (default: empty); a function is asked on every call */
   keys?: Buffer | (() => Buffer);
-  /** what readLostKeys() returns (default: empty) */
+  /**
+   * what readLostKeys() returns (default: empty): a Buffer once (the addon reads and resets),
+   * a function on every call
+   */
   lostKeys?: Buffer | (() => Buffer);
-  /** counters that differ from those counted from the batches and keys */
-  counters?: Partial<KernelCounters>;
+  /** counters that differ from those counted from the batches and keys; a function is asked on every call */
+  counters?: Partial<KernelCounters> | (() => Partial<KernelCounters>);
   /** after this many batches, report this error and deliver nothing more */
   pollError?: { afterBatches: number; error: TracerError };
   /** what attach() reports (default: the drop hook attached); a function is asked per tracer */
@@ -135,9 +138,10 @@ export class FakeTracer implements TracerHandle {
       neighFail6: 0n,
       ringLost: 0n,
       userLost: 0n,
+      userLostUnkeyed: 0n,
       shortRecords: 0n,
       pollErrors: this.script.pollError && this.delivered >= this.script.pollError.afterBatches ? 1n : 0n,
-      ...this.script.counters,
+      ...(typeof this.script.counters === 'function' ? this.script.counters() : this.script.counters),
     };
   }
 
@@ -146,9 +150,15 @@ export class FakeTracer implements TracerHandle {
     return typeof k === 'function' ? k() : (k ?? Buffer.alloc(0));
   }
 
+  private lostTaken = false;
+
   readLostKeys(): Buffer {
     const k = this.script.lostKeys;
-    return typeof k === 'function' ? k() : (k ?? Buffer.alloc(0));
+    if (typeof k === 'function') return k();
+    // as the addon: what was lost is handed out once
+    if (this.lostTaken || !k) return Buffer.alloc(0);
+    this.lostTaken = true;
+    return k;
   }
 
   /** no BPF object behind the stand-in: no maps */
