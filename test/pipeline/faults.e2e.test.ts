@@ -77,6 +77,20 @@ function flood(from: string, dst: string, seconds: number): { sent: Promise<numb
   return { sent: exitOf(c).then(() => Number(out.trim())), kill: () => c.kill('SIGKILL') };
 }
 
+/** The final stats line's figures; events + folded + unfolded == kernel.drops (docs/ndjson.md). */
+function finalStats(lines: Line[]) {
+  const st = lines.filter((l) => l.type === 'stats').at(-1)!;
+  expect(st.final).toBe(true);
+  return st as Line & {
+    events: number;
+    folded: number;
+    unfolded: number;
+    lost: { ring_buffer: number; userspace: number; stdout?: number; total: number };
+    kernel: { drops: number; suppressed: number; by_reason: Record<string, number> };
+  };
+}
+const written = (lines: Line[]) => lines.filter((l) => l.type === 'drop').reduce((n, l) => n + (l.count as number), 0);
+
 describe.skipIf(!isRoot)('droptrace stream under faults', () => {
   let p: Pair;
   beforeAll(() => {
@@ -203,18 +217,16 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       s.child.kill('SIGTERM');
       const lines = await s.drain();
       expect(s.child.exitCode).toBe(0);
-      const st = lines.filter((l) => l.type === 'stats').at(-1)!;
-      expect(st.final).toBe(true);
-      const lost = st.lost as { ring_buffer: number; userspace: number; stdout: number; total: number };
-      const k = st.kernel as { drops: number; by_reason: Record<string, number> };
+      const st = finalStats(lines);
       // every drop of the netns, the flood's and the background's (IPv6 multicast noise): a
       // background line lost to the stalled reader is in lost.stdout like the flood's
-      const written = lines.filter((l) => l.type === 'drop').reduce((n, l) => n + (l.count as number), 0);
       // the kernel saw every packet; what the stream could not show is counted in lost.stdout
-      // (ring-buffer and userspace losses are folded back into lines, so they are in `written`)
-      expect(k.by_reason.NETFILTER_DROP ?? 0).toBe(sent);
-      expect(lost.stdout).toBeGreaterThan(0);
-      expect(written + lost.stdout).toBe(k.drops);
+      // (ring-buffer and userspace losses are folded back into lines, so they are in `written`),
+      // or, when it could not be folded, in unfolded
+      expect(st.kernel.by_reason.NETFILTER_DROP ?? 0).toBe(sent);
+      expect(st.lost.stdout).toBeGreaterThan(0);
+      expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
+      expect(written(lines) + st.lost.stdout! + st.unfolded).toBe(st.kernel.drops);
     } finally {
       f?.kill();
       s.child.kill('SIGKILL');
@@ -223,7 +235,7 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
 
   // Detail events the addon could not hand to JS in time (lost.userspace) are folded back from
   // its per-key count of them, like the kernel's own suppressed drops: the sum stays exact.
-  it('stays exact under a flood: events + folded == kernel.drops', async () => {
+  it('stays exact under a flood: events + folded + unfolded == kernel.drops', async () => {
     const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0', '--stats-interval', '1']);
     let f: ReturnType<typeof flood> | undefined;
     try {
@@ -235,9 +247,11 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       // the kernel has counted the whole flood; the final stats line comes after the last fold
       await s.until((ls) => ls.some((l) => l.type === 'stats' && ((l.kernel as { drops: number }).drops ?? 0) >= sent), 30_000);
       await s.stop('SIGTERM');
-      const st = s.lines.filter((l) => l.type === 'stats').at(-1)!;
-      expect(st.final).toBe(true);
-      expect((st.events as number) + (st.folded as number)).toBe((st.kernel as { drops: number }).drops);
+      const st = finalStats(s.lines);
+      expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
+      // nothing was evicted (10,000 keys) and every line was read
+      expect(st.unfolded).toBe(0);
+      expect(written(s.lines)).toBe(st.kernel.drops);
     } finally {
       f?.kill();
       // SIGTERM: a line cut by SIGKILL would not parse in the helper
@@ -245,7 +259,45 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
     }
   });
 
-  it('counts what a full ring buffer cost and folds it back: lost.ring_buffer > 0, the sum of count still exact', async () => {
+  // A poll takes every record the ring holds before it hands any to JS. With the process stopped
+  // through the flood, a ring big enough for all of it and a 1 MiB backlog, the first poll after
+  // SIGCONT must drop what is past the backlog: lost in userspace, counted per key, folded once.
+  it('folds what the byte-capped backlog cost: lost.userspace > 0, events + folded + unfolded == kernel.drops', async () => {
+    const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0', '--stats-interval', '1', '--ring-size', '64', '--backlog', '1', '--detail-limit', '0']);
+    let f: ReturnType<typeof flood> | undefined;
+    let stopped = false;
+    try {
+      await s.ready;
+      process.kill(s.child.pid!, 'SIGSTOP');
+      stopped = true;
+      f = flood(p.a, p.ipB, 0.5);
+      const sent = await f.sent;
+      process.kill(s.child.pid!, 'SIGCONT');
+      stopped = false;
+      // a stats line made after the fold that took the whole flood
+      await s.until((ls) => ls.some((l) => l.type === 'stats' && (l.events as number) + (l.folded as number) >= sent), 60_000);
+      await s.stop('SIGTERM');
+      const st = finalStats(s.lines);
+      expect(st.kernel.by_reason.NETFILTER_DROP).toBe(sent);
+      // ~120 B a record: more than 1 MiB of them waited in the ring (64 MiB: none lost there)
+      expect(sent * 120).toBeGreaterThan(2 << 20);
+      expect(st.lost.ring_buffer).toBe(0);
+      expect(st.lost.userspace).toBeGreaterThan(0);
+      expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
+      // fewer than 65,536 keys lost per fold, none evicted: every loss was folded, once
+      expect(st.unfolded).toBe(0);
+      // every drop is on a line this test read, or on one skipped for a slow reader
+      expect(written(s.lines) + (st.lost.stdout ?? 0)).toBe(st.kernel.drops);
+      // what arrived as detail is what the kernel sent less what the addon lost
+      expect(st.kernel.drops - st.kernel.suppressed - st.lost.ring_buffer - st.lost.userspace).toBe(st.events);
+    } finally {
+      if (stopped) process.kill(s.child.pid!, 'SIGCONT');
+      f?.kill();
+      await s.stop('SIGTERM');
+    }
+  });
+
+  it('counts what a full ring buffer cost and folds it back: lost.ring_buffer > 0, events + folded + unfolded == kernel.drops', async () => {
     // 1 MiB of ring, no per-key limit, and the reader stopped (SIGSTOP) through the flood:
     // reservations fail in the kernel and must come back as counted, folded drops
     const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0', '--ring-size', '1', '--detail-limit', '0']);
@@ -260,20 +312,17 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       process.kill(s.child.pid!, 'SIGCONT');
       stopped = false;
       const mine = (l: Line) => l.type === 'drop' && ((l.flow as { dport?: number } | null)?.dport ?? 0) >= 20000;
-      const sum = (ls: Line[]) => ls.filter(mine).reduce((n, l) => n + (l.count as number), 0);
-      await s.until((ls) => sum(ls) >= sent, 30_000);
+      await s.until((ls) => written(ls.filter(mine)) >= sent, 30_000);
       await s.stop('SIGTERM');
-      const st = s.lines.filter((l) => l.type === 'stats').at(-1)!;
-      expect(st.final).toBe(true);
-      const lost = st.lost as { ring_buffer: number; userspace: number; total: number };
-      const kernel = st.kernel as { drops: number; suppressed: number; by_reason: Record<string, number> };
-      expect(lost.ring_buffer).toBeGreaterThan(0);
-      expect(kernel.by_reason.NETFILTER_DROP).toBe(sent);
-      expect(sum(s.lines)).toBe(sent);
-      expect((st.events as number) + (st.folded as number)).toBe(kernel.drops);
+      const st = finalStats(s.lines);
+      expect(st.lost.ring_buffer).toBeGreaterThan(0);
+      expect(st.kernel.by_reason.NETFILTER_DROP).toBe(sent);
+      expect(written(s.lines.filter(mine))).toBe(sent);
+      expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
+      expect(st.unfolded).toBe(0);
       // what did not arrive as detail, seen from the lines, is exactly what the stats line says was lost
       const delivered = s.lines.filter((l) => l.type === 'drop' && l.folded !== true).reduce((n, l) => n + (l.count as number), 0);
-      expect(kernel.drops - delivered - kernel.suppressed).toBe(lost.total);
+      expect(st.kernel.drops - delivered - st.kernel.suppressed).toBe(st.lost.total);
     } finally {
       if (stopped) process.kill(s.child.pid!, 'SIGCONT');
       f?.kill();
@@ -296,15 +345,14 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       s.child.stdout.resume();
       s.child.kill('SIGTERM');
       const lines = await s.drain();
-      const st = lines.filter((l) => l.type === 'stats').at(-1)!;
-      const lost = st.lost as { total: number; stdout?: number };
-      expect(lost.stdout).toBeGreaterThan(0);
-      const kernel = st.kernel as { drops: number; by_reason: Record<string, number> };
-      expect(kernel.by_reason.NETFILTER_DROP).toBe(sent);
-      // every drop of the netns (the flood and the odd background one: lost.* counts those
-      // too) is either written or counted as lost
-      const written = lines.filter((l) => l.type === 'drop').reduce((n, l) => n + (l.count as number), 0);
-      expect(written + lost.total).toBe(kernel.drops);
+      const st = finalStats(lines);
+      expect(st.lost.stdout).toBeGreaterThan(0);
+      expect(st.kernel.by_reason.NETFILTER_DROP).toBe(sent);
+      // every drop of the netns (the flood and the odd background one) is written, skipped for
+      // the stalled reader (lost.stdout), or could not be folded (unfolded); ring-buffer and
+      // userspace losses are folded back into written lines, so they are no term here
+      expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
+      expect(written(lines) + st.lost.stdout! + st.unfolded).toBe(st.kernel.drops);
     } finally {
       f?.kill();
       s.child.kill('SIGKILL');
