@@ -5,7 +5,7 @@
  * that "suppressed" count, plus the detail records the addon lost per key since the last
  * reconcile (deltas: each is handed out once), into one drop line with `count` = their sum
  * and `folded: true`, described like the key's last delivered event (what that event said, as
- * enrichment left it; only a one-off explanation is described again, see Generation).
+ * enrichment left it; a one-off explanation from its text kept off the heap, see Generation).
  *
  * What cannot be folded is counted (`unfolded`): the suppressed growth of a key the kernel's
  * LRU map evicted before a reconcile read it, and records shed before they were described.
@@ -235,7 +235,7 @@ export class Folder {
    * longer has stands alone). Each line goes to `emit` as soon as it is made, so a full map's
    * worth of lines is never in memory at once; without `emit` they are returned. `describe`
    * builds the event of a key no kept delivered event describes, from the key
-   * (KeyCount.flowRecord), or from a kept one-off record.
+   * (KeyCount.flowRecord).
    */
   reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: string, emit?: (ev: DropEvent) => void, lost: readonly KeyCount[] = []): DropEvent[] {
     const out: DropEvent[] = [];
