@@ -212,6 +212,8 @@ async function main(): Promise<number> {
     flows: a.flows,
     topArgs: a.top,
     load,
+    // named namespaces on the machine: the host sampler walks each (nsenter for process-less ones)
+    netnsOnMachine: sh('ip', ['netns', 'list']).split('\n').filter((l) => l.trim() !== '').length,
     loadAfter: loadavg().map((x) => round(x, 2)),
     sent: f.sent,
     kernelDrops: dropped,
