@@ -8,7 +8,9 @@
  * header's exact kernel count ends on the rule's own count, and the time from `q` to exit.
  *
  * Usage: node dist/bench/top-flood.js [--seconds 120] [--flows 16384] [--cpu 0] [--cpu-prof DIR]
- *                                    [--mem-log FILE] [--heap-snapshot DIR] [--keep] [-- TOP_ARGS...]
+ *                                    [--mem-log FILE] [--heap-snapshot DIR] [--checkout DIR]
+ *                                    [--keep] [-- TOP_ARGS...]
+ *   --checkout: measure another checkout's build (dist/src/cli.js there): a baseline
  *   --cpu-prof, --mem-log, --heap-snapshot: a CPU profile, a memory log (heap, Buffers) and a
  *   heap snapshot at exit, from inside the process (bench/inside.ts)
  *   e.g. -- --detail-limit 0      (every drop a detail event: the heaviest load the view gets)
@@ -34,6 +36,8 @@ interface Args {
   cpuProf: string | null;
   memLog: string | null;
   heapDir: string | null;
+  /** another checkout's build to measure (a baseline), default this one */
+  checkout: string;
   keep: boolean;
   top: string[];
 }
@@ -44,7 +48,7 @@ function usage(msg: string): never {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 120, flows: 16384, cpu: 0, cpuProf: null, memLog: null, heapDir: null, keep: false, top: [] };
+  const a: Args = { seconds: 120, flows: 16384, cpu: 0, cpuProf: null, memLog: null, heapDir: null, checkout: ROOT, keep: false, top: [] };
   const int = (flag: string, v: string | undefined, lo: number, hi: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < lo || n > hi) usage(`${flag} wants a whole number from ${lo} to ${hi}, got "${v ?? ''}"`);
@@ -58,6 +62,7 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--cpu-prof') a.cpuProf = argv[++i] ?? usage('--cpu-prof wants a directory');
     else if (x === '--mem-log') a.memLog = argv[++i] ?? usage('--mem-log wants a file');
     else if (x === '--heap-snapshot') a.heapDir = argv[++i] ?? usage('--heap-snapshot wants a directory');
+    else if (x === '--checkout') a.checkout = argv[++i] ?? usage('--checkout wants a directory');
     else if (x === '--keep') a.keep = true;
     else if (x === '--') {
       a.top = argv.slice(i + 1);
@@ -107,7 +112,7 @@ async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) usage('needs root (BPF programs, network namespaces)');
   if (spawnSync('tmux', ['-V']).status !== 0) usage('needs tmux');
-  const cli = join(ROOT, 'dist', 'src', 'cli.js');
+  const cli = join(a.checkout, 'dist', 'src', 'cli.js');
   if (!existsSync(cli)) usage('droptrace is not built (npm run build)');
   installCleanup();
   state.keep = a.keep;
@@ -208,6 +213,7 @@ async function main(): Promise<number> {
   const lastMin = samples.filter((s) => s.t > a.seconds - 60 && s.rssMiB !== null).map((s) => s.rssMiB!);
   const stalls = samples.filter((s) => s.frames === 0).length;
   const result = {
+    checkout: a.checkout,
     seconds: a.seconds,
     flows: a.flows,
     topArgs: a.top,
