@@ -200,11 +200,21 @@ async function main(): Promise<number> {
   const peakMiB = round(procStatus(pid, 'VmHWM'));
   const framesDuring = samples.reduce((n, s) => n + s.frames, 0);
 
-  // q → exit: the time until the shell behind the pane saw the process end
+  // q → exit: until the process is gone (a zombie or reaped), not until the pane's shell noticed
   const qAt = performance.now();
   tmux('send-keys', '-t', 'top', 'q');
+  // gone: a zombie or reaped (the shell behind the pane may take its time to write rc)
+  const gone = () => {
+    try {
+      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'Z';
+    } catch {
+      return true;
+    }
+  };
+  while (!gone() && performance.now() - qAt < 60_000) await sleep(2);
+  const quitMs = gone() ? performance.now() - qAt : null;
   while (!ended() && performance.now() - qAt < 60_000) await sleep(5);
-  const quitMs = ended() ? performance.now() - qAt : null;
   const rc = ended() ? readFileSync(join(dir, 'rc'), 'utf8').trim() : 'still running';
   const stderr = existsSync(join(dir, 'err')) ? readFileSync(join(dir, 'err'), 'utf8').replace(/\x1b\[\?25h/g, '').trim() : '';
   frames.close();
