@@ -15,7 +15,7 @@ import { fanOut } from './sinks/sink.js';
 import { NdjsonSink } from './sinks/ndjson.js';
 import { labCommand } from './lab/command.js';
 import { DropMetrics, parseMetricsAddress, startMetricsServer } from './sinks/metrics.js';
-import { runTop } from './tui/command.js';
+import { runTop, TOP_BACKLOG_MIB } from './tui/command.js';
 import { GROUP_BYS, SORTS } from './tui/store.js';
 import type { GroupBy, SortBy } from './tui/store.js';
 import { loadNative } from './native/binding.js';
@@ -204,7 +204,7 @@ function check(json: boolean): number {
 }
 
 /** The options of live tracing, shared by stream and top. */
-function liveOptions(cmd: Command, statsDefault: number): Command {
+function liveOptions(cmd: Command, statsDefault: number, backlogDefault = 64): Command {
   return cmd
     .addOption(new Option('--netns <inode>', 'only drops in this network namespace (inode number)').argParser(netnsInode))
     .addOption(
@@ -242,7 +242,7 @@ function liveOptions(cmd: Command, statsDefault: number): Command {
     .addOption(new Option('--pcap-max <MiB>', 'stop writing packets to the --pcap file once it reaches this size (said on stderr and in stats lines; the stream goes on)').argParser(pcapMebibytes))
     .addOption(new Option('--pcap-payload', 'keep the L4 payload in --pcap packets too (up to 192 bytes from the IP header: may hold HTTP headers, tokens)'))
     .addOption(new Option('--ring-size <MiB>', 'kernel ring buffer for detail events').argParser(mebibytes).default(8))
-    .addOption(new Option('--backlog <MiB>', 'most detail events waiting for droptrace itself, in MiB; past it they are counted as lost and folded back').argParser(backlogMiB).default(64))
+    .addOption(new Option('--backlog <MiB>', 'most detail events waiting for droptrace itself, in MiB; past it they are counted as lost and folded back').argParser(backlogMiB).default(backlogDefault))
     .addOption(new Option('--hook <hook>', 'force one way of attaching (default: the best available)').choices(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb']));
 }
 
@@ -305,6 +305,7 @@ kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/
       .command('top', { isDefault: true })
       .description('full-screen view of drops, tables and pods (the default command; keys: arrows, enter, g, s, /, p, c, ?, q)'),
     2,
+    TOP_BACKLOG_MIB,
   )
     .addOption(new Option('--replay <file>', 'play a recorded NDJSON stream (droptrace stream > file) instead of tracing live'))
     .addOption(

@@ -8,7 +8,8 @@
  * enrichment left it; a one-off explanation from its text kept off the heap, see Generation).
  *
  * What cannot be folded is counted (`unfolded`): the suppressed growth of a key the kernel's
- * LRU map evicted before a reconcile read it, and records shed before they were described.
+ * LRU map evicted before a reconcile read it. (Records a live view sheds are folded back as
+ * userspace loss: src/pipeline/shed.ts.)
  * Delivered + folded + unfolded = the kernel's drops, exactly, once the stream has drained.
  */
 import { EVENT_FIELDS, EVENT_SIZE } from '../gen/record.js';
@@ -142,8 +143,6 @@ export class Folder {
   private kernelFolded = 0;
   /** kernel-held drops known to be past folding (see settle()) */
   private kernelUnfolded = 0;
-  /** detail records shed before they were described (a live view's budget): never folded */
-  private shedRecords = 0;
   /** lost records of the reconcile under way, per key (reconcile()'s `lost`) */
   private readonly lostKeys = new KeyTable(1024);
   private lostCounts: number[] = [];
@@ -301,19 +300,9 @@ export class Folder {
     if (gone > this.kernelUnfolded) this.kernelUnfolded = gone;
   }
 
-  /** A batch of detail records shed before it was described: counted, never folded. */
-  shed(batch: Uint8Array): void {
-    const sizeAt = EVENT_FIELDS.size[0];
-    for (let off = 0; off + EVENT_SIZE <= batch.length; this.shedRecords++) {
-      const size = batch[off + sizeAt]! | (batch[off + sizeAt + 1]! << 8);
-      if (size < EVENT_SIZE) break;
-      off += size;
-    }
-  }
-
-  /** Drops no folded line will ever stand for (kernel-held and evicted, shed): see settle(). */
+  /** Drops no folded line will ever stand for (kernel-held and evicted): see settle(). */
   get unfolded(): number {
-    return this.kernelUnfolded + this.shedRecords;
+    return this.kernelUnfolded;
   }
 }
 

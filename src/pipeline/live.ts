@@ -20,6 +20,7 @@ import { PcapSink } from '../sinks/pcap.js';
 import type { PcapOptions } from '../sinks/pcap.js';
 import { runStream } from './stream.js';
 import type { StreamTotals } from './stream.js';
+import type { WorkBudget } from './shed.js';
 
 export const VERSION = (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -41,8 +42,10 @@ export interface LiveOptions {
   /** 0: no counters lines */
   countersIntervalMs: number;
   nics: NicSelection;
-  /** the consumer's bound on work per batch (runStream's `shed`) */
-  shed?: (batch: Uint8Array) => boolean;
+  /** the consumer's bound on work (runStream's `budget`): the TUI's, per event-loop turn */
+  budget?: WorkBudget;
+  /** false: no last fold, host sample or final stats line after a stop (runStream's) */
+  finalLines?: boolean;
 }
 
 export function requireTracingCaps(): void {
@@ -99,7 +102,8 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
       ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
       statsIntervalMs: o.statsIntervalMs,
       signal,
-      ...(o.shed ? { shed: o.shed } : {}),
+      ...(o.budget ? { budget: o.budget } : {}),
+      ...(o.finalLines === false ? { finalLines: false } : {}),
     });
   } finally {
     pcap?.close();

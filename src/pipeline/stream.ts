@@ -22,6 +22,8 @@ import { reconcile } from './reconcile.js';
 import { statsLine } from './stats.js';
 import type { KernelCounters, NativeBinding, ProbeReport, TracerError, TracerOptions } from '../native/binding.js';
 import type { ReasonNames } from './reasons.js';
+import { handleWithin, ShedLedger, withShed } from './shed.js';
+import type { WorkBudget } from './shed.js';
 
 export interface StreamMeta {
   version: string;
@@ -58,11 +60,16 @@ export interface StreamOptions {
   /** aborting ends the stream cleanly (signals, EPIPE) */
   signal: AbortSignal;
   /**
-   * Asked before each batch of detail records: true when the consumer is over its budget and
-   * takes the batch as shed (it counts the records; none is described or emitted). The TUI's
-   * bound on work per event-loop turn; the NDJSON stream sheds nothing.
+   * The consumer's bound on work (the TUI's, per event-loop turn), asked between slices of a
+   * batch. What it has no time for is shed: counted per key as userspace loss and folded back
+   * like the addon's own losses (shed.ts), never described. The NDJSON stream sheds nothing.
    */
-  shed?: (batch: Uint8Array) => boolean;
+  budget?: WorkBudget;
+  /**
+   * false: nobody reads what comes after a stop (the TUI after `q`), so the stream detaches
+   * at once, without the last fold, host sample and final stats line.
+   */
+  finalLines?: boolean;
   now?: () => Date;
 }
 
@@ -115,6 +122,11 @@ class CountersStage {
     );
   };
 
+  /** no more lines: a sample under way ends unseen */
+  abandon(): void {
+    this.stopped = true;
+  }
+
   /** waits for the sample under way, then takes the last one */
   async finish(): Promise<void> {
     this.stopped = true;
@@ -152,7 +164,10 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   const counters = new CountersStage(o.sampleCounters, o.emit);
   let failures = 0;
   let failure: DroptraceError | null = null;
-  const tracer = o.native.createTracer(o.tracer);
+  const native = o.native.createTracer(o.tracer);
+  // shed records are the tracer's userspace loss to the reconcile and the stats line
+  const ledger = o.budget ? new ShedLedger() : null;
+  const tracer = ledger ? withShed(native, ledger) : native;
 
   try {
     const probes = tracer.attach();
@@ -172,7 +187,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           events: () => batches.events,
           folded: () => folder.total,
           unfolded: () => folder.unfolded,
-          decodeErrors: () => batches.decodeErrors,
+          decodeErrors: () => batches.decodeErrors + (ledger?.malformed ?? 0),
           enrichmentFailures: () => enrich.failures + builder.dnsFailures + (o.extraEnrichmentFailures?.() ?? 0),
           countersFailures: () => counters.failures,
           failures: () => failures,
@@ -221,12 +236,9 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       };
       tracer.start(
         (buf) => {
-          if (o.shed?.(buf)) {
-            folder.shed(buf);
-            return;
-          }
           try {
-            batches.handle(buf);
+            if (o.budget && ledger) handleWithin(buf, (b) => batches.handle(b), o.budget, ledger);
+            else batches.handle(buf);
           } catch (e) {
             fail(batchFailure(e));
           }
@@ -254,14 +266,17 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     });
 
     // detached and drained: the kernel's counts are final
-    try {
-      fold();
-    } catch (e) {
-      failures++;
-      failure ??= batchFailure(e);
+    if (o.finalLines === false) counters.abandon();
+    else {
+      try {
+        fold();
+      } catch (e) {
+        failures++;
+        failure ??= batchFailure(e);
+      }
+      await counters.finish();
+      o.emit(stats(true));
     }
-    await counters.finish();
-    o.emit(stats(true));
     if (failure) throw failure;
     return { events: batches.events, decodeErrors: batches.decodeErrors, counters: tracer.readCounters() };
   } finally {

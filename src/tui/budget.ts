@@ -1,59 +1,67 @@
 /**
  * How the live TUI stays drawn under any load. The addon hands JS batches of detail records
- * as fast as the kernel makes them, and Node delivers every queued batch in one event-loop turn;
- * when describing them and adding them to the store costs more than the kernel's rate allows,
- * that turn never ends and neither Ink's frames nor `q` get a turn. The budget admits batches
- * for at most `turnMs` of each turn; later batches of the same turn are shed: not decoded, only
- * counted (the header shows them). The header's totals come from the kernel's exact counters,
- * so they stay right while detail is shed; and the backlog drains at the cost of a count.
+ * as fast as the kernel makes them, and Node delivers queued batches back to back in one
+ * event-loop turn (up to a thousand); describing them and adding them to the store costs more
+ * than a flood's rate allows, so without a bound that turn never ends and neither Ink's frames
+ * nor `q` get one. The budget admits work for `turnMs` of each turn, asked between slices of a
+ * batch (src/pipeline/shed.ts); the rest of the turn's records are shed: counted per key as
+ * userspace loss and folded back, so counts stay exact, and said on screen. The header's
+ * exact totals come from the kernel's counters either way.
  */
-import { EVENT_SIZE, FIELDS } from '../pipeline/layout.js';
+import type { WorkBudget } from '../pipeline/shed.js';
 
-/** Records in a batch, read from each record's own size field (as the decoder frames them). */
-export function countRecords(buf: Uint8Array): number {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let n = 0;
-  for (let off = 0; off + EVENT_SIZE <= buf.byteLength; n++) {
-    const size = view.getUint16(off + FIELDS.size[0], true);
-    if (size < EVENT_SIZE) break;
-    off += size;
-  }
-  return n;
+export interface TurnBudgetOptions {
+  /** most milliseconds of work in one event-loop turn (default 30) */
+  turnMs?: number;
+  /** most of the thread's time spent describing records, over time (default 0.5) */
+  share?: number;
+  onShed: (records: number) => void;
+  now?: () => number;
 }
 
-export class TurnBudget {
+export class TurnBudget implements WorkBudget {
   readonly #turnMs: number;
+  readonly #share: number;
   readonly #now: () => number;
   readonly #onShed: (records: number) => void;
-  /** when the first batch of the current turn came; -1 between turns */
-  #turnStart = -1;
+  /** milliseconds of work the budget still has: refilled at `share` per millisecond, at most turnMs */
+  #tokens: number;
+  /** when admit() was last asked */
+  #last: number;
+  #inTurn = false;
   #closed = false;
 
-  constructor(o: { turnMs?: number; onShed: (records: number) => void; now?: () => number }) {
+  constructor(o: TurnBudgetOptions) {
     this.#turnMs = o.turnMs ?? 30;
+    this.#share = o.share ?? 0.5;
     this.#onShed = o.onShed;
     this.#now = o.now ?? (() => performance.now());
+    this.#tokens = this.#turnMs;
+    this.#last = this.#now();
   }
 
-  /** For runStream's `shed` option: true when the batch is shed (and counted here). */
-  readonly shed = (batch: Uint8Array): boolean => {
-    if (!this.#closed) {
-      const now = this.#now();
-      if (this.#turnStart < 0) {
-        this.#turnStart = now;
-        // the check phase comes right after the turn that delivered the batches
-        setImmediate(() => {
-          this.#turnStart = -1;
-        });
-        return false;
-      }
-      if (now - this.#turnStart < this.#turnMs) return false;
-    }
-    this.#onShed(countRecords(batch));
-    return true;
-  };
+  admit(): boolean {
+    if (this.#closed) return false;
+    const now = this.#now();
+    const since = now - this.#last;
+    this.#last = now;
+    if (!this.#inTurn) {
+      // a new turn: what came since the last question was frames, keys and idle time
+      this.#inTurn = true;
+      this.#tokens = Math.min(this.#turnMs, this.#tokens + since * this.#share);
+      // the check phase comes right after the poll phase that delivered the batches
+      setImmediate(() => {
+        this.#inTurn = false;
+      });
+    } else this.#tokens -= since;
+    return this.#tokens > 0;
+  }
 
-  /** After `q`: nothing more is described, so the backlog drains at once. */
+  shed(records: number): void {
+    this.#onShed(records);
+  }
+
+  /** After `q`: nothing more is described, so what is still queued drains at once. */
   close(): void {
     this.#closed = true;
   }

@@ -208,30 +208,3 @@ describe('reconcile: lost counts as deltas, unfolded counted', () => {
     expect(sum(stats())).toBe(7);
   });
 });
-
-describe('runStream: shed batches', () => {
-  it('counts the records of a shed batch as unfolded: events + folded + unfolded == kernel.drops', async () => {
-    const fake = new FakeBinding({ batches: [GOLDEN_RECORDS[0]!, Buffer.concat([GOLDEN_RECORDS[1]!, GOLDEN_RECORDS[2]!]), GOLDEN_RECORDS[3]!] });
-    const lines: StreamLine[] = [];
-    const ac = new AbortController();
-    let batch = 0;
-    const done = runStream({
-      native: fake,
-      tracer: {},
-      reasons,
-      symbols: new Symbolizer(''),
-      sysctl: () => null,
-      meta: { version: 'test', node: 'n', kernel: 'k' },
-      emit: (l) => lines.push(l),
-      statsIntervalMs: 3_600_000,
-      foldIntervalMs: 3_600_000,
-      signal: ac.signal,
-      shed: () => batch++ === 1,
-    });
-    await fake.tracer.done;
-    ac.abort();
-    await done;
-    const s = lines.at(-1) as StatsLine;
-    expect(s).toMatchObject({ final: true, events: 2, folded: 0, unfolded: 2, kernel: { drops: 4 } });
-  });
-});

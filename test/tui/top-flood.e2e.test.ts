@@ -1,8 +1,9 @@
 /**
  * End to end, as root: droptrace top in tmux while a many-flows flood (bench/flood.c, 16,384
  * destination ports, each its own key) hits a DROP rule in a throw-away namespace. The screen
- * must keep moving during the flood (the view sheds detail it has no time for, and says so),
- * its kernel count must end equal to the rule's own packet count, and `q` must end the process.
+ * must keep moving during the flood (the view sheds detail it has no time for, counted per key
+ * and folded back), its total and its exact kernel count must both end equal to the rule's own
+ * packet count, and `q` must end the process.
  * Waits on the screen, the flood's exit and the process's exit; no sleeps, no time limits of its own.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -18,6 +19,8 @@ const MAIN = join(ROOT, 'dist', 'src', 'cli.js');
 const FLOWS = 16384;
 const BASE_PORT = 20000;
 const FLOOD_SECONDS = 6;
+/** floods of FLOOD_SECONDS at most, until the screen was seen moving */
+const MAX_FLOODS = 10;
 const isRoot = process.getuid?.() === 0;
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 const hasCc = spawnSync('cc', ['--version']).status === 0;
@@ -112,45 +115,53 @@ describe.skipIf(why !== '')('droptrace top under a many-flows flood, in tmux', (
     tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'top', '-x', '120', '-y', '40', cmd);
     await until('the LIVE header', (s) => /^droptrace {2}LIVE /m.test(s));
 
-    const gen = spawn('ip', ['netns', 'exec', a, flood, ipB, String(BASE_PORT), String(FLOOD_SECONDS), '-1', String(FLOWS)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let floodOut = '';
-    gen.stdout.on('data', (d: Buffer) => (floodOut += d.toString()));
-    let floodDone = false;
-    const floodExit = new Promise<number | null>((resolve) =>
-      gen.on('exit', (code) => {
-        floodDone = true;
-        resolve(code);
-      }),
-    );
+    /** One flood of FLOOD_SECONDS; resolves with what it sent, once it has exited. */
+    const floodOnce = () => {
+      const gen = spawn('ip', ['netns', 'exec', a, flood, ipB, String(BASE_PORT), String(FLOOD_SECONDS), '-1', String(FLOWS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      gen.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      return new Promise<{ code: number | null; sent: number }>((resolve) =>
+        gen.on('exit', (code) => resolve({ code, sent: code === 0 ? (JSON.parse(out.trim().split('\n').pop()!) as { sent: number }).sent : 0 })),
+      );
+    };
 
-    // while the flood runs, the header's totals keep changing (the screen is not frozen)
+    // While floods run, the header's total keeps changing (the screen is not frozen). On a
+    // machine other work starves, a frame may take seconds: flood again until two totals were
+    // drawn during floods (a frozen screen never gets there; the test's timeout is the bound).
     const totals = new Set<string>();
     const kernels = new Set<string>();
-    while (!floodDone) {
-      const h = header(screen());
-      if (h && h.total !== '0') totals.add(h.total);
-      if (h?.kernel && h.kernel !== '0') kernels.add(h.kernel);
-      await new Promise((r) => setTimeout(r, 200));
+    let floods = 0;
+    while (totals.size < 2 && floods < MAX_FLOODS) {
+      floods++;
+      let done = false;
+      const run = floodOnce().finally(() => (done = true));
+      while (!done) {
+        const h = header(screen());
+        if (h && h.total !== '0') totals.add(h.total);
+        if (h?.kernel && h.kernel !== '0') kernels.add(h.kernel);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const f = await run;
+      expect(f.code).toBe(0);
+      expect(f.sent).toBeGreaterThan(0);
     }
-    expect(await floodExit).toBe(0);
-    const sent = (JSON.parse(floodOut.trim().split('\n').pop()!) as { sent: number }).sent;
-    expect(sent).toBeGreaterThan(0);
     expect(totals.size).toBeGreaterThanOrEqual(2);
     expect(kernels.size).toBeGreaterThanOrEqual(1);
 
-    // every packet the rule dropped ends up in the header's exact kernel count
+    // every packet the rule dropped ends up in the header's exact kernel count, and in its
+    // total: what the view had no time to describe is folded back per key
     const dropped = ruleCount();
     expect(dropped).toBeGreaterThan(0);
-    const s = await until(`kernel exact ${count(dropped)}`, (x) => header(x)?.kernel === count(dropped));
-    // what the view had no time for is counted on screen, never silently gone
-    const shed = /detail shed (\S+)/.exec(s);
-    if (shed) expect(shed[1]).not.toBe('0');
-    else expect(header(s)!.total).toBe(count(dropped));
+    const want = count(dropped);
+    await until(`total ${want}  kernel exact ${want}`, (x) => {
+      const h = header(x);
+      return h?.kernel === want && h.total === want;
+    });
 
     tmux('send-keys', '-t', 'top', 'q');
     // the process's exit, whenever it comes (the test's own timeout is the bound)
     while (!existsSync(join(dir, 'rc'))) await new Promise((r) => setTimeout(r, 50));
     expect(readFileSync(join(dir, 'rc'), 'utf8').trim()).toBe('0');
     expect(readFileSync(join(dir, 'err'), 'utf8').replace(/\x1b\[\?25h/g, '')).toBe('');
-  }, 120_000);
+  }, 300_000);
 });
