@@ -8,6 +8,7 @@
  * for every key still in the kernel's map.
  */
 import { EVENT_FIELDS, EVENT_SIZE, PAYLOAD_MAX } from '../gen/record.js';
+import type { LineTime } from './clock.js';
 import { Decoder } from './decode.js';
 import type { KeyCount, RawDrop } from './decode.js';
 import { flowOf } from './events.js';
@@ -59,11 +60,14 @@ class Generation {
   }
 }
 
+/** a description slot's time until a folded line made from it sets its own */
+const NO_TIME = new Date(0);
+
 /** A description slot: the fields of a drop line, in its order (src/pipeline/events.ts). */
 function blank(): DropEvent {
   return {
     type: 'drop',
-    time: '',
+    time: NO_TIME,
     family: 'other',
     kind: '',
     reason: '',
@@ -159,7 +163,7 @@ export class Folder {
   }
 
   /** The folded line of `k` as its last delivered event described it, when that is kept. */
-  private fromDelivered(k: KeyCount, time: string, count: number, describe: (raw: RawDrop) => DropEvent): DropEvent | undefined {
+  private fromDelivered(k: KeyCount, time: LineTime, count: number, describe: (raw: RawDrop) => DropEvent): DropEvent | undefined {
     let g = this.current;
     let slot = g.slots.get(k.bytes, k.at);
     if (slot < 0) {
@@ -188,7 +192,7 @@ export class Folder {
    * without `emit` they are returned. `describe` builds the event of a key no kept delivered
    * event describes, from the key (KeyCount.flowRecord), or from a kept one-off record.
    */
-  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: string, emit?: (ev: DropEvent) => void): DropEvent[] {
+  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: LineTime, emit?: (ev: DropEvent) => void): DropEvent[] {
     const out: DropEvent[] = [];
     const { folded, foldedCounts, next, nextCounts } = this;
     next.clear();
@@ -227,7 +231,7 @@ function flowFromKey(k: KeyCount, shape: number): Flow | null {
  * drops had (last_time, dns). Not `{ ...t, time, count, folded: true }`: a property added to a
  * spread copy makes V8 build a new hidden class for every line.
  */
-function foldedLine(t: DropEvent, time: string, count: number): DropEvent {
+function foldedLine(t: DropEvent, time: LineTime, count: number): DropEvent {
   const ev: Record<string, unknown> = {};
   // DropEvents are plain objects: for-in sees exactly their own fields, as a spread would; the
   // ones still undefined (src/pipeline/events.ts) are left out, so a field set later comes after `folded`

@@ -4,12 +4,13 @@
  */
 import { decodeKeys, eachKey } from './decode.js';
 import type { KeyCount } from './decode.js';
+import type { LineTime } from './clock.js';
 import type { DropEvent } from './events.js';
 import type { EventBuilder } from './events.js';
 import type { Folder } from './fold.js';
 import type { TracerHandle } from '../native/binding.js';
 
-export function reconcile(tracer: TracerHandle, folder: Folder, builder: EventBuilder, time: string, emit: (ev: DropEvent) => void): void {
+export function reconcile(tracer: TracerHandle, folder: Folder, builder: EventBuilder, time: LineTime, emit: (ev: DropEvent) => void): void {
   const keysBuf = tracer.readKeys();
   const lostBuf = tracer.readLostKeys();
   // keys with nothing suppressed add nothing (a lost-only key stands alone, same sum)
