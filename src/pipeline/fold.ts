@@ -60,14 +60,11 @@ class Generation {
   }
 }
 
-/** a description slot's time until a folded line made from it sets its own */
-const NO_TIME = new Date(0);
-
 /** A description slot: the fields of a drop line, in its order (src/pipeline/events.ts). */
 function blank(): DropEvent {
   return {
     type: 'drop',
-    time: NO_TIME,
+    time: '',
     family: 'other',
     kind: '',
     reason: '',
