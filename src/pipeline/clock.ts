@@ -33,15 +33,6 @@ export class DropTime {
   toJSON(): string {
     return isoNs(this.sec, this.nsec);
   }
-
-  /** The time of an ISO-8601 text (3 to 9 fractional digits, or none); null if it is not one. */
-  static parse(iso: string): DropTime | null {
-    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(iso);
-    if (!m) return null;
-    const ms = Date.parse(`${m[1]}Z`);
-    if (!Number.isFinite(ms)) return null;
-    return new DropTime(ms / 1000, Number((m[2] ?? '').padEnd(9, '0')));
-  }
 }
 
 /**
