@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DropEvent } from './pipeline.js';
+import { format } from '../src/sinks/ndjson.js';
 import type { TuiStore } from '../src/tui/store.js';
 import { makeBatch, makeKeyBuf, pipeline } from './userspace-pipeline.js';
 import type { BenchPipeline, Sink, Stages } from './userspace-pipeline.js';
@@ -88,7 +89,7 @@ async function rate(): Promise<void> {
   if (only) {
     let p: BenchPipeline;
     let sinkBytes = 0;
-    if (only === 'ndjson') p = pipeline({ sink: (ev) => (sinkBytes += JSON.stringify(ev).length + 1) });
+    if (only === 'ndjson') p = pipeline({ sink: (ev) => (sinkBytes += format(ev).length) });
     else if (only === 'tui') p = pipeline({ sink: (await tuiSink()).sink });
     else if (STAGES.includes(only)) p = pipeline({ stages: only as Stages });
     else throw new Error(`--only wants decode, classify, enrich, full, ndjson or tui, got "${only}"`);
@@ -133,7 +134,7 @@ async function rss(): Promise<void> {
   if (sinkName === 'ndjson') {
     let n = 0;
     sink = (ev) => {
-      n += JSON.stringify(ev).length;
+      n += format(ev).length - 1;
     };
   } else if (sinkName === 'tui') ({ store, sink } = await tuiSink());
   const stages = opt('--stages', 'full');

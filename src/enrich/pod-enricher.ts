@@ -4,6 +4,7 @@
  * `pod_match` says which rule matched. A netns nobody owns is reported to the index, where
  * node-local discovery may be listening for pods started since its last scan.
  */
+import { timeMs } from '../pipeline/clock.js';
 import type { DropEvent } from '../pipeline/events.js';
 import type { PodIndex } from './pod-index.js';
 import type { Enricher } from './types.js';
@@ -20,45 +21,20 @@ export interface PodEnricher extends Enricher {
 }
 
 export interface PodEnricherOptions {
-  /** Epoch ms now, for a drop whose time does not parse. */
+  /** Epoch ms now, for a drop whose time (text, in a line written by hand) does not parse. */
   now?: () => number;
   /** Run by close(): the sources feeding the index (watches, timers). */
   close?: () => void | Promise<void>;
 }
 
-/**
- * Epoch ms of a drop's `time` ("2026-11-24T09:04:30.123456789Z"). Drops of one batch share the
- * second, so the date part is parsed once per second and the rest is three digits.
- */
-export function isoMsParser(): (iso: string) => number {
-  let prefix = '';
-  let base = NaN;
-  return (iso) => {
-    if (prefix === '' || !iso.startsWith(prefix)) {
-      prefix = iso.slice(0, 19);
-      base = prefix.length === 19 ? Date.parse(`${prefix}Z`) : NaN;
-    }
-    let ms = 0;
-    if (iso.charCodeAt(19) === 46 /* . */) {
-      for (let i = 20, scale = 100; i < 23; i++, scale /= 10) {
-        const d = iso.charCodeAt(i) - 48;
-        if (d < 0 || d > 9) break;
-        ms += d * scale;
-      }
-    }
-    return base + ms;
-  };
-}
-
 export function podEnricher(index: PodIndex, opts: PodEnricherOptions = {}): PodEnricher {
   const now = opts.now ?? Date.now;
-  const parse = isoMsParser();
   const matches: PodMatchCounts = { netns: 0, src: 0, dst: 0, none: 0 };
   return {
     name: 'pod',
     matches,
     enrich(ev: DropEvent): void {
-      let t = parse(ev.time);
+      let t = timeMs(ev.time);
       if (Number.isNaN(t)) t = now();
       if (ev.netns) {
         const r = index.byNetns(ev.netns, t);

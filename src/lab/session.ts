@@ -7,22 +7,25 @@
  * processes: the originals are written to GLOBAL_STATE before anything is changed, so two lab
  * runs never stack their changes, and a run killed with SIGKILL is repaired by the next one.
  */
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { closeSync, existsSync, mkdirSync, openSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { DroptraceError } from '../errors.js';
+import { GLOBAL_STATE, STATE_DIR, repairStaleGlobals } from './globals.js';
+import type { GlobalState } from './globals.js';
+import { Helper } from './helper.js';
+import { exec, readSysctl, sleep, sysctlPath } from './proc.js';
 import { createPairAsync, destroyNamespaces } from './pair.js';
 import { senderCommand } from './senders.js';
 import type { SenderName } from './senders.js';
 import type { LabExpectation, LabOptions, LabResult } from './types.js';
 
+export { Helper } from './helper.js';
+export { exec, netstatCounter, readSysctl, sumStatColumn, sysctlPath } from './proc.js';
+
 export const NETNS_PREFIX = 'dtlab-';
 /** The longest a global sysctl stays changed, whatever happens to the run. */
 export const GLOBAL_WINDOW_MAX_MS = 2000;
-const STATE_DIR = '/run/droptrace';
-const GLOBAL_STATE = `${STATE_DIR}/lab-global-sysctl.json`;
 
 export interface Ns {
   name: string;
@@ -41,186 +44,6 @@ export interface Pair {
   ip6B: string;
 }
 
-export function sysctlPath(key: string): string {
-  return `/proc/sys/${key.replaceAll('.', '/')}`;
-}
-
-export function readSysctl(key: string): string {
-  return readFileSync(sysctlPath(key), 'utf8').trim();
-}
-
-/** Sum of one column over the per-CPU rows of a /proc/net/stat file (hex values). */
-export function sumStatColumn(text: string, column: string): number {
-  const [head, ...rows] = text.trim().split('\n');
-  const i = (head ?? '').trim().split(/\s+/).indexOf(column);
-  if (i < 0) return 0;
-  return rows.reduce((sum, r) => sum + parseInt(r.trim().split(/\s+/)[i] ?? '0', 16), 0);
-}
-
-/** One counter of /proc/net/netstat or /proc/net/snmp (`TcpExt` + `IPReversePathFilter`). */
-export function netstatCounter(text: string, group: string, name: string): number {
-  const lines = text.split('\n').filter((l) => l.startsWith(`${group}:`));
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const keys = lines[i]!.split(/\s+/).slice(1);
-    const values = lines[i + 1]!.split(/\s+/).slice(1);
-    const k = keys.indexOf(name);
-    if (k >= 0) return Number(values[k] ?? 0);
-  }
-  return 0;
-}
-
-function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Run a command to completion; a failure is one line naming the command and its stderr. */
-export function exec(cmd: string, args: string[], timeoutMs = 15_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const why = firstLine(stderr) || (err as NodeJS.ErrnoException).code || err.message;
-      reject(new DroptraceError('E_LAB_COMMAND', 'runtime', `lab: ${cmd} ${args.join(' ')} failed: ${why}`));
-    });
-  });
-}
-
-/**
- * A helper process (a python3 sender, src/lab/senders/) inside a namespace, spoken to by lines: it
- * prints `ready` when set up, waits for `go`, prints `done <json>`. Waiting on its lines, not
- * on sleeps, keeps global sysctl windows short and runs deterministic under load.
- */
-export class Helper {
-  private readonly lines: string[] = [];
-  private waiter: (() => void) | null = null;
-  private stderr = '';
-  private exitCode: number | null | undefined;
-  private readonly exited: Promise<void>;
-
-  constructor(
-    readonly label: string,
-    readonly child: ChildProcess,
-  ) {
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      this.lines.push(l);
-      this.waiter?.();
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      this.stderr = (this.stderr + d.toString()).slice(-4000);
-    });
-    // writing to a helper that was killed (a stopped run) is EPIPE: its end is reported elsewhere
-    child.stdin!.on('error', () => {});
-    this.exited = new Promise((resolve) => {
-      child.on('close', (code, sig) => {
-        this.exitCode = code ?? (sig ? -1 : null);
-        this.waiter?.();
-        resolve();
-      });
-      child.on('error', (e) => {
-        this.stderr += e.message;
-        this.exitCode = -1;
-        this.waiter?.();
-        resolve();
-      });
-    });
-  }
-
-  /** The rest of the first unread line starting with `word`. */
-  async expect(word: string, timeoutMs = 15_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.lines.findIndex((l) => l === word || l.startsWith(`${word} `));
-      if (i >= 0) return this.lines.splice(0, i + 1)[i]!.slice(word.length).trim();
-      if (this.exitCode !== undefined) {
-        const err = firstLine(this.stderr.split('\n').reverse().join('\n'));
-        throw new DroptraceError('E_LAB_HELPER', 'runtime', `lab: ${this.label} ended before "${word}" (exit ${this.exitCode})${err ? `: ${err}` : ''}`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new DroptraceError('E_LAB_HELPER', 'runtime', `lab: ${this.label} did not say "${word}" within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.waiter = null;
-    }
-  }
-
-  async expectJson<T>(word: string, timeoutMs?: number): Promise<T> {
-    return JSON.parse(await this.expect(word, timeoutMs)) as T;
-  }
-
-  send(line: string): void {
-    if (this.exitCode === undefined && this.child.stdin?.writable) this.child.stdin.write(`${line}\n`);
-  }
-
-  /** Wait for the process to end (it ends on its own, or on a closed stdin). */
-  async finish(timeoutMs = 5000): Promise<void> {
-    this.child.stdin?.end();
-    await Promise.race([this.exited, sleep(timeoutMs)]);
-    this.kill();
-  }
-
-  kill(): void {
-    if (this.exitCode === undefined && this.child.pid !== undefined) {
-      try {
-        this.child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-interface GlobalState {
-  pid: number;
-  saved: Record<string, string>;
-}
-
-/** Put back the values a dead lab run (SIGKILL, power loss of the VM ...) left changed. */
-function repairStaleGlobals(log: (l: string) => void): boolean {
-  let raw: string;
-  try {
-    raw = readFileSync(GLOBAL_STATE, 'utf8');
-  } catch {
-    return true;
-  }
-  let st: GlobalState | null = null;
-  try {
-    st = JSON.parse(raw) as GlobalState;
-  } catch {
-    // written by a run killed between open and write: stale once it is a few seconds old
-    const age = Date.now() - statSync(GLOBAL_STATE).mtimeMs;
-    if (age < 5000) return false;
-  }
-  if (st && st.pid !== process.pid && pidAlive(st.pid)) return false;
-  if (st) {
-    for (const [key, value] of Object.entries(st.saved)) {
-      writeFileSync(sysctlPath(key), value);
-      log(`restored ${key}=${value} left changed by lab run pid ${st.pid}, which is gone`);
-    }
-  }
-  try {
-    unlinkSync(GLOBAL_STATE);
-  } catch {
-    // another run repaired it first
-  }
-  return true;
-}
 
 export class LabSession {
   readonly suffix = randomBytes(3).toString('hex');

@@ -11,8 +11,8 @@ import type { Folder } from './fold.js';
 
 /** Takes a batch's raw drops before they are folded: the pcap sink (src/sinks/pcap.ts). */
 export interface PacketTap {
-  /** `describe` names a drop without counting its DNS failure again; `epochNs` is its wall-clock time */
-  capture(drops: readonly RawDrop[], describe: (d: RawDrop) => DropEvent, epochNs: (deltaNs: number) => bigint): void;
+  /** `describe` names a drop (its time included) without counting its DNS failure again */
+  capture(drops: readonly RawDrop[], describe: (d: RawDrop) => DropEvent): void;
 }
 
 /** The enrichment chain: one enricher's throw is counted and the others still run. */
@@ -36,7 +36,6 @@ export interface BatchDeps {
   builder: EventBuilder;
   folder: Folder;
   enrich: EnrichStage;
-  epochNs: (deltaNs: number) => bigint;
   emit: (line: StreamLine) => void;
   tap?: PacketTap;
 }
@@ -63,7 +62,7 @@ export class BatchStage {
       const r = d.decoder.decode(buf, scratch, offsets);
       this.decodeErrors += r.errors;
       this.events += scratch.length;
-      d.tap?.capture(scratch, this.describe, d.epochNs);
+      d.tap?.capture(scratch, this.describe);
       d.builder.fold(scratch, batchEvents, batchFirsts);
       for (let i = 0; i < batchEvents.length; i++) {
         const ev = batchEvents[i]!;

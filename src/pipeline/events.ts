@@ -4,7 +4,7 @@
  */
 import { classify, classifyReadsFlowAt } from './classify.js';
 import type { Classification, Family } from './classify.js';
-import type { WallClock } from './clock.js';
+import type { DropTime, LineTime, WallClock } from './clock.js';
 import type { CountersLine } from '../host/counters-line.js';
 import { parseDnsQuestion } from './dns.js';
 import { explain, explainReads } from './explain.js';
@@ -37,7 +37,8 @@ export interface Pod {
 
 export interface DropEvent {
   type: 'drop';
-  time: string;
+  /** numbers until a sink writes the line (src/pipeline/clock.ts) */
+  time: LineTime;
   family: Family;
   kind: string;
   reason: string;
@@ -63,7 +64,7 @@ export interface DropEvent {
   folded?: boolean;
   /** DNS question of a dropped query (UDP/TCP port 53) */
   dns?: { name: string; type: string; id: number; response: boolean } | null;
-  last_time?: string;
+  last_time?: DropTime | string;
   /** true: the packet ended (or its headers were not in the readable part) before the
    * headers the flow needs; `flow` holds only what it had */
   truncated?: true;
@@ -244,7 +245,7 @@ export class EventBuilder {
     const x = desc.c ? this.explanation(desc, c, d) : explain(c, d, reason, this.sysctl, location);
     const ev: DropEvent = {
       type: 'drop',
-      time: this.clock.iso(d.monoDeltaNs),
+      time: this.clock.at(d.monoDeltaNs),
       family: c.family,
       kind: c.kind,
       reason,
@@ -332,7 +333,7 @@ export class EventBuilder {
     }
     for (let i = 0; i < events.length; i++) {
       const ev = events[i]!;
-      if (ev.count > 1) ev.last_time = this.clock.iso(lastNs[i]!);
+      if (ev.count > 1) ev.last_time = this.clock.at(lastNs[i]!);
     }
     // nothing of this batch is kept past it
     batchKeys.clear();

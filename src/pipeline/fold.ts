@@ -13,6 +13,7 @@
  * Delivered + folded + unfolded = the kernel's drops, exactly, once the stream has drained.
  */
 import { EVENT_FIELDS, EVENT_SIZE } from '../gen/record.js';
+import type { LineTime } from './clock.js';
 import type { KeyCount, RawDrop } from './decode.js';
 import { flowOf } from './events.js';
 import type { DropEvent, Flow } from './events.js';
@@ -200,7 +201,7 @@ export class Folder {
   }
 
   /** The folded line of `k` as its last delivered event described it, when that is kept. */
-  private fromDelivered(k: KeyCount, time: string, count: number): DropEvent | undefined {
+  private fromDelivered(k: KeyCount, time: LineTime, count: number): DropEvent | undefined {
     let g = this.current;
     let slot = g.slots.get(k.bytes, k.at);
     if (slot < 0) {
@@ -236,7 +237,7 @@ export class Folder {
    * builds the event of a key no kept delivered event describes, from the key
    * (KeyCount.flowRecord).
    */
-  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: string, emit?: (ev: DropEvent) => void, lost: readonly KeyCount[] = []): DropEvent[] {
+  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: LineTime, emit?: (ev: DropEvent) => void, lost: readonly KeyCount[] = []): DropEvent[] {
     const out: DropEvent[] = [];
     const { folded, foldedCounts, next, nextCounts, lostKeys } = this;
     next.clear();
@@ -320,7 +321,7 @@ function flowFromKey(k: KeyCount, shape: number): Flow | null {
  * drops had (last_time, dns). Not `{ ...t, time, count, folded: true }`: a property added to a
  * spread copy makes V8 build a new hidden class for every line.
  */
-function foldedLine(t: DropEvent, time: string, count: number): DropEvent {
+function foldedLine(t: DropEvent, time: LineTime, count: number): DropEvent {
   const ev: Record<string, unknown> = {};
   // DropEvents are plain objects: for-in sees exactly their own fields, as a spread would; the
   // ones still undefined (src/pipeline/events.ts) are left out, so a field set later comes after `folded`

@@ -4,12 +4,13 @@
  * reset), turned into folded drop lines; what could no longer be folded is counted.
  */
 import { decodeKeys, eachKey } from './decode.js';
+import type { LineTime } from './clock.js';
 import type { DropEvent } from './events.js';
 import type { EventBuilder } from './events.js';
 import type { Folder } from './fold.js';
 import type { TracerHandle } from '../native/binding.js';
 
-export function reconcile(tracer: TracerHandle, folder: Folder, builder: EventBuilder, time: string, emit: (ev: DropEvent) => void): void {
+export function reconcile(tracer: TracerHandle, folder: Folder, builder: EventBuilder, time: LineTime, emit: (ev: DropEvent) => void): void {
   // before the keys: growth after this read is never taken for an unfolded loss (Folder.settle)
   const c = tracer.readCounters();
   const held = Number(c.suppressed + c.ringLost);

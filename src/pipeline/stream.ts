@@ -157,7 +157,6 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     builder,
     folder,
     enrich,
-    epochNs: (d) => clock.epochNs(d),
     emit: o.emit,
     ...(o.tap ? { tap: o.tap } : {}),
   });
@@ -174,7 +173,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     if (!probes.some((p) => p.state === 'attached')) throw attachError(probes);
 
     const fold = () =>
-      reconcile(tracer, folder, builder, now().toISOString(), (ev) => {
+      reconcile(tracer, folder, builder, now(), (ev) => {
         enrich.run(ev);
         o.emit(ev);
       });

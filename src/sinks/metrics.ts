@@ -8,6 +8,7 @@
  * one is summed into an `_overflow` series instead of growing the exposition.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Slots } from '../aggregate/slots.js';
 import { DroptraceError } from '../errors.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 
@@ -37,31 +38,22 @@ const DEFAULT_POD_LIMIT = 500;
 const DEFAULT_POD_IDLE_MS = 3_600_000;
 const DEFAULT_NETNS_LIMIT = 500;
 
-const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-/** A counter value from a line: non-negative and finite, or nothing. */
-const count = (v: unknown): number | null => (finite(v) && v >= 0 ? v : null);
-
 type DropLabels = 'family' | 'kind' | 'reason' | 'namespace' | 'pod';
 
 interface PodSlot {
   namespace: string;
   pod: string;
-  lastMs: number;
   /** family, kind, reason of each series this pod has, to remove exactly those on eviction */
   series: Map<string, { family: string; kind: string; reason: string }>;
 }
 
 export class DropMetrics {
   readonly registry: Registry;
-  private readonly podLimit: number;
-  private readonly podIdleMs: number;
-  private readonly netnsLimit: number;
   private readonly nowMs: () => number;
-  private readonly pods = new Map<string, PodSlot>();
-  /** when the pod slots may next be scanned for idle ones (a flood of new pods scans once a second) */
-  private nextEvictMs = -Infinity;
-  /** netns inodes that have a label slot, in admission order */
-  private netnsSlots = new Set<number>();
+  /** pods with label values of their own; an idle one gives its slot (and its series) up */
+  private readonly pods: Slots<PodSlot>;
+  /** conntrack netns inodes with a `netns` label value of their own */
+  private readonly netnsSlots: Slots<true>;
 
   private readonly drops: Counter<DropLabels>;
   private readonly probe: Gauge<'probe' | 'hook'>;
@@ -87,10 +79,11 @@ export class DropMetrics {
   private readonly observeErrors: Counter;
 
   constructor(opts: MetricsOptions = {}) {
-    this.podLimit = positiveInt(opts.podLimit ?? DEFAULT_POD_LIMIT, 'pod limit');
-    this.podIdleMs = opts.podIdleMs ?? DEFAULT_POD_IDLE_MS;
-    this.netnsLimit = positiveInt(opts.netnsLimit ?? DEFAULT_NETNS_LIMIT, 'netns limit');
     this.nowMs = opts.nowMs ?? (() => performance.now());
+    this.pods = new Slots<PodSlot>(positiveInt(opts.podLimit ?? DEFAULT_POD_LIMIT, 'pod limit'), opts.podIdleMs ?? DEFAULT_POD_IDLE_MS, (slot) => {
+      for (const s of slot.series.values()) this.drops.remove({ ...s, namespace: slot.namespace, pod: slot.pod });
+    });
+    this.netnsSlots = new Slots<true>(positiveInt(opts.netnsLimit ?? DEFAULT_NETNS_LIMIT, 'netns limit'));
     const r = (this.registry = new Registry());
     if (opts.processMetrics !== false) {
       collectDefaultMetrics({ register: r });
@@ -195,7 +188,11 @@ export class DropMetrics {
     });
   }
 
-  /** Takes one line of the stream. Never throws: a malformed line changes nothing. */
+  /**
+   * Takes one line of the stream. The lines are the pipeline's own (typed, and checked against
+   * the JSON Schema in tests), so nothing here checks their shape again; still, a metrics sink
+   * must never take the stream down: a line it cannot take in is counted, never thrown.
+   */
   observe(line: StreamLine): void {
     try {
       switch (line.type) {
@@ -219,8 +216,7 @@ export class DropMetrics {
   }
 
   private drop(ev: DropEvent): void {
-    const n = count(ev.count);
-    if (n === null || n === 0) return;
+    const n = ev.count;
     const slot = ev.pod ? this.podSlot(ev.pod) : null;
     const who = ev.pod ? (slot ?? { namespace: OVERFLOW, pod: OVERFLOW }) : { namespace: '', pod: '' };
     this.drops.inc({ family: ev.family, kind: ev.kind, reason: ev.reason, namespace: who.namespace, pod: who.pod }, n);
@@ -234,64 +230,43 @@ export class DropMetrics {
    * they grow too, so an overflowed pod is `_overflow` in both labels.
    */
   private podSlot(pod: NonNullable<DropEvent['pod']>): PodSlot | null {
-    const key = `${pod.namespace}/${pod.name}`;
-    const now = this.nowMs();
-    let slot = this.pods.get(key);
-    if (!slot && this.pods.size >= this.podLimit) this.evictIdlePods(now);
-    if (!slot && this.pods.size < this.podLimit) {
-      slot = { namespace: pod.namespace, pod: pod.name, lastMs: now, series: new Map() };
-      this.pods.set(key, slot);
-      this.podsTracked.set(this.pods.size);
-    }
-    if (!slot) return null;
-    slot.lastMs = now;
-    return slot;
-  }
-
-  private evictIdlePods(now: number): void {
-    if (this.podIdleMs <= 0 || now < this.nextEvictMs) return;
-    this.nextEvictMs = now + 1000;
-    for (const [key, slot] of this.pods) {
-      if (now - slot.lastMs < this.podIdleMs) continue;
-      for (const s of slot.series.values()) this.drops.remove({ ...s, namespace: slot.namespace, pod: slot.pod });
-      this.pods.delete(key);
-    }
+    const slot = this.pods.take(`${pod.namespace}/${pod.name}`, this.nowMs(), () => ({ namespace: pod.namespace, pod: pod.name, series: new Map() }));
     this.podsTracked.set(this.pods.size);
+    return slot;
   }
 
   private start(l: StartLine): void {
     this.probe.reset();
-    for (const p of l.probes ?? []) this.probe.set({ probe: p.probe, hook: p.hook }, p.state === 'attached' ? 1 : 0);
+    for (const p of l.probes) this.probe.set({ probe: p.probe, hook: p.hook }, p.state === 'attached' ? 1 : 0);
     this.info.reset();
-    this.info.set({ version: String(l.version), kernel: String(l.kernel), schema: String(l.schema) }, 1);
+    this.info.set({ version: l.version, kernel: l.kernel, schema: String(l.schema) }, 1);
   }
 
   private stats(l: StatsLine): void {
     mirror(this.events, l.events);
     mirror(this.folded, l.folded);
     this.lost.reset();
-    this.lost.inc({ where: 'ring_buffer' }, count(l.lost?.ring_buffer) ?? 0);
-    this.lost.inc({ where: 'userspace' }, count(l.lost?.userspace) ?? 0);
+    this.lost.inc({ where: 'ring_buffer' }, l.lost.ring_buffer);
+    this.lost.inc({ where: 'userspace' }, l.lost.userspace);
     // drops in lines a stalled stdout reader never got, where the CLI counts them
-    const stdout = count((l.lost as Record<string, unknown> | undefined)?.stdout);
-    if (stdout !== null) this.lost.inc({ where: 'stdout' }, stdout);
+    if (l.lost.stdout !== undefined) this.lost.inc({ where: 'stdout' }, l.lost.stdout);
     mirror(this.decodeErrors, l.decode_errors);
     mirror(this.enrichmentFailures, l.enrichment_failures);
     mirror(this.countersFailures, l.counters_failures);
-    mirror(this.kernelDrops, l.kernel?.drops);
+    mirror(this.kernelDrops, l.kernel.drops);
   }
 
   /** Each counters line replaces the table metrics: they show the latest sample only. */
   private counters(l: CountersLine): void {
     for (const m of [this.neighEntries, this.neighThresh3, this.neighFill]) m.reset();
     this.neighTableFulls.reset();
-    for (const t of l.neigh ?? []) {
+    for (const t of l.neigh) {
       const labels = { table: t.table };
-      if (finite(t.entries)) this.neighEntries.set(labels, t.entries);
-      if (finite(t.gc_thresh3)) this.neighThresh3.set(labels, t.gc_thresh3);
-      if (finite(t.fill)) this.neighFill.set(labels, t.fill);
-      const fulls = count(t.stats?.table_fulls);
-      if (fulls !== null) this.neighTableFulls.inc(labels, fulls);
+      this.neighEntries.set(labels, t.entries);
+      if (t.gc_thresh3 !== null) this.neighThresh3.set(labels, t.gc_thresh3);
+      if (t.fill !== null) this.neighFill.set(labels, t.fill);
+      const fulls = t.stats.table_fulls;
+      if (fulls !== undefined) this.neighTableFulls.inc(labels, fulls);
     }
 
     this.ctEntries.reset();
@@ -299,31 +274,32 @@ export class DropMetrics {
     this.ctStat.reset();
     const ct = l.conntrack;
     // A label-less gauge cannot be empty: without a limit to show it leaves the registry.
-    const hasMax = ct != null && finite(ct.nf_conntrack_max);
-    if (hasMax) this.ctMax.set(ct.nf_conntrack_max as number);
+    const max = ct?.nf_conntrack_max ?? null;
+    const hasMax = max !== null;
+    if (hasMax) this.ctMax.set(max);
     const shown = this.registry.getSingleMetric('droptrace_conntrack_max') !== undefined;
     if (hasMax && !shown) this.registry.registerMetric(this.ctMax);
     if (!hasMax && shown) this.registry.removeSingleMetric('droptrace_conntrack_max');
     if (ct) {
-      const present = new Set(ct.netns.map((n) => n.netns));
+      const present = new Set(ct.netns.map((n) => String(n.netns)));
       // A netns that left the line (gone, or idle again) frees its slot for the next one.
-      this.netnsSlots = new Set([...this.netnsSlots].filter((n) => present.has(n)));
-      for (const n of ct.netns) if (this.netnsSlots.size < this.netnsLimit) this.netnsSlots.add(n.netns);
+      this.netnsSlots.retain((k) => present.has(k));
+      for (const n of ct.netns) this.netnsSlots.take(String(n.netns), 0, () => true);
       const over = { any: false, count: 0, fill: 0, stats: new Map<string, number>() };
       for (const n of ct.netns) {
-        if (this.netnsSlots.has(n.netns)) {
+        if (this.netnsSlots.has(String(n.netns))) {
           const labels = { netns: String(n.netns) };
-          if (finite(n.count)) this.ctEntries.set(labels, n.count);
-          if (finite(n.fill)) this.ctFill.set(labels, n.fill);
+          this.ctEntries.set(labels, n.count);
+          if (n.fill !== null) this.ctFill.set(labels, n.fill);
           for (const stat of CONNTRACK_STATS) {
-            const v = count(n.stats?.[stat]);
-            if (v !== null) this.ctStat.inc({ ...labels, stat }, v);
+            const v = n.stats[stat];
+            if (v !== undefined) this.ctStat.inc({ ...labels, stat }, v);
           }
         } else {
           over.any = true;
-          over.count += count(n.count) ?? 0;
-          over.fill = Math.max(over.fill, finite(n.fill) ? n.fill : 0);
-          for (const stat of CONNTRACK_STATS) over.stats.set(stat, (over.stats.get(stat) ?? 0) + (count(n.stats?.[stat]) ?? 0));
+          over.count += n.count;
+          over.fill = Math.max(over.fill, n.fill ?? 0);
+          for (const stat of CONNTRACK_STATS) over.stats.set(stat, (over.stats.get(stat) ?? 0) + (n.stats[stat] ?? 0));
         }
       }
       if (over.any) {
@@ -338,15 +314,11 @@ export class DropMetrics {
 
     this.nicAllowance.reset();
     this.nicCtAvailable.reset();
-    for (const nic of l.nic ?? []) {
+    for (const nic of l.nic) {
       const labels = { ifname: nic.ifname, netns: nic.netns === null ? '' : String(nic.netns) };
-      for (const [name, v] of Object.entries(nic.allowance ?? {})) {
-        if (name === 'conntrack_allowance_available') {
-          if (finite(v)) this.nicCtAvailable.set(labels, v);
-        } else {
-          const c = count(v);
-          if (c !== null) this.nicAllowance.inc({ ...labels, counter: name }, c);
-        }
+      for (const [name, v] of Object.entries(nic.allowance)) {
+        if (name === 'conntrack_allowance_available') this.nicCtAvailable.set(labels, v);
+        else this.nicAllowance.inc({ ...labels, counter: name }, v);
       }
     }
   }
@@ -361,11 +333,9 @@ export class DropMetrics {
  * Sets a label-less counter to an absolute value read from the kernel or a stats line: those are
  * already cumulative, so the exposition mirrors them instead of adding them up again.
  */
-function mirror(c: Counter, v: unknown): void {
-  const n = count(v);
-  if (n === null) return;
+function mirror(c: Counter, v: number): void {
   c.reset();
-  c.inc(n);
+  c.inc(v);
 }
 
 function positiveInt(v: number, what: string): number {

@@ -5,6 +5,8 @@
  * counted; start, counters and stats lines always go out, and each stats line says how many
  * drops were skipped (lost.stdout, included in lost.total).
  */
+import { DropTime, isoNs } from '../pipeline/clock.js';
+import type { LineTime } from '../pipeline/clock.js';
 import type { StatsLine, StreamLine } from '../pipeline/events.js';
 import type { Sink } from './sink.js';
 
@@ -49,5 +51,21 @@ export class NdjsonSink implements Sink {
 
 /** One line of the public stream (docs/ndjson.md). */
 export function format(line: StreamLine): string {
-  return JSON.stringify(line) + '\n';
+  if (line.type !== 'drop') return JSON.stringify(line) + '\n';
+  // The times are numbers until here. Their text is set for the one stringify and put back
+  // (other sinks share the line): JSON.stringify calling each time's toJSON cost ~8% more.
+  const { time, last_time } = line;
+  line.time = isoText(time);
+  if (last_time !== undefined) line.last_time = isoText(last_time);
+  try {
+    return JSON.stringify(line) + '\n';
+  } finally {
+    line.time = time;
+    if (last_time !== undefined) line.last_time = last_time;
+  }
+}
+
+/** ISO-8601 UTC: nine fractional digits for a kernel time, as Date writes itself for a Date. */
+function isoText(t: LineTime): string {
+  return typeof t === 'string' ? t : t instanceof DropTime ? isoNs(t.sec, t.nsec) : t.toISOString();
 }

@@ -12,12 +12,19 @@
 import { closeSync, constants, lstatSync, openSync, writeSync } from 'node:fs';
 import { DroptraceError } from '../errors.js';
 import type { PacketTap } from '../pipeline/batch.js';
+import { DropTime, timeMs } from '../pipeline/clock.js';
+import type { LineTime } from '../pipeline/clock.js';
 import type { RawDrop } from '../pipeline/decode.js';
 import type { DropEvent } from '../pipeline/events.js';
 import { FLAGS, PAYLOAD_MAX } from '../pipeline/layout.js';
 import { dnsQuestionEnd, ipLength, l4PayloadOffset } from '../pipeline/packet.js';
 
 const LINKTYPE_RAW = 101;
+
+/** A packet block's timestamp: a described drop's time is a DropTime, to the nanosecond. */
+function epochNsOf(t: LineTime): bigint {
+  return t instanceof DropTime ? t.epochNs() : BigInt(timeMs(t)) * 1_000_000n;
+}
 
 function pad4(n: number): number {
   return (n + 3) & ~3;
@@ -142,7 +149,7 @@ export class PcapSink implements PacketTap {
     return block(6, Buffer.concat([head, body, option(1, Buffer.from(comment)), END]));
   }
 
-  capture(drops: readonly RawDrop[], describe: (d: RawDrop) => DropEvent, epochNs: (deltaNs: number) => bigint): void {
+  capture(drops: readonly RawDrop[], describe: (d: RawDrop) => DropEvent): void {
     if (this.fd < 0) return;
     const blocks = this.blocks;
     blocks.length = 0;
@@ -156,7 +163,7 @@ export class PcapSink implements PacketTap {
       const ev = describe(d);
       const comment = `droptrace: ${ev.kind} (${ev.family}) reason=${ev.reason} location=${ev.location} netns=${ev.netns} dev=${ev.ifname}`;
       const data = d.payload.subarray(0, keptLength(d, d.payload, this.o.payload === true));
-      const b = PcapSink.packet(epochNs(d.monoDeltaNs), data, ipLength(d.payload), comment);
+      const b = PcapSink.packet(epochNsOf(ev.time), data, ipLength(d.payload), comment);
       if (this.o.maxBytes !== undefined && this.bytes + size + b.length > this.o.maxBytes) {
         this.limitReached = true;
         this.skipped++;

@@ -7,6 +7,8 @@
  */
 import { bump } from '../aggregate/counts.js';
 import { SecondWindow } from '../aggregate/window.js';
+import { timeMs as lineTimeMs } from '../pipeline/clock.js';
+import type { LineTime } from '../pipeline/clock.js';
 import type { DropEvent, Flow, Pod } from '../pipeline/events.js';
 import type { Tables } from './tables.js';
 
@@ -16,13 +18,13 @@ const RECENT_FLOWS = 8;
 const SMALL_MAP = 16;
 
 /**
- * The one place a line's time is read: ISO-8601 text in the stream today. Should the pipeline
- * hand numbers instead, only this function changes.
+ * The one place the store reads a line's time: numbers from the live pipeline, ISO-8601 text
+ * from a recording (src/pipeline/clock.ts).
  */
-export function timeMs(v: string | number | undefined | null): number | null {
+export function timeMs(v: LineTime | number | undefined | null): number | null {
   if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (typeof v !== 'string') return null;
-  const t = Date.parse(v);
+  if (v === undefined || v === null) return null;
+  const t = lineTimeMs(v);
   return Number.isFinite(t) ? t : null;
 }
 

@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { DroptraceError } from '../errors.js';
+import { timeMs } from '../pipeline/clock.js';
 import type { StreamLine } from '../pipeline/events.js';
 import { LINE_TYPES, lineProblem } from '../pipeline/line-schema.js';
 import type { TuiStore } from './store.js';
@@ -63,7 +64,7 @@ export function parseRecording(text: string, file: string): Recording {
     const line = o as StreamLine;
     const problem = lineProblem(line);
     if (problem !== null) throw bad(file, n, `${line.type} line: ${problem}`);
-    const t = Date.parse(line.time);
+    const t = timeMs(line.time);
     // Lines come from several clocks (kernel-derived drop times, wall-clock stats): play them
     // in file order and never let the clock run backwards.
     const at = Number.isFinite(t) ? Math.max(t, prevAt) : prevAt;

@@ -157,7 +157,7 @@ function reference(d: RawDrop, symbols: Symbolizer, clock: WallClock): Record<st
           ...(d.sport !== null && d.dport !== null ? { sport: d.sport, dport: d.dport } : d.icmpType !== null && d.icmpCode !== null ? { type: d.icmpType, code: d.icmpCode } : {}),
         };
   return {
-    time: clock.iso(d.monoDeltaNs),
+    time: clock.at(d.monoDeltaNs),
     family: c.family,
     kind: c.kind,
     reason,

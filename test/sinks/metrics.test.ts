@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
 import type { CountersLine, DropEvent, StreamLine } from '../../src/pipeline/events.js';
+import { lineProblem } from '../../src/pipeline/line-schema.js';
 import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
 import type { MetricsServer } from '../../src/sinks/metrics.js';
 
@@ -60,6 +61,10 @@ const exposition = async (m: DropMetrics) => parseExposition(await m.registry.me
 const only = (e: Exposition, prefix: string) => Object.fromEntries(Object.entries(e.series).filter(([k]) => k.startsWith(prefix + '{') || k === prefix));
 
 describe('DropMetrics, fed a recorded stream', () => {
+  it('is fed lines the stream could have written: every fixture line passes the JSON Schema', () => {
+    expect(recorded().map((l) => [l.type, lineProblem(l)]).filter(([, p]) => p !== null)).toEqual([]);
+  });
+
   it('exposes exactly these series', async () => {
     const e = await exposition(fed(recorded()));
     expect(e.series).toEqual({

@@ -9,10 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
+import { WallClock } from '../../src/pipeline/clock.js';
 import { Decoder } from '../../src/pipeline/decode.js';
 import type { RawDrop } from '../../src/pipeline/decode.js';
 import type { DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { Symbolizer } from '../../src/pipeline/kallsyms.js';
+import { FIELDS } from '../../src/pipeline/layout.js';
 import { ReasonNames } from '../../src/pipeline/reasons.js';
 import { runStream } from '../../src/pipeline/stream.js';
 import { PcapSink } from '../../src/sinks/pcap.js';
@@ -33,19 +35,20 @@ const tshark = (() => {
   }
 })();
 
-const describeDrop = (d: RawDrop) => ({ kind: 'k', family: 'other', reason: 'R', location: 'l', netns: d.netns, ifname: d.ifname }) as DropEvent;
-const epochNs = (delta: number) => 1_795_510_937_000_000_000n + BigInt(delta);
+const clock = new WallClock(GOLDEN_CLOCKS);
+const describeDrop = (d: RawDrop) => ({ time: clock.at(d.monoDeltaNs), kind: 'k', family: 'other', reason: 'R', location: 'l', netns: d.netns, ifname: d.ifname }) as DropEvent;
 
-/** The packet blocks of a pcapng file: captured bytes and original length. */
-function packets(file: string): Array<{ data: Buffer; orig: number }> {
+/** The packet blocks of a pcapng file: captured bytes, original length, timestamp (ns). */
+function packets(file: string): Array<{ data: Buffer; orig: number; ns: bigint }> {
   const b = readFileSync(file);
-  const out: Array<{ data: Buffer; orig: number }> = [];
+  const out: Array<{ data: Buffer; orig: number; ns: bigint }> = [];
   for (let off = 0; off < b.length; ) {
     const type = b.readUInt32LE(off);
     const len = b.readUInt32LE(off + 4);
     if (type === 6) {
       const capLen = b.readUInt32LE(off + 20);
-      out.push({ data: b.subarray(off + 28, off + 28 + capLen), orig: b.readUInt32LE(off + 24) });
+      const ns = (BigInt(b.readUInt32LE(off + 12)) << 32n) | BigInt(b.readUInt32LE(off + 16));
+      out.push({ data: b.subarray(off + 28, off + 28 + capLen), orig: b.readUInt32LE(off + 24), ns });
     }
     off += len;
   }
@@ -54,7 +57,7 @@ function packets(file: string): Array<{ data: Buffer; orig: number }> {
 
 function capture(sink: PcapSink, records: Buffer[]): void {
   const drops = new Decoder(GOLDEN_CLOCKS.monotonicNs).decode(Buffer.concat(records)).drops;
-  sink.capture(drops, describeDrop, epochNs);
+  sink.capture(drops, describeDrop);
 }
 
 describe('PcapSink', () => {
@@ -93,6 +96,9 @@ describe('PcapSink', () => {
       [28 + DNS_MESSAGE.length, 28 + DNS_MESSAGE.length + SECRET.length],
     ]);
     expect(got[1]!.data.subarray(28)).toEqual(DNS_MESSAGE);
+    // each packet at its drop's kernel time, to the nanosecond
+    const kernelNs = (r: Buffer) => GOLDEN_CLOCKS.realtimeNs + r.readBigUInt64LE(FIELDS.ts_ns[0]) - GOLDEN_CLOCKS.monotonicNs;
+    expect(got.map((p) => p.ns)).toEqual([kernelNs(capturedUdp()), kernelNs(capturedDns())]);
     expect(readFileSync(headers).includes(SECRET)).toBe(false);
     expect(sink.stats()).toEqual({ packets: 2, bytes: readFileSync(headers).length, skipped: 0, limit_reached: false });
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Shared by the lab's senders: the JSON argument, the line protocol, raw IPv4/TCP/UDP builders.
 
-Protocol (Helper in src/lab/session.ts): a sender prints `ready` once its sockets exist, waits
+Protocol (Helper in src/lab/helper.ts): a sender prints `ready` once its sockets exist, waits
 for `go` on stdin, provokes, prints `done <json>`; some then wait for one more line before they
 close their sockets. Standard library only: python3 is on every Debian, Node has no raw sockets.
 """
