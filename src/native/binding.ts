@@ -40,7 +40,7 @@ export interface KernelCounters {
   /** exact drops per reason number (kernel per-CPU map, summed) */
   reasons: Record<string, bigint>;
   seen: bigint;
-  /** drops whose detail the per-key rate limit held back (counted per key) */
+  /** drops whose detail the per-key rate limit or the per-CPU detail budget held back (counted per key) */
   suppressed: bigint;
   /** neigh:neigh_create calls that created nothing (table full), per family */
   neighFail4: bigint;
