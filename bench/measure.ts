@@ -79,11 +79,11 @@ export async function oneRun(o: BenchOptions, run: number, rep: number, ns: Benc
   inNs(ns.b, 'iptables', ['-Z', 'INPUT']);
   // runs 8, 9: conntrack at work in the receiver, only for these runs (a rule using it is
   // what registers conntrack's hooks in a namespace; deleting it unregisters them)
-  if (run >= 8) inNs(ns.b, 'iptables', ['-I', ...CONNTRACK_RULE]);
+  if (run === 8 || run === 9) inNs(ns.b, 'iptables', ['-I', ...CONNTRACK_RULE]);
   try {
     return await floodRun(o, run, rep, ns, bin, dir, nfNumber);
   } finally {
-    if (run >= 8) inNs(ns.b, 'iptables', ['-D', ...CONNTRACK_RULE]);
+    if (run === 8 || run === 9) inNs(ns.b, 'iptables', ['-D', ...CONNTRACK_RULE]);
   }
 }
 
@@ -93,7 +93,7 @@ async function floodRun(o: BenchOptions, run: number, rep: number, ns: BenchNs, 
   const attached: AnyTracer | null =
     run === 2 ? { kind: 'bpftrace', t: await startBpftrace() } : DROPTRACE_RUNS.includes(run) ? { kind: 'droptrace', t: await startDroptrace(run, ns, dir, rep) } : null;
   const tracer = attached?.t ?? null;
-  const flows = run === 6 || run === 7 ? o.manyFlows : 1;
+  const flows = run === 6 || run === 7 || run === 10 ? o.manyFlows : 1;
   const port = flows > 1 ? MANY_BASE_PORT : o.port;
   try {
     await sleep(200); // let start-up work (kallsyms, first reconcile) settle before the flood

@@ -32,7 +32,7 @@ const m = b.machine;
 w(`Run of ${b.time.slice(0, 16).replace('T', ' ')} UTC: ${m.nproc} CPUs (${m.cpu_model}), ${m.memory_gb} GB, kernel ${m.kernel}, Node ${m.node}, ${m.bpftrace ?? 'no bpftrace'};`);
 w(`${b.options.seconds} s per run, generator ${b.options.generator_cpu >= 0 ? `pinned to CPU ${b.options.generator_cpu}` : 'not pinned'}, load average ${m.loadavg_1m_at_start} at start, whole bench ${b.bench_seconds} s.`);
 w();
-w('Two floods per run: one with `kernel.bpf_stats_enabled=1` (BPF ns/event, tracer CPU and RSS), one with it 0 as on a node (drops/s, slowdown, added ns/drop); *generated* and *counted* cover both. Slowdown and added time are against run 1 of the same repetition; run 7 against run 6 (the same many-flows generator), run 9 against run 8 (the same receiver with conntrack at work).');
+w('Two floods per run: one with `kernel.bpf_stats_enabled=1` (BPF ns/event, tracer CPU and RSS), one with it 0 as on a node (drops/s, slowdown, added ns/drop); *generated* and *counted* cover both. Slowdown and added time are against run 1 of the same repetition; runs 7 and 10 against run 6 (the same many-flows generator), run 9 against run 8 (the same receiver with conntrack at work).');
 w();
 w('| run | drops/s | slowdown | slowdown, stats on | generated | counted | exact | detail events | lost (stats / seen) | BPF ns/event | vs bpftrace | added ns/drop | vs bpftrace | tracer CPU | tracer peak RSS | other load |');
 w('|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

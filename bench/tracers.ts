@@ -122,14 +122,20 @@ export interface DroptraceOutput {
   stderr: string;
 }
 
-/** A droptrace process writing NDJSON to a file (runs 3, 5, 7, 9: the CLI; run 4: the TUI store runner). */
+/** A droptrace process writing NDJSON to a file (runs 3, 5, 7, 9, 10: the CLI; run 4: the TUI store runner). */
 export async function startDroptrace(run: number, ns: BenchNs, dir: string, rep: number): Promise<Tracer<DroptraceOutput>> {
   const kind = run === 4 ? 'tui' : 'stream';
   const file = join(dir, `run${run}-${rep}.ndjson`);
   const fd = openSync(file, 'w');
   const stream = [CLI, 'stream', '--netns', String(ns.inode), '--counters-interval', '0'];
   const args =
-    run === 3 || run === 7 || run === 9 ? stream : run === 5 ? [...stream, '--detail-limit', '0'] : [join(import.meta.dirname, 'tui-store-run.js'), '--netns', String(ns.inode)];
+    run === 3 || run === 7 || run === 9
+      ? stream
+      : run === 5
+        ? [...stream, '--detail-limit', '0']
+        : run === 10
+          ? [...stream, '--detail-budget', '0']
+          : [join(import.meta.dirname, 'tui-store-run.js'), '--netns', String(ns.inode)];
   const t0 = performance.now();
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', fd, 'pipe'], cwd: ROOT }));
   closeSync(fd);

@@ -31,6 +31,7 @@ ProbeOptions probe_options(const Napi::CallbackInfo &info, size_t *backlog) {
   if (o.Has("ringBytes")) p.ring_bytes = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
   if (o.Has("captureHeaders")) p.capture_l3 = o.Get("captureHeaders").As<Napi::Boolean>().Value();
   if (o.Has("keyBurst")) p.key_burst = o.Get("keyBurst").As<Napi::Number>().Uint32Value();
+  if (o.Has("detailBudget")) p.detail_budget = o.Get("detailBudget").As<Napi::Number>().Uint32Value();
   if (o.Has("only")) p.only = o.Get("only").As<Napi::String>().Utf8Value();
   if (o.Has("extras")) p.extras = o.Get("extras").As<Napi::Boolean>().Value();
   if (o.Has("backlogBytes")) *backlog = static_cast<size_t>(o.Get("backlogBytes").As<Napi::Number>().Int64Value());

@@ -129,6 +129,7 @@ bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
   }
   skel->rodata->filter_netns = o_.filter_netns;
   skel->rodata->key_burst = o_.key_burst;
+  skel->rodata->detail_budget = o_.detail_budget;
   skel->rodata->capture_l3 = o_.capture_l3 ? 1 : 0;
   if (o_.ring_bytes) bpf_map__set_max_entries(skel->maps.events, o_.ring_bytes);
   // the drop program wakes the reader at once past a quarter of the ring (wake_flags)

@@ -18,6 +18,7 @@ struct ProbeOptions {
   uint32_t filter_netns = 0;
   uint32_t ring_bytes = 0;  // 0: the object's default
   uint32_t key_burst = 0;
+  uint32_t detail_budget = 0;  // per CPU per window; 0: none
   bool capture_l3 = false;
   bool extras = true;
   std::string only;  // try only this drop hook

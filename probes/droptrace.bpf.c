@@ -12,17 +12,6 @@
 #include <bpf/bpf_endian.h>
 #include "droptrace.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define IPPROTO_HOPOPTS 0
-#define IPPROTO_ICMP 1
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define IPPROTO_ROUTING 43
-#define IPPROTO_FRAGMENT 44
-#define IPPROTO_ICMPV6 58
-#define IPPROTO_DSTOPTS 60
-#define NFCT_PTRMASK (~7UL)
 /* uapi IPV4_DEVCONF_* (stable ABI) minus one: index into ipv4_devconf.data[] */
 #define DEVCONF_RP_FILTER 7
 #define DEVCONF_LOG_MARTIANS 10
@@ -43,7 +32,9 @@ enum dt_stat *const dt_btf_stat __attribute__((unused)) = 0;
 /* Set by the loader between open and load. */
 const volatile __u32 filter_netns = 0; /* 0: every namespace */
 const volatile __u8 capture_l3 = 0;   /* keep the first DT_PAYLOAD_MAX bytes from the IP header (--pcap) */
-const volatile __u32 key_burst = 0;    /* detail events per key per window per CPU; 0: no limit */
+const volatile __u32 key_burst = 0;    /* detail events per key per window; 0: no limit (and no budget) */
+/* detail events per CPU per window over all keys, on top of key_burst; 0: no budget (see budget_allows) */
+const volatile __u32 detail_budget = 0;
 const volatile __u64 key_window_ns = 1000000000ULL;
 const volatile __u64 wake_bytes = 2 << 20; /* a quarter of the ring: set by the loader from its size */
 
@@ -73,39 +64,6 @@ struct {
 	__type(key, struct dt_key);
 	__type(value, struct dt_key_val);
 } key_counts SEC(".maps");
-
-struct ct_baseline {
-	__u32 netns;
-	__u32 drop;
-	__u32 insert_failed;
-	__u32 invalid;
-	__u64 net;   /* the struct net this slot's netns had ... */
-	__u64 pstat; /* ... and its net->ct.stat, which lives as long as the netns */
-};
-
-#define CT_BASELINE_SLOTS 4096
-/*
- * conntrack counters of a netns at the last NETFILTER_DROP seen there, per CPU, in the slot
- * netns % CT_BASELINE_SLOTS (an array: no hashing or allocation on the drop path). Two netns
- * sharing a slot only cost each other their baseline ("no baseline" is said, not guessed).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CT_BASELINE_SLOTS);
-	__type(key, __u32);
-	__type(value, struct ct_baseline);
-} ct_baselines SEC(".maps");
-
-/*
- * This CPU's per-CPU offset, once found (see this_cpu_offset): it never changes while the
- * CPU is up, and finding it takes three probe reads.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} cpu_off SEC(".maps");
 
 /*
  * When this CPU last woke the reader. Waking it (an irq_work, then a thread wake-up) costs
@@ -187,6 +145,49 @@ static __always_inline __u64 window_clock(void)
 	return t;
 }
 
+/*
+ * The global detail budget. key_burst bounds one key's detail events, not their sum: a flood
+ * of many flows (each its own key) sends key_burst per flow per window, which is most of the
+ * flood. So each CPU may also send at most detail_budget events per window over all keys; past
+ * it a drop is only counted, like one past its key's burst, and userspace folds it into its
+ * key's `count`. Per CPU, so it costs no atomics: this program never runs twice at once on
+ * one CPU (the kernel skips a nested run), so the count is exact.
+ */
+struct cpu_budget {
+	__u64 window_ns;
+	__u32 sent;
+	__u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_budget);
+} budget SEC(".maps");
+
+/*
+ * May this drop send detail under this CPU's budget? A key's first drop (`fresh`: its counter
+ * was just created) may spend up to a second budget's worth, so a new flow in a flood of old
+ * ones still shows its detail; bounded all the same: at most 2 x detail_budget per window.
+ */
+static __always_inline bool budget_allows(__u64 now, bool fresh)
+{
+	if (!detail_budget)
+		return true;
+	__u32 zero = 0;
+	struct cpu_budget *b = bpf_map_lookup_elem(&budget, &zero);
+	if (!b)
+		return true;
+	if ((__s64)(now - b->window_ns) >= (__s64)key_window_ns) {
+		b->window_ns = now;
+		b->sent = 0;
+	}
+	if (b->sent >= (fresh ? 2 * detail_budget : detail_budget))
+		return false;
+	b->sent += 1;
+	return true;
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -207,344 +208,9 @@ static __always_inline struct net *skb_net(struct sk_buff *skb, struct net_devic
 	return 0;
 }
 
-/*
- * What the headers say, straight into the per-key counter key: a drop past its key's detail
- * limit never builds the (larger) event.
- */
-struct parsed {
-	struct dt_key k;
-	__u16 l3_proto;
-	__u8 flags;
-};
+#include "parse.bpf.h"
 
-/* L4 fields from the first four bytes of the L4 header (ports, or ICMP type and code). */
-static __always_inline void l4_fields(struct parsed *e, __u8 proto, const __be16 *w)
-{
-	e->k.l4_proto = proto;
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		e->k.sport = bpf_ntohs(w[0]);
-		e->k.dport = bpf_ntohs(w[1]);
-		e->flags |= DT_F_L4;
-	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
-		const __u8 *tc = (const __u8 *)w;
-		e->k.icmp_type = tc[0];
-		e->k.icmp_code = tc[1];
-		e->flags |= DT_F_L4;
-	}
-}
-
-/*
- * Packet positions are offsets from skb->head, not pointers: under tp_btf skb->head is an
- * untrusted pointer the verifier keeps as one through any arithmetic, and a length made from
- * two of them could not be a helper's size.
- *
- * `end` is where the packet's readable bytes stop: skb->tail (the end of the linear area,
- * which is skb->data + skb->len - skb->data_len, so never past skb->len), lowered to the end
- * the IP header gives when that is shorter (link-layer padding before the IP layer trims it).
- * A header not wholly before `end` is in page fragments or not in the packet at all: it is
- * not read (its memory holds another packet's bytes), and the drop says DT_F_TRUNCATED.
- */
-
-/* Where a DNS (port 53) payload starts (offset from head), or 0: only then is it worth a read. */
-static __always_inline __u32 dns_payload(struct parsed *e, unsigned char *head, __u32 l4, __u32 end)
-{
-	if (!(e->flags & DT_F_L4) || (e->k.sport != 53 && e->k.dport != 53))
-		return 0;
-	if (e->k.l4_proto == IPPROTO_UDP)
-		return l4 + 8;
-	if (e->k.l4_proto != IPPROTO_TCP)
-		return 0;
-	__u8 doff;
-	if (l4 + 13 > end || bpf_probe_read_kernel(&doff, 1, head + l4 + 12))
-		return 0;
-	return l4 + (doff >> 4) * 4;
-}
-
-/* The L4 header somewhere else than right after a plain IP header: one more read. */
-static __always_inline __u32 parse_l4_at(struct parsed *e, unsigned char *head, __u32 l4, __u32 end, __u8 proto)
-{
-	__be16 w[2];
-	e->k.l4_proto = proto;
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
-		return 0;
-	if (l4 + sizeof(w) > end || bpf_probe_read_kernel(w, sizeof(w), head + l4)) {
-		e->flags |= DT_F_TRUNCATED;
-		return 0;
-	}
-	l4_fields(e, proto, w);
-	return dns_payload(e, head, l4, end);
-}
-
-/* An IP header and the first L4 bytes after it, read at once (one helper call, not two). */
-struct v4_head {
-	struct iphdr ip;
-	__be16 l4[2];
-};
-struct v6_head {
-	struct ipv6hdr ip;
-	__be16 l4[2];
-};
-
-#define IPPROTO_AH 51
-/* IPv6 extension headers walked to find L4; a longer chain is reported as truncated. */
-#define DT_V6_EXT_MAX 8
-
-static __always_inline bool v6_ext(__u8 next)
-{
-	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
-	       next == IPPROTO_FRAGMENT || next == IPPROTO_AH;
-}
-
-/*
- * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
- * DNS message, or the IP header for --pcap), or 0.
- *
- * IP is parsed only when skb->protocol says IPv4 or IPv6. A VLAN tag is the kernel's to
- * take off: on receive the core moves an in-packet 802.1Q/802.1ad tag into skb->vlan_tci
- * (skb_vlan_untag) before any protocol handler runs and points the network header past it,
- * and on transmit the tag stays there until just before the driver; either way skb->protocol
- * is then the inner one. A drop that still says 0x8100/0x88a8 (a stacked inner tag nobody
- * claimed, a driver drop after the tag went into the data) is one the kernel never treated
- * as IP, and where its network header points differs by path: it gets no flow.
- */
-static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb, unsigned char *head,
-					   const bool direct)
-{
-	__u16 nh_off = RD(skb, network_header);
-	__u16 proto = bpf_ntohs(RD(skb, protocol));
-	__u32 payload = 0;
-
-	e->l3_proto = proto;
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
-		return 0;
-	/* network_header 0: never set (an skb is allocated with it at head) */
-	__u32 end = RD(skb, tail);
-	if (!nh_off || nh_off >= end)
-		goto truncated;
-	__u32 have = end - nh_off;
-	unsigned char *nh = head + nh_off;
-
-	if (proto == ETH_P_IP) {
-		struct v4_head h;
-		if (have >= sizeof(h)) {
-			if (bpf_probe_read_kernel(&h, sizeof(h), nh))
-				goto truncated;
-		} else if (have < sizeof(h.ip) || bpf_probe_read_kernel(&h.ip, sizeof(h.ip), nh)) {
-			goto truncated;
-		}
-		if (h.ip.version != 4 || h.ip.ihl < 5)
-			goto truncated;
-		e->flags |= DT_F_IPV4;
-		__builtin_memcpy(e->k.saddr, &h.ip.saddr, 4);
-		__builtin_memcpy(e->k.daddr, &h.ip.daddr, 4);
-		__u32 tot = bpf_ntohs(h.ip.tot_len);
-		/* 0: a GSO packet past 64 KiB (BIG TCP) says its length only in skb->len */
-		if (tot && tot < have)
-			end = nh_off + tot;
-		e->k.l4_proto = h.ip.protocol;
-		/* Only the first fragment carries the L4 header. */
-		if (h.ip.frag_off & bpf_htons(0x1fff))
-			goto out;
-		__u32 l4 = nh_off + h.ip.ihl * 4;
-		if (h.ip.ihl == 5 && l4 + sizeof(h.l4) <= end) {
-			l4_fields(e, h.ip.protocol, h.l4);
-			payload = dns_payload(e, head, l4, end);
-		} else {
-			payload = parse_l4_at(e, head, l4, end, h.ip.protocol);
-		}
-	} else {
-		struct v6_head h;
-		if (have >= sizeof(h)) {
-			if (bpf_probe_read_kernel(&h, sizeof(h), nh))
-				goto truncated;
-		} else if (have < sizeof(h.ip) || bpf_probe_read_kernel(&h.ip, sizeof(h.ip), nh)) {
-			goto truncated;
-		}
-		if (h.ip.version != 6)
-			goto truncated;
-		e->flags |= DT_F_IPV6;
-		__builtin_memcpy(e->k.saddr, &h.ip.saddr, 16);
-		__builtin_memcpy(e->k.daddr, &h.ip.daddr, 16);
-		__u32 plen = bpf_ntohs(h.ip.payload_len);
-		/* 0: a jumbogram or BIG TCP GSO packet, its length only in skb->len */
-		if (plen && plen + sizeof(h.ip) < have)
-			end = nh_off + sizeof(h.ip) + plen;
-		__u8 next = h.ip.nexthdr;
-		__u32 p = nh_off + sizeof(h.ip);
-		if (!v6_ext(next)) {
-			if (p + sizeof(h.l4) <= end) {
-				l4_fields(e, next, h.l4);
-				payload = dns_payload(e, head, p, end);
-			} else {
-				payload = parse_l4_at(e, head, p, end, next);
-			}
-			goto out;
-		}
-#pragma unroll
-		for (int i = 0; i < DT_V6_EXT_MAX; i++) {
-			if (!v6_ext(next))
-				break;
-			/* next header, length, and (fragment header) the offset; every one is >= 8 bytes */
-			__u8 ext[4];
-			if (p + 8 > end || bpf_probe_read_kernel(ext, sizeof(ext), head + p)) {
-				e->k.l4_proto = next;
-				goto truncated;
-			}
-			if (next == IPPROTO_FRAGMENT) {
-				if ((ext[2] << 8 | ext[3]) & 0xfff8) {
-					e->k.l4_proto = ext[0];
-					goto out; /* not the first fragment: no L4 header */
-				}
-				p += 8;
-			} else if (next == IPPROTO_AH) {
-				p += (ext[1] + 2) * 4;
-			} else {
-				p += (ext[1] + 1) * 8;
-			}
-			if (p > end) {
-				e->k.l4_proto = next; /* this header runs past the packet's end */
-				goto truncated;
-			}
-			next = ext[0];
-		}
-		if (v6_ext(next)) {
-			e->k.l4_proto = next;
-			goto truncated;
-		}
-		payload = parse_l4_at(e, head, p, end, next);
-	}
-out:
-	if (capture_l3) {
-		e->flags |= DT_F_PAYLOAD_L3;
-		return nh_off;
-	}
-	return payload;
-truncated:
-	e->flags |= DT_F_TRUNCATED;
-	goto out;
-}
-
-/*
- * This CPU's per-CPU offset, without kallsyms data symbols or percpu BTF tags (neither is
- * there on every kernel): the difference between this CPU's copy of element 0 of our own
- * per-CPU array (from a lookup) and that element's __percpu address (bpf_array.pptrs[0]).
- * Both pointers go through the stack to become plain numbers.
- */
-static __always_inline unsigned long this_cpu_offset(void)
-{
-	__u32 zero = 0;
-	__u64 *cached = bpf_map_lookup_elem(&cpu_off, &zero);
-	if (cached && *cached)
-		return *cached;
-	void *mine = bpf_map_lookup_elem(&stats, &zero);
-	if (!mine)
-		return 0;
-	void *map = &stats;
-	unsigned long mine_addr = 0, map_addr = 0, pcpu = 0;
-	bpf_probe_read_kernel(&mine_addr, sizeof(mine_addr), &mine);
-	bpf_probe_read_kernel(&map_addr, sizeof(map_addr), &map);
-	if (bpf_probe_read_kernel(&pcpu, sizeof(pcpu),
-				  (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
-		return 0;
-	if (cached)
-		*cached = mine_addr - pcpu;
-	return mine_addr - pcpu;
-}
-
-/* Room for struct ip_conntrack_stat as any kernel lays it out (13-17 __u32 so far). */
-#define CT_STAT_BUF 96
-
-/*
- * Was it conntrack that dropped this NETFILTER_DROP, and how? The skb's own conntrack
- * entry, and whether this CPU's conntrack counters in this netns rose since the last
- * NETFILTER_DROP here (the counter is bumped in the same call chain, just before the drop).
- */
-static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __u32 netns, const bool direct)
-{
-	__u8 f = 0;
-	unsigned long nfct = 0;
-
-	if (bpf_core_field_exists(skb->_nfct))
-		nfct = RD(skb, _nfct);
-	struct nf_conn *ct = (struct nf_conn *)(nfct & NFCT_PTRMASK);
-	if (ct)
-		f |= DT_CT_HAS_CT;
-	if (!net || !bpf_core_field_exists(net->ct))
-		return f;
-	/*
-	 * Conntrack at work in a netns (an iptables or nftables state match, NAT, ...) first
-	 * enables defragmentation there (nf_ct_netns_get -> nf_defrag_ipv4/6_enable): a netns
-	 * with no defrag user has no conntrack hooks, so its counters cannot have moved and this
-	 * drop, carrying no conntrack entry, is not conntrack's. It skips reading them (a probe
-	 * read, ~35 ns: a sixth of the drop's program) and leaves its baseline as it was.
-	 */
-	if (!ct && bpf_core_field_exists(net->nf.defrag_ipv4_users) && bpf_core_field_exists(net->nf.defrag_ipv6_users) &&
-	    !RD(net, nf.defrag_ipv4_users) && !RD(net, nf.defrag_ipv6_users))
-		return f;
-	__u32 slot = netns % CT_BASELINE_SLOTS;
-	struct ct_baseline *old = bpf_map_lookup_elem(&ct_baselines, &slot);
-	if (!old)
-		return f;
-	/* net->ct.stat of this slot's netns, read once: the same struct net (a reused inode
-	 * number comes with another one) keeps the same counters */
-	__u64 pstat;
-	if (old->netns == netns && old->net == (__u64)net && old->pstat) {
-		pstat = old->pstat;
-	} else {
-		/* a number, not a pointer: the verifier allows no offset math on an untrusted pointer */
-		pstat = (__u64)BPF_CORE_READ(net, ct.stat);
-		if (!pstat)
-			return f;
-	}
-	f |= DT_CT_ACTIVE;
-	unsigned long off = this_cpu_offset();
-	if (!off)
-		return f;
-	/* the three counters in one read of this CPU's copy: the span from the first to the last
-	 * of them, at their CO-RE offsets (constants once loaded) */
-	__u8 buf[CT_STAT_BUF];
-	__u32 o_drop = bpf_core_field_offset(struct ip_conntrack_stat, drop);
-	__u32 o_insf = bpf_core_field_offset(struct ip_conntrack_stat, insert_failed);
-	__u32 o_inv = bpf_core_field_offset(struct ip_conntrack_stat, invalid);
-	__u32 lo = o_drop < o_insf ? o_drop : o_insf;
-	lo = lo < o_inv ? lo : o_inv;
-	__u32 hi = o_drop > o_insf ? o_drop : o_insf;
-	hi = hi > o_inv ? hi : o_inv;
-	if (hi - lo > CT_STAT_BUF - 4)
-		return f;
-	o_drop -= lo;
-	o_insf -= lo;
-	o_inv -= lo;
-	if (bpf_probe_read_kernel(buf, hi - lo + 4, (void *)(pstat + off + lo)))
-		return f;
-	__u32 drop = *(__u32 *)(buf + o_drop);
-	__u32 insert_failed = *(__u32 *)(buf + o_insf);
-	__u32 invalid = *(__u32 *)(buf + o_inv);
-	if (old->netns != netns || old->net != (__u64)net) {
-		/* first drop here on this CPU (or the slot's other netns had it): compare with 0 */
-		f |= DT_CT_NO_BASELINE;
-		old->netns = netns;
-		old->net = (__u64)net;
-		old->drop = 0;
-		old->insert_failed = 0;
-		old->invalid = 0;
-	}
-	old->pstat = pstat;
-	if (drop != old->drop)
-		f |= DT_CT_DROP_ROSE;
-	if (insert_failed != old->insert_failed)
-		f |= DT_CT_INSERT_FAILED_ROSE;
-	if (invalid != old->invalid)
-		f |= DT_CT_INVALID_ROSE;
-	old->drop = drop;
-	old->insert_failed = insert_failed;
-	old->invalid = invalid;
-	/* Whether the entry is confirmed tells only an insert failure (on an unconfirmed one)
-	 * from a rule's drop: read (a probe read: the pointer is a number) only then. */
-	if (ct && (f & DT_CT_INSERT_FAILED_ROSE) && (BPF_CORE_READ(ct, status) & (1UL << 3 /* IPS_CONFIRMED_BIT */)))
-		f |= DT_CT_CONFIRMED;
-	return f;
-}
+#include "conntrack.bpf.h"
 
 static __always_inline void martian_conf(struct dt_event *e, struct net_device *dev, struct net *net,
 					 const bool direct)
@@ -598,12 +264,14 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	if (dev)
 		p.k.ifindex = RD(dev, ifindex);
 	unsigned char *head = RD(skb, head);
-	__u32 payload = parse_headers(&p, skb, head, direct);
+	__u32 payload = parse_headers(&p, skb, head, capture_l3, direct);
 	p.k.ip_version = (p.flags & DT_F_IPV4) ? 4 : (p.flags & DT_F_IPV6) ? 6 : 0;
 
-	/* Exact count per key; past the burst, the drop is counted but sends no detail. */
+	/* Exact count per key; past the key's burst or the CPU's budget, the drop is counted but
+	 * sends no detail. */
 	__u64 now = key_burst ? window_clock() : 0;
 	struct dt_key_val *kv = bpf_map_lookup_elem(&key_counts, &p.k);
+	bool fresh = !kv;
 	if (!kv) {
 		struct dt_key_val init = { .window_ns = now };
 		bpf_map_update_elem(&key_counts, &p.k, &init, BPF_NOEXIST);
@@ -618,7 +286,8 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 				kv->window_ns = now;
 				kv->window_sent = 0;
 			}
-			if (kv->window_sent >= key_burst) {
+			/* the key's burst first: a drop it holds back spends none of the CPU's budget */
+			if (kv->window_sent >= key_burst || !budget_allows(now, fresh)) {
 				__sync_fetch_and_add(&kv->suppressed, 1);
 				stat_inc(DT_STAT_SUPPRESSED);
 				return 0;

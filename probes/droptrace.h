@@ -58,14 +58,15 @@ enum dt_stat {
 	DT_STAT_RB_LOST = 1,     /* ring-buffer reserve failures: detail lost, count kept */
 	DT_STAT_NEIGH_FAIL4 = 2, /* neigh:neigh_create with created=0, IPv4 */
 	DT_STAT_NEIGH_FAIL6 = 3, /* ... IPv6 */
-	DT_STAT_SUPPRESSED = 4,  /* detail held back by the per-key rate limit (counted in key_counts) */
+	DT_STAT_SUPPRESSED = 4,  /* detail held back by the per-key limit or the per-CPU budget (counted in key_counts) */
 	DT_STAT_MAX = 8,
 };
 
 /*
- * Exact per-key counts (key: reason, netns, device, flow) in a per-CPU LRU hash; detail
- * events of one key are rate-limited per CPU (first DT_KEY_BURST per window always go out),
- * the rest are only counted and userspace folds them into `count` from this map. The same
+ * Exact per-key counts (key: reason, netns, device, flow) in an LRU hash shared by all CPUs;
+ * detail events are limited per key (key_burst per window) and per CPU over all keys
+ * (detail_budget per window), the rest are only counted and userspace folds them into `count`
+ * from this map. The same
  * bytes head every detail event, so userspace hashes and compares one byte span for both.
  * No padding: every byte is a field, zeroed before it is filled.
  */

@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# The BPF half of the node-gyp build (binding.gyp): vmlinux.h, one CO-RE object per
-# probes/*.bpf.c and its libbpf skeleton header, with the commands and flags of
-# native/CMakeLists.txt (test/native/build.e2e.test.ts checks that both builds produce the
-# same objects). A new probes/X.bpf.c is picked up without an edit here.
+# The BPF half of both native builds, node-gyp's (binding.gyp) and cmake-js's
+# (native/CMakeLists.txt): vmlinux.h, one CO-RE object per probes/*.bpf.c and its libbpf
+# skeleton header. One script, so the two builds cannot drift (test/native/build.e2e.test.ts
+# still checks that they produce the same objects). A new probes/X.bpf.c is picked up without
+# an edit here.
 # Usage: scripts/bpf-build.sh OUTDIR          build into OUTDIR
 #        scripts/bpf-build.sh --outputs OUTDIR  print the files it writes (for binding.gyp)
 set -eu
@@ -20,7 +21,7 @@ if [ -n "$list" ]; then
   exit 0
 fi
 
-# the names CMakeLists.txt's find_program() accepts, in its order
+# the first of these names found on PATH (or in /usr/sbin, /sbin)
 tool() {
   for t in "$@"; do
     p=$(PATH=$PATH:/usr/sbin:/sbin command -v "$t" 2>/dev/null) && { echo "$p"; return; }

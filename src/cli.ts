@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { effectiveCaps } from './host/caps.js';
 import { formatCheck, runCheck } from './check.js';
 import { DroptraceError } from './errors.js';
-import { liveStream, VERSION } from './pipeline/live.js';
+import { DEFAULT_DETAIL_BUDGET, liveStream, VERSION } from './pipeline/live.js';
 import type { LiveOptions } from './pipeline/live.js';
 import type { Sink } from './sinks/sink.js';
 import { fanOut } from './sinks/sink.js';
@@ -98,6 +98,7 @@ interface StreamFlags {
   pcapMax?: number;
   pcapPayload?: boolean;
   detailLimit: number;
+  detailBudget: number;
   countersInterval: number;
   nics: NicSelection;
   duration?: number;
@@ -122,6 +123,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     countersIntervalMs: flags.countersInterval * 1000,
     nics: flags.nics,
     keyBurst: flags.detailLimit,
+    detailBudget: flags.detailBudget,
     ...(flags.pcap ? { pcap: pcapOptions(flags.pcap, flags) } : {}),
     pods: {
       ...(flags.pods !== undefined ? { podsFile: flags.pods } : {}),
@@ -229,6 +231,14 @@ function liveOptions(cmd: Command, statsDefault: number, backlogDefault = 64): C
       )
         .argParser(count('--detail-limit'))
         .default(100),
+    )
+    .addOption(
+      new Option(
+        '--detail-budget <n>',
+        'detail events per CPU per second over all keys, on top of --detail-limit: a flood of many flows (each a key) sends at most this many (a new key\'s first event up to twice it); past it drops are only counted and folded like the rest (0: no budget; --detail-limit 0 turns both off)',
+      )
+        .argParser(count('--detail-budget'))
+        .default(DEFAULT_DETAIL_BUDGET),
     )
     .addOption(new Option('--pods <file>', 'static pod list (JSON or YAML: namespace, name, uid, ips, netns) for labs and hosts without Kubernetes'))
     .addOption(new Option('--kubeconfig <file>', 'watch this node\'s pods through the Kubernetes API (in a pod the service account is used by itself)'))

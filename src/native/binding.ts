@@ -40,7 +40,7 @@ export interface KernelCounters {
   /** exact drops per reason number (kernel per-CPU map, summed) */
   reasons: Record<string, bigint>;
   seen: bigint;
-  /** drops whose detail the per-key rate limit held back (counted per key) */
+  /** drops whose detail the per-key rate limit or the per-CPU detail budget held back (counted per key) */
   suppressed: bigint;
   /** neigh:neigh_create calls that created nothing (table full), per family */
   neighFail4: bigint;
@@ -61,6 +61,12 @@ export interface TracerOptions {
   ringBytes?: number;
   /** detail events per key (reason, netns, device, flow) per second, all CPUs together; 0: no limit */
   keyBurst?: number;
+  /**
+   * detail events per CPU per second over all keys, on top of keyBurst (a key's first event
+   * may use up to twice it); past it drops are only counted, per key. 0 or absent: no budget.
+   * Needs keyBurst > 0: with no per-key limit every drop is a detail event.
+   */
+  detailBudget?: number;
   /** try only this hook */
   only?: Hook;
   /** keep the first bytes of every dropped packet from its IP header (for --pcap) */
@@ -157,6 +163,12 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
       throw new DroptraceError('E_BURST', 'usage', `bad detail limit ${opts.keyBurst}: expected 0 (no limit) to 1000000 events per key per second`);
     }
     out.keyBurst = opts.keyBurst;
+  }
+  if (opts.detailBudget !== undefined) {
+    if (!Number.isInteger(opts.detailBudget) || opts.detailBudget < 0 || opts.detailBudget > 1_000_000) {
+      throw new DroptraceError('E_BUDGET', 'usage', `bad detail budget ${opts.detailBudget}: expected 0 (no budget) to 1000000 events per CPU per second`);
+    }
+    out.detailBudget = opts.detailBudget;
   }
   if (opts.extras !== undefined) out.extras = opts.extras === true;
   if (opts.captureHeaders !== undefined) out.captureHeaders = opts.captureHeaders === true;

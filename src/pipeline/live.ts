@@ -24,6 +24,9 @@ import type { WorkBudget } from './shed.js';
 
 export const VERSION = (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
 
+/** detail events per CPU per second when a flood spans many keys (docs/operations.md "Under pressure") */
+export const DEFAULT_DETAIL_BUDGET = 1000;
+
 export interface LiveOptions {
   durationMs?: number;
   netns?: number;
@@ -33,6 +36,8 @@ export interface LiveOptions {
   backlogBytes?: number;
   /** detail events per key per second (0: no limit; default 100) */
   keyBurst?: number;
+  /** detail events per CPU per second over all keys (0: none; default DEFAULT_DETAIL_BUDGET) */
+  detailBudget?: number;
   hook?: Hook;
   enrichers?: Enricher[];
   /** pod attribution sources (--pods, --kubeconfig, discovery); absent: none */
@@ -93,6 +98,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
         ringBytes: o.ringBytes,
         ...(o.backlogBytes !== undefined ? { backlogBytes: o.backlogBytes } : {}),
         keyBurst: o.keyBurst ?? 100,
+        detailBudget: o.detailBudget ?? DEFAULT_DETAIL_BUDGET,
         ...(o.hook ? { only: o.hook } : {}),
         ...(pcap ? { captureHeaders: true } : {}),
       },

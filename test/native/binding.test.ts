@@ -16,6 +16,8 @@ describe('tracer options', () => {
     expect(() => validateTracerOptions({ ringBytes: 3000 })).toThrow('bad ring buffer size 3000 bytes');
     expect(() => validateTracerOptions({ filterNetns: -1 })).toThrow('bad netns inode');
     expect(() => validateTracerOptions({ keyBurst: 1.5 })).toThrow('bad detail limit');
+    expect(() => validateTracerOptions({ detailBudget: -1 })).toThrow('bad detail budget -1: expected 0 (no budget) to 1000000 events per CPU per second');
+    expect(validateTracerOptions({ keyBurst: 100, detailBudget: 1000 })).toEqual({ keyBurst: 100, detailBudget: 1000 });
     expect(() => validateTracerOptions({ targets: { 'fexit/x': 'a b' } })).toThrow('bad probe target');
     expect(validateTracerOptions({ ringBytes: 1 << 20, keyBurst: 0, extras: false })).toEqual({ ringBytes: 1 << 20, keyBurst: 0, extras: false });
     expect(() => validateTracerOptions({ backlogBytes: 1000 })).toThrow('bad backlog 1000 bytes: expected 64 KiB to 1 TiB (--backlog takes MiB)');
