@@ -358,6 +358,9 @@ async function main(): Promise<void> {
   p(`  RSS (MiB, 1/s)  ${rss.map((x) => Math.round(x)).join(' ')}`);
   p(`  read            ${reader.lines} lines, ${reader.bytes} bytes (${fmt(reader.bytes / 2 ** 20)} MiB), reader ${fmt(readerPct)}% of a CPU; drop lines ${reader.dropLines}: delivered Σcount ${reader.delivered}, folded Σcount ${reader.folded}; bad ${reader.badLines}`);
   if (memory) {
+    // the sampler is a timer in droptrace's event loop: a gap is a turn that long (batches, GC)
+    const gaps = memory.slice(1).map((m, i) => (m.at - memory[i]!.at) / 1000);
+    p(`  event loop      droptrace's own 1 s samples: ${memory.length}, longest gap ${fmt(Math.max(0, ...gaps))} s (a turn that long: batch work or GC)`);
     p('  inside (MiB)    t s: rss heap_total heap_used old_space external array_buffers stdout_queued (every 5 s)');
     for (const m of memory.filter((_, i) => i % 5 === 0 || i === memory.length - 1))
       p(`                  ${m.t}: ${m.rss} ${m.heap_total} ${m.heap_used} ${m.space.old ?? '-'} ${m.external} ${m.array_buffers} ${m.stdout_queued}`);
