@@ -48,6 +48,8 @@ Leaves nothing behind (namespaces, rules, processes) on error, Ctrl-C and SIGTER
 
 const RSS_TARGET_MIB = 256;
 const EXIT_TARGET_MS = 1000;
+/** droptrace still running this long after SIGTERM is killed (and the run reported as such) */
+const KILL_AFTER_S = 60;
 
 interface WorstOptions {
   seconds: number;
@@ -282,14 +284,23 @@ async function main(): Promise<void> {
 
   // SIGTERM with the backlog as the flood left it
   const k0 = performance.now();
+  const stopCpu0 = procCpu(pid);
+  const linesAtTerm = reader.lines;
   child.kill('SIGTERM');
+  // what it does meanwhile: CPU busy (draining its backlog) or idle (waiting on something)
+  let stopCpu = 0;
+  const stopWatch = setInterval(() => {
+    const c = procCpu(pid);
+    if (c !== null && stopCpu0 !== null) stopCpu = c - stopCpu0;
+  }, 200);
   const killer = setTimeout(() => {
-    say('worst: droptrace still running 30 s after SIGTERM: SIGKILL');
+    say(`worst: droptrace still running ${KILL_AFTER_S} s after SIGTERM: SIGKILL`);
     child.kill('SIGKILL');
-  }, 30_000);
+  }, KILL_AFTER_S * 1000);
   const ex = await exit;
   const exitMs = performance.now() - k0;
   clearTimeout(killer);
+  clearInterval(stopWatch);
   const eofMs = (await Promise.race([stdoutEnd, sleep(5000).then(() => NaN)])) - k0;
   const generated = ruleCount(ns.b, MANY_BASE_PORT, o.flows);
   const memory = o.memoryDetail
@@ -338,7 +349,14 @@ async function main(): Promise<void> {
       unfolded_in_stats: unfolded !== undefined,
     },
     memory_detail: memory,
-    exit: { code: ex.code, signal: ex.signal, sigterm_to_exit_ms: round(exitMs, 0), sigterm_to_stdout_eof_ms: round(eofMs, 0) },
+    exit: {
+      code: ex.code,
+      signal: ex.signal,
+      sigterm_to_exit_ms: round(exitMs, 0),
+      sigterm_to_stdout_eof_ms: round(eofMs, 0),
+      cpu_s_after_sigterm: round(stopCpu, 2),
+      lines_after_sigterm: reader.lines - linesAtTerm,
+    },
   };
   const flat = lastMax - lastMin <= 0.1 * lastMax;
   const targets = {
@@ -372,7 +390,7 @@ async function main(): Promise<void> {
   } else p('  final stats     MISSING');
   p(`  identity        ${result.identity.stream.what}: ${streamSum} vs ${k ?? '-'} → ${result.identity.stream.exact ? 'exact' : `OFF by ${streamSum - (k ?? 0)}`}`);
   p(`                  ${result.identity.stats.what}: ${statsSum} vs ${k ?? '-'} → ${result.identity.stats.exact ? 'exact' : `OFF by ${statsSum - (k ?? 0)}`}`);
-  p(`  exit            code ${ex.code ?? ex.signal}, SIGTERM → exit ${fmt(exitMs, 0)} ms (stdout EOF ${fmt(eofMs, 0)} ms)`);
+  p(`  exit            code ${ex.code ?? ex.signal}, SIGTERM → exit ${fmt(exitMs, 0)} ms (stdout EOF ${fmt(eofMs, 0)} ms); meanwhile ${fmt(stopCpu, 2)} s of CPU, ${reader.lines - linesAtTerm} lines`);
   p(`  targets         ${Object.entries(targets).map(([n, ok]) => `${n} ${ok ? 'met' : 'MISSED'}`).join(', ')}`);
   if (err.trim()) p(`  droptrace stderr: ${err.trim().split('\n').slice(-3).join(' | ')}`);
   process.stdout.write(JSON.stringify({ ...result, targets }) + '\n');
