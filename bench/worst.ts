@@ -180,7 +180,8 @@ setInterval(() => {
   const space = {};
   for (const s of v8.getHeapSpaceStatistics()) space[s.space_name.replace('_space', '')] = MiB(s.space_used_size);
   fs.writeSync(fd, JSON.stringify({ at: Date.now(), rss: MiB(m.rss), heap_total: MiB(m.heapTotal), heap_used: MiB(m.heapUsed),
-    external: MiB(m.external), array_buffers: MiB(m.arrayBuffers), stdout_queued: MiB(process.stdout.writableLength), space }) + '\\n');
+    external: MiB(m.external), array_buffers: MiB(m.arrayBuffers), stdout_queued: MiB(process.stdout.writableLength), space,
+    handles: process._getActiveHandles().map((h) => h.constructor.name).join(','), requests: process._getActiveRequests().length }) + '\\n');
 }, 1000).unref();
 `;
 
@@ -193,6 +194,9 @@ interface MemoryDetail {
   array_buffers: number;
   stdout_queued: number;
   space: Record<string, number>;
+  /** what keeps its event loop alive (names of the active handles), and requests in flight */
+  handles: string;
+  requests: number;
 }
 
 interface Sample {
