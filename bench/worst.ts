@@ -43,9 +43,11 @@ stats line present, identities exact, exit 0, SIGTERM→exit ≤ 1000 ms), and l
 Usage: node dist/bench/worst.js [--seconds 120] [--mode pipe|stalled] [--stall 60]
                                 [--flows 16384] [--cpu 0] [--memory-detail]
                                 [--node-options '<flags for droptrace's node>']
+                                [--stream-args '<more droptrace stream flags>']
 --memory-detail: droptrace's own view of its memory once a second (V8 heap, Buffers, bytes
 waiting for stdout), from a sampler preloaded into it (node --require; one 1 s timer).
---node-options: flags for droptrace's node, for experiments (e.g. --max-old-space-size=128).
+--node-options: flags for droptrace's node, for experiments (e.g. --max-old-space-size=128);
+--stream-args: more flags for droptrace stream (e.g. '--counters-interval 0').
 Leaves nothing behind (namespaces, rules, processes) on error, Ctrl-C and SIGTERM too.`;
 
 const RSS_TARGET_MIB = 256;
@@ -63,6 +65,8 @@ interface WorstOptions {
   memoryDetail: boolean;
   /** extra flags for droptrace's node (experiments: --node-options '--max-old-space-size=128') */
   nodeOptions: string[];
+  /** extra flags for droptrace stream (experiments: --stream-args '--counters-interval 0') */
+  streamArgs: string[];
 }
 
 function usage(msg: string): never {
@@ -71,7 +75,7 @@ function usage(msg: string): never {
 }
 
 function parseArgs(argv: string[]): WorstOptions {
-  const o: WorstOptions = { seconds: 120, mode: 'pipe', stall: 60, flows: 16384, cpu: 0, memoryDetail: false, nodeOptions: [] };
+  const o: WorstOptions = { seconds: 120, mode: 'pipe', stall: 60, flows: 16384, cpu: 0, memoryDetail: false, nodeOptions: [], streamArgs: [] };
   const num = (flag: string, v: string | undefined, lo: number, hi: number, int = true): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < lo || n > hi || (int && !Number.isInteger(n))) usage(`${flag} wants ${int ? 'a whole number' : 'a number'} from ${lo} to ${hi}, got "${v ?? ''}"`);
@@ -88,6 +92,7 @@ function parseArgs(argv: string[]): WorstOptions {
       if (v !== 'pipe' && v !== 'stalled') usage(`--mode wants pipe or stalled, got "${v ?? ''}"`);
       o.mode = v;
     } else if (a === '--memory-detail') o.memoryDetail = true;
+    else if (a === '--stream-args') o.streamArgs = (argv[++i] ?? '').split(/\s+/).filter(Boolean);
     else if (a === '--node-options') o.nodeOptions = (argv[++i] ?? '').split(/\s+/).filter(Boolean);
     else if (a === '-h' || a === '--help') {
       process.stdout.write(HELP + '\n');
@@ -232,7 +237,7 @@ async function main(): Promise<void> {
   const preload = join(state.tmp, 'memory-detail.cjs');
   if (o.memoryDetail) writeFileSync(preload, MEMORY_PRELOAD);
   const nodeArgs = [...o.nodeOptions, ...(o.memoryDetail ? ['--require', preload] : [])];
-  const child = track(spawn(process.execPath, [...nodeArgs, CLI, 'stream', '--netns', String(ns.inode), '--detail-limit', '0'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DT_WORST_MEMORY: memFile } }));
+  const child = track(spawn(process.execPath, [...nodeArgs, CLI, 'stream', '--netns', String(ns.inode), '--detail-limit', '0', ...o.streamArgs], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DT_WORST_MEMORY: memFile } }));
   child.stdin.end();
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
