@@ -4,6 +4,11 @@
  * droptrace's memory with the drop rate. Past the cap, drop lines are skipped and their drops
  * counted; start, counters and stats lines always go out, and each stats line says how many
  * drops were skipped (lost.stdout, included in lost.total).
+ *
+ * 4 MiB: what waits here is live heap (about twice its size: the strings and a write request
+ * each) that V8 lets grow 2–3 times before collecting, so the cap is paid several times over.
+ * Measured with bench/worst.ts, reader stalled: 16 MiB held the live heap at 60–64 MiB and RSS
+ * peaked at 334–370 MiB; 4 MiB at 28–33 and 226–271 (docs/performance.md).
  */
 import { DropTime, isoNs } from '../pipeline/clock.js';
 import type { LineTime } from '../pipeline/clock.js';
@@ -14,7 +19,7 @@ export class NdjsonSink implements Sink {
   private skipped = 0;
   constructor(
     private readonly out: NodeJS.WritableStream & { writableLength: number; destroyed: boolean },
-    private readonly capBytes = 16 * 1024 * 1024,
+    private readonly capBytes = 4 * 1024 * 1024,
   ) {}
 
   /** A stats line as this sink writes it: with the drops a stalled reader cost. */
