@@ -13,7 +13,8 @@ import type { NeighReading, NeighTableName } from './neigh.js';
 import { readNeighTables } from './neigh.js';
 import { NetnsCache } from './netns-cache.js';
 import type { NetnsScan } from './netns.js';
-import { describeNetns, scanNetns } from './netns.js';
+import { EnteredReads, describeNetns, scanNetns } from './netns.js';
+import { ProcWalker, machineProcWalker } from './proc-walk.js';
 import type { ProcStatTable } from './proc-stat.js';
 import { counterIncreases, tableTotals } from './proc-stat.js';
 
@@ -107,12 +108,18 @@ export interface HostSamplerOptions {
   netnsRescanMs?: number;
   /** Warn when a table is at least this full; default 0.9. */
   warnFill?: number;
+  /**
+   * Who walks /proc. Default: the machine's one walker, shared with pod discovery, when `io`
+   * is the real machine; a walker of its own over `io` otherwise.
+   */
+  walker?: ProcWalker;
 }
 
 interface Previous {
   mono: number;
   neigh: Map<string, ProcStatTable>;
-  conntrack: Map<number, ProcStatTable>;
+  /** Each netns's table and the monotonic ms it was read at (older than `mono` when reused). */
+  conntrack: Map<number, { raw: ProcStatTable; at: number }>;
   nics: Map<string, Record<string, number>>;
 }
 
@@ -123,6 +130,7 @@ export class HostSampler {
   readonly #clock: Clock;
   readonly #opts: HostSamplerOptions;
   readonly #netns: NetnsCache;
+  readonly #entered: EnteredReads;
   #prev: Previous | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -131,9 +139,19 @@ export class HostSampler {
     this.#clock = opts.clock ?? systemClock;
     this.#opts = opts;
     const io = this.#io;
+    const all = opts.allNetns !== false;
+    const walker = opts.walker ?? (opts.io === undefined && opts.clock === undefined ? machineProcWalker() : new ProcWalker({ io, clock: this.#clock }));
+    let previous: NetnsScan | null = null;
+    const rescanMs = opts.netnsRescanMs ?? 30_000;
+    // a netns without a process costs a spawn to read: as often as the netns set is walked
+    this.#entered = new EnteredReads(this.#clock, rescanMs);
     this.#netns = new NetnsCache(io, this.#clock, {
-      maxAgeMs: opts.netnsRescanMs ?? 30_000,
-      walk: () => scanNetns(io, { all: opts.allNetns !== false, netnsDirs: opts.netnsDirs }),
+      maxAgeMs: rescanMs,
+      walk: async (notBefore) => {
+        const walk = all ? await walker.get(notBefore) : undefined;
+        previous = await scanNetns(io, { all, netnsDirs: opts.netnsDirs, previous, ...(walk ? { walk } : {}) });
+        return previous;
+      },
     });
     const warnFill = opts.warnFill ?? 0.9;
     if (!(warnFill > 0 && warnFill <= 1)) throw new RangeError(`warnFill must be in (0, 1], got ${warnFill}`);
@@ -165,9 +183,10 @@ export class HostSampler {
     if (scan.denied > 0) {
       notes.push(`netns scan: ${scan.denied} processes could not be looked at (not root), so their netns may be missing`);
     }
+    this.#entered.keepOnly(new Set(scan.netns.map((h) => h.inode)));
     const [neigh, conntrack, nics] = await Promise.all([
       guard('neighbour tables', [] as NeighReading[], () => readNeighTables(io, notes)),
-      guard('conntrack', null as ConntrackReading | null, () => readConntrack(io, scan, notes)),
+      guard('conntrack', null as ConntrackReading | null, () => readConntrack(io, scan, notes, this.#entered, started)),
       guard('nic counters', [] as NicReading[], () =>
         readNics(io, scan, { nics: this.#opts.nics, nicNetns: this.#opts.nicNetns }, notes),
       ),
@@ -180,6 +199,12 @@ export class HostSampler {
       if (inc === null || intervalS === null) return null;
       const out: Rates = {};
       for (const [k, v] of Object.entries(inc)) out[k] = v === null ? null : v / intervalS;
+      return out;
+    };
+    const perNetnsSecond = (inc: Increases | null, seconds: number | null): Rates | null => {
+      if (inc === null || seconds === null) return null;
+      const out: Rates = {};
+      for (const [k, v] of Object.entries(inc)) out[k] = v === null ? null : v / seconds;
       return out;
     };
     const warnings: string[] = [];
@@ -222,7 +247,11 @@ export class HostSampler {
             netns: conntrack.netns.map((c): ConntrackNetnsSample => {
               const h = c.netns;
               const before = prev?.conntrack.get(h.inode);
-              const inc = before !== undefined && intervalS !== null ? counterIncreases(before, c.raw) : null;
+              // a reading reused from an earlier sample (a process-less netns) has no rate of its own
+              const at = c.at === started ? now : c.at;
+              const seconds = before !== undefined && at > before.at ? (at - before.at) / 1000 : null;
+              const inc = before !== undefined && seconds !== null && intervalS !== null ? counterIncreases(before.raw, c.raw) : null;
+              const netnsAgo = seconds === null ? ago : `in the last ${seconds.toFixed(1)} s`;
               const max = conntrack.max;
               const fill = max !== null && max > 0 ? c.count / max : null;
               const who = describeNetns(h);
@@ -234,19 +263,19 @@ export class HostSampler {
               const drop = inc?.drop;
               if (drop != null && drop > 0) {
                 warnings.push(
-                  `conntrack of ${who} dropped ${drop} ${drop === 1 ? 'packet' : 'packets'} ${ago} (drop, count ${c.count}/${max ?? '?'}): table full or insert failed`,
+                  `conntrack of ${who} dropped ${drop} ${drop === 1 ? 'packet' : 'packets'} ${netnsAgo} (drop, count ${c.count}/${max ?? '?'}): table full or insert failed`,
                 );
               }
               const early = inc?.early_drop;
               if (early != null && early > 0) {
                 warnings.push(
-                  `conntrack of ${who} evicted ${early} unreplied ${early === 1 ? 'connection' : 'connections'} ${ago} (early_drop): the table is full`,
+                  `conntrack of ${who} evicted ${early} unreplied ${early === 1 ? 'connection' : 'connections'} ${netnsAgo} (early_drop): the table is full`,
                 );
               }
               const failed = inc?.insert_failed;
               if (failed != null && failed > 0) {
                 warnings.push(
-                  `conntrack of ${who} failed ${failed} ${failed === 1 ? 'insert' : 'inserts'} ${ago} (insert_failed): connections clashed on confirm, the race behind 5 s DNS timeouts`,
+                  `conntrack of ${who} failed ${failed} ${failed === 1 ? 'insert' : 'inserts'} ${netnsAgo} (insert_failed): connections clashed on confirm, the race behind 5 s DNS timeouts`,
                 );
               }
               return {
@@ -259,7 +288,7 @@ export class HostSampler {
                 count: c.count,
                 fill,
                 stats: tableTotals(c.raw),
-                rates: perSecond(inc),
+                rates: perNetnsSecond(inc, seconds),
               };
             }),
           };
@@ -289,7 +318,7 @@ export class HostSampler {
     this.#prev = {
       mono: now,
       neigh: new Map(neigh.map((t) => [t.table, t.raw])),
-      conntrack: new Map((conntrack?.netns ?? []).map((c) => [c.netns.inode, c.raw])),
+      conntrack: new Map((conntrack?.netns ?? []).map((c) => [c.netns.inode, { raw: c.raw, at: c.at === started ? now : c.at }])),
       nics: new Map(nics.map((n) => [nicKey(n), n.stats])),
     };
     return {
