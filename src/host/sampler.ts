@@ -96,6 +96,11 @@ export interface HostSamplerOptions {
   nics?: NicSelection;
   /** Also read ethtool -S of the devices inside every other netns (a spawn per device). */
   nicNetns?: boolean;
+  /**
+   * Run `ethtool -S` (a spawn per NIC, the largest cost of an idle sample) at most this often;
+   * samples in between repeat the last counters, without rates. Default 15 s; 0: every sample.
+   */
+  nicEveryMs?: number;
   /** Walk /proc for every netns (conntrack is per netns); false reads only droptrace's own. */
   allNetns?: boolean;
   /** Where named netns are bind-mounted; default `/run/netns`. */
@@ -120,7 +125,8 @@ interface Previous {
   neigh: Map<string, ProcStatTable>;
   /** Each netns's table and the monotonic ms it was read at (older than `mono` when reused). */
   conntrack: Map<number, { raw: ProcStatTable; at: number }>;
-  nics: Map<string, Record<string, number>>;
+  /** Each NIC's counters and the monotonic ms they were read at (older than `mono` when reused). */
+  nics: Map<string, { stats: Record<string, number>; at: number }>;
 }
 
 type Increases = Record<string, number | null>;
@@ -131,6 +137,7 @@ export class HostSampler {
   readonly #opts: HostSamplerOptions;
   readonly #netns: NetnsCache;
   readonly #entered: EnteredReads;
+  #nicsRead: { at: number; readings: NicReading[] } | null = null;
   #prev: Previous | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -164,6 +171,20 @@ export class HostSampler {
     return next;
   }
 
+  async #readNics(scan: NetnsScan, started: number, notes: string[]): Promise<NicsRead> {
+    const every = this.#opts.nicEveryMs ?? 15_000;
+    const kept = this.#nicsRead;
+    if (kept !== null && started - kept.at < every) return kept;
+    try {
+      const readings = await readNics(this.#io, scan, { nics: this.#opts.nics, nicNetns: this.#opts.nicNetns }, notes);
+      this.#nicsRead = { at: started, readings };
+      return this.#nicsRead;
+    } catch (err) {
+      notes.push(`nic counters: ${err instanceof Error ? err.message : String(err)}`);
+      return { at: started, readings: [] };
+    }
+  }
+
   async #sample(): Promise<HostSnapshot> {
     const io = this.#io;
     const started = this.#clock.monotonicMs();
@@ -187,9 +208,7 @@ export class HostSampler {
     const [neigh, conntrack, nics] = await Promise.all([
       guard('neighbour tables', [] as NeighReading[], () => readNeighTables(io, notes)),
       guard('conntrack', null as ConntrackReading | null, () => readConntrack(io, scan, notes, this.#entered, started)),
-      guard('nic counters', [] as NicReading[], () =>
-        readNics(io, scan, { nics: this.#opts.nics, nicNetns: this.#opts.nicNetns }, notes),
-      ),
+      this.#readNics(scan, started, notes),
     ]);
 
     const now = this.#clock.monotonicMs();
@@ -293,14 +312,16 @@ export class HostSampler {
             }),
           };
 
-    const nicsOut = nics.map((n): NicSample => {
+    const nicsAt = nics.at === started ? now : nics.at;
+    const nicsOut = nics.readings.map((n): NicSample => {
       const before = prev?.nics.get(nicKey(n));
-      const inc = before !== undefined && intervalS !== null ? nicIncreases(before, n.stats) : null;
+      const seconds = before !== undefined && nicsAt > before.at ? (nicsAt - before.at) / 1000 : null;
+      const inc = before !== undefined && seconds !== null && intervalS !== null ? nicIncreases(before.stats, n.stats) : null;
       for (const name of ALLOWANCE_COUNTERS) {
         const d = inc?.[name];
         if (d != null && d > 0) {
           warnings.push(
-            `${n.ifname}${n.driver !== null ? ` (${n.driver})` : ''}: ${name} +${d} ${ago}: ${ALLOWANCE_MEANING[name]}`,
+            `${n.ifname}${n.driver !== null ? ` (${n.driver})` : ''}: ${name} +${d} ${seconds === null ? ago : `in the last ${seconds.toFixed(1)} s`}: ${ALLOWANCE_MEANING[name]}`,
           );
         }
       }
@@ -311,15 +332,23 @@ export class HostSampler {
         virtual: n.virtual,
         stats: n.stats,
         allowance: allowanceOf(n.stats),
-        rates: perSecond(inc),
+        rates: perNetnsSecond(inc, seconds),
       };
     });
 
     this.#prev = {
       mono: now,
       neigh: new Map(neigh.map((t) => [t.table, t.raw])),
-      conntrack: new Map((conntrack?.netns ?? []).map((c) => [c.netns.inode, { raw: c.raw, at: c.at === started ? now : c.at }])),
-      nics: new Map(nics.map((n) => [nicKey(n), n.stats])),
+      conntrack: new Map(
+        (conntrack?.netns ?? []).map((c) => [
+          c.netns.inode,
+          (c.at === started ? undefined : prev?.conntrack.get(c.netns.inode)) ?? { raw: c.raw, at: c.at === started ? now : c.at },
+        ]),
+      ),
+      // a reused reading keeps the entry it was first stored with (read at that sample's end)
+      nics: new Map(
+        nics.readings.map((n) => [nicKey(n), (nics.at === started ? undefined : prev?.nics.get(nicKey(n))) ?? { stats: n.stats, at: nicsAt }]),
+      ),
     };
     return {
       time,
@@ -334,6 +363,12 @@ export class HostSampler {
       costMs: this.#clock.monotonicMs() - started,
     };
   }
+}
+
+/** A sample's NIC readings: `at` is `started` when read now, else the time of the reused reading. */
+interface NicsRead {
+  at: number;
+  readings: NicReading[];
 }
 
 const ALLOWANCE_MEANING: Record<(typeof ALLOWANCE_COUNTERS)[number], string> = {

@@ -86,7 +86,7 @@ async function twoSamples(setup?: (io: FakeIo) => void) {
   setup?.(io);
   const clock = new FakeClock();
   // the process-less netns (one nsenter each) is read again at every rescan: here each sample
-  const sampler = new HostSampler({ io, clock, netnsRescanMs: 10_000 });
+  const sampler = new HostSampler({ io, clock, netnsRescanMs: 10_000, nicEveryMs: 10_000 });
   const first = await sampler.sample();
   clock.advance(10_000);
   later();
@@ -95,6 +95,28 @@ async function twoSamples(setup?: (io: FakeIo) => void) {
 }
 
 describe('HostSampler', () => {
+  it('runs ethtool -S once per nicEveryMs (default 15 s), repeating the counters in between without rates', async () => {
+    const { io, later } = machine();
+    const clock = new FakeClock();
+    const sampler = new HostSampler({ io, clock, netnsRescanMs: 5_000 });
+    const ethtools = () => io.execLog.filter((l) => l === 'ethtool -S ens5').length;
+    const first = await sampler.sample();
+    clock.advance(5_000);
+    later();
+    const second = await sampler.sample();
+    expect(ethtools()).toBe(1);
+    const ens5 = (s: typeof first) => s.nics.find((n) => n.ifname === 'ens5');
+    expect([ens5(second)?.stats, ens5(second)?.rates]).toEqual([ens5(first)?.stats, null]);
+    clock.advance(10_000);
+    const third = await sampler.sample();
+    expect(ethtools()).toBe(2);
+    // the 12 more pps_allowance_exceeded since the reading 15 s ago, over those 15 s
+    expect(ens5(third)?.rates?.pps_allowance_exceeded).toBe(12 / 15);
+    expect(third.warnings.filter((w) => w.startsWith('ens5 (ena): pps'))).toEqual([
+      expect.stringMatching(/^ens5 \(ena\): pps_allowance_exceeded \+12 in the last 15\.0 s: /),
+    ]);
+  });
+
   it('reads a process-less netns (a spawn) once per rescan, reusing it in between without a rate', async () => {
     const { io, later } = machine();
     const clock = new FakeClock();
