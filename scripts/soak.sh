@@ -26,10 +26,11 @@
 #   default: 600 s, 20000 drops/s over 64 ports, churn every 5 s, sample every 10 s, warm-up 60 s
 #            (shorter runs: warm-up is capped at a fifth of the duration)
 # Needs: root, a built droptrace (./droptrace once, or npm run build), python3, iptables.
-# Output: a table of samples, then a summary, e.g.
-#   t_s     rss_kib  fds  note
-#   0       152068   37   ready
-#   60      177280   37   first window
+# Output: a table of samples, then a summary, e.g. (drops/s: every drop the machine made, as
+# droptrace counted them; well over --pps means another flood on the machine was traced too)
+#   t_s     rss_kib  fds  drops/s   note
+#   0       152068   37   -         ready
+#   60      177280   37   20012     first window
 #   ...
 #   rss floor: first window 177280 KiB, last window 181544 KiB (+2.4%); ...
 #   verdict: stable (within 10%)
