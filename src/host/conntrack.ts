@@ -49,10 +49,11 @@ export async function readConntrack(
     .catch(() => null);
 
   const readings = await mapLimit(scan.netns, 16, async (h): Promise<ConntrackNetnsReading | null> => {
+    // `at` is the sample's start for every table read now, so the sampler can tell them from reused ones
     const got = h.self
       ? { text: selfText, at: now }
-      : entered
-        ? await entered.read(io, h, 'stat/nf_conntrack')
+      : entered !== undefined && h.pids.length === 0 && h.path !== null
+        ? await entered.read(io, h, 'stat/nf_conntrack', now)
         : { text: await readNetnsProcNet(io, h, 'stat/nf_conntrack'), at: now };
     if (got.text === null) return null;
     try {

@@ -148,9 +148,8 @@ export class EnteredReads {
     this.#everyMs = everyMs;
   }
 
-  /** The text and the monotonic ms it was read at; a netns with a process is read directly, now. */
-  async read(io: HostIo, h: NetnsHandle, file: string): Promise<{ text: string | null; at: number }> {
-    const now = this.#clock.monotonicMs();
+  /** The text and the monotonic ms it was read at (`now` for a netns with a process, read directly). */
+  async read(io: HostIo, h: NetnsHandle, file: string, now = this.#clock.monotonicMs()): Promise<{ text: string | null; at: number }> {
     if (h.self || h.pids.length > 0 || h.path === null) return { text: await readNetnsProcNet(io, h, file), at: now };
     const key = `${h.inode}/${file}`;
     const kept = this.#cache.get(key);
