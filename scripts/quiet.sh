@@ -7,13 +7,19 @@
 # (stdout to a file), waits for its start line, and then reports over --duration seconds:
 #   cpu   utime+stime of droptrace (/proc/PID/stat) over the window, as % of one core
 #   rss   VmHWM (peak since start) and VmRSS at the end of the window (/proc/PID/status)
-# plus what its last counters line saw (netns, cost of one sample).
+# plus what its last counters line saw (netns, cost of one sample) and how many drops it saw.
+#
+# droptrace traces every drop of the machine. On a shared machine another engineer's flood makes
+# the node anything but quiet (hundreds of thousands of drop lines in the window): --own-drops
+# passes --netns <the node namespace's inode>, so the kernel filters out every other drop before
+# it reaches droptrace, and what is measured is droptrace on a quiet node again (the samplers and
+# discovery still walk every netns of the machine). The drops line says whether it was needed.
 #
 # Everything happens in throw-away namespaces named dtquiet-<id>-*: veths exist only inside
 # them, addresses are 198.18.0.0/15 (RFC 2544 benchmarking) only, no interface, route or rule
 # of the host is touched. Everything is removed on exit, also on Ctrl-C or failure.
 #
-# Usage: sudo scripts/quiet.sh [--pods N] [--duration SECONDS] [-- DROPTRACE_STREAM_ARGS...]
+# Usage: sudo scripts/quiet.sh [--pods N] [--duration SECONDS] [--own-drops] [-- DROPTRACE_STREAM_ARGS...]
 #   default: 250 pods, 30 s
 # Needs: root, a built droptrace (bash scripts/setup.sh), iptables, nsenter.
 # Output, e.g.:
@@ -22,14 +28,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pods=250 duration=30
+pods=250 duration=30 own=0
 extra=()
 while (($#)); do
   case $1 in
     --pods) pods=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
+    --own-drops) own=1; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "quiet: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -84,6 +91,7 @@ for i in $(seq 0 $((pods - 1))); do
 done
 echo "quiet: $pods pod namespaces ready" >&2
 
+if ((own)); then extra=(--netns "$(stat -L -c %i "/run/netns/$node_ns")" "${extra[@]}"); fi
 node dist/src/cli.js stream "${extra[@]}" > "$work/out" 2> "$work/stderr" &
 dt_pid=$!
 for _ in $(seq 300); do grep -q '"type":"start"' "$work/out" 2>/dev/null && break; kill -0 "$dt_pid" 2>/dev/null || break; sleep 0.1; done

@@ -26,10 +26,11 @@
 #   default: 600 s, 20000 drops/s over 64 ports, churn every 5 s, sample every 10 s, warm-up 60 s
 #            (shorter runs: warm-up is capped at a fifth of the duration)
 # Needs: root, a built droptrace (./droptrace once, or npm run build), python3, iptables.
-# Output: a table of samples, then a summary, e.g.
-#   t_s     rss_kib  fds  note
-#   0       152068   37   ready
-#   60      177280   37   first window
+# Output: a table of samples, then a summary, e.g. (drops/s: every drop the machine made, as
+# droptrace counted them; well over --pps means another flood on the machine was traced too)
+#   t_s     rss_kib  fds  drops/s   note
+#   0       152068   37   -         ready
+#   60      177280   37   20012     first window
 #   ...
 #   rss floor: first window 177280 KiB, last window 181544 KiB (+2.4%); ...
 #   verdict: stable (within 10%)
@@ -112,13 +113,17 @@ churn_pid=$!
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$dt_pid/status"; }
 fds() { ls "/proc/$dt_pid/fd" | wc -l; }
+# droptrace sees every drop of the machine: on a shared machine other floods come on top of the
+# soak's own. The drops/s column (kernel count between the last two stats lines) shows them.
+kdrops() { grep '"type":"stats"' "$work/lines" | tail -1 | grep -o '"kernel":{"drops":[0-9]*' | grep -o '[0-9]*$' || echo 0; }
 window=$((duration / 5)); ((window >= 3 * sample)) || window=$((3 * sample))
 first_from=$warmup first_to=$((warmup + window)) last_from=$((duration - window))
 ((last_from >= first_to)) || { echo "soak: --duration too short for --warmup and two windows of 3 samples" >&2; exit 2; }
-printf '%-7s %-8s %-4s %s\n' t_s rss_kib fds note
+printf '%-7s %-8s %-4s %-9s %s\n' t_s rss_kib fds drops/s note
 start=$SECONDS first_rss=$(rss) first_fds=$(fds) max_rss=0
 floor1= floor2= base_fds=
-printf '%-7s %-8s %-4s %s\n' 0 "$first_rss" "$first_fds" ready
+prev_drops=$(kdrops) prev_t=0
+printf '%-7s %-8s %-4s %-9s %s\n' 0 "$first_rss" "$first_fds" - ready
 next=$sample
 while ((SECONDS - start < duration)); do
   sleep 1
@@ -126,7 +131,8 @@ while ((SECONDS - start < duration)); do
   t=$((SECONDS - start))
   ((t >= next)) || continue
   next=$((next + sample))
-  r=$(rss) f=$(fds) note=
+  r=$(rss) f=$(fds) note= d=$(kdrops)
+  rate=$(((d - prev_drops) / (t - prev_t))) prev_drops=$d prev_t=$t
   ((r > max_rss)) && max_rss=$r
   if ((t >= first_from && t <= first_to)); then
     note="first window"; [[ -z $base_fds ]] && base_fds=$f
@@ -136,7 +142,7 @@ while ((SECONDS - start < duration)); do
     note="last window"
     [[ -z $floor2 || $r -lt $floor2 ]] && floor2=$r
   fi
-  printf '%-7s %-8s %-4s %s\n' "$t" "$r" "$f" "$note"
+  printf '%-7s %-8s %-4s %-9s %s\n' "$t" "$r" "$f" "$rate" "$note"
 done
 end_rss=$(rss) end_fds=$(fds)
 

@@ -14,8 +14,10 @@ import type { Sink } from './sinks/sink.js';
 import { fanOut } from './sinks/sink.js';
 import { NdjsonSink } from './sinks/ndjson.js';
 import { labCommand } from './lab/command.js';
-import { DropMetrics, parseMetricsAddress, startMetricsServer } from './sinks/metrics.js';
-import { runTop, TOP_BACKLOG_MIB } from './tui/command.js';
+// --metrics (prom-client) and top (ink, react, yoga) are imported when used: loaded up front they
+// are ~60 MB of RSS that `stream` without --metrics never needs (docs/operations.md, a quiet node).
+import { parseMetricsAddress } from './sinks/metrics-server.js';
+import { TOP_BACKLOG_MIB } from './tui/budget.js';
 import { GROUP_BYS, SORTS } from './tui/store.js';
 import type { GroupBy, SortBy } from './tui/store.js';
 import { loadNative } from './native/binding.js';
@@ -148,6 +150,7 @@ interface TopFlags extends StreamFlags {
 async function top(flags: TopFlags, cmd: Command): Promise<number> {
   // live options given with --replay are a mistake the user should hear about
   const liveGiven = cmd.options.some((o) => !['replay', 'speed', 'groupBy', 'sort', 'filter'].includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+  const { runTop } = await import('./tui/command.js');
   return runTop({
     ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
     ...(flags.replay === undefined || liveGiven ? { live: liveFrom(flags) } : {}),
@@ -170,9 +173,10 @@ interface StreamCommandFlags extends StreamFlags {
 }
 
 async function stream(flags: StreamCommandFlags): Promise<number> {
-  const metrics = flags.metrics !== undefined ? new DropMetrics({ podLimit: flags.metricsPodLimit }) : null;
+  const m = flags.metrics !== undefined ? await import('./sinks/metrics.js') : null;
+  const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit }) : null;
   // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
-  const server = metrics ? await startMetricsServer(flags.metrics!, metrics.registry) : null;
+  const server = m && metrics ? await m.startMetricsServer(flags.metrics!, metrics.registry) : null;
   const out = new NdjsonSink(process.stdout);
   // metrics see every drop, also those a stalled reader costs the stream
   const sinks: Sink[] = [out];

@@ -10,9 +10,9 @@
  * host-network pods are left to the API and the pods file.
  */
 import { ipv6 } from '../pipeline/addr.js';
-import { errnoCode, mapLimit, nodeHostIo } from '../host/io.js';
+import { mapLimit, nodeHostIo } from '../host/io.js';
 import type { HostIo } from '../host/io.js';
-import { parseNetnsLink } from '../host/netns.js';
+import { ProcWalker, machineProcWalker } from '../host/proc-walk.js';
 import { parseProcCgroup } from './cgroup.js';
 import type { PodCgroup } from './cgroup.js';
 import type { PodIndex } from './pod-index.js';
@@ -31,6 +31,11 @@ export interface DiscoveryOptions {
   now?: () => number;
   /** USER_HZ, the unit of /proc/<pid>/stat start times; 100 on every Linux architecture */
   clockTicks?: number;
+  /**
+   * Who walks /proc/<pid>/ns/net. Default: the machine's one walker, shared with the host
+   * samplers, when `io` and `procRoot` are the real ones; a walker of its own otherwise.
+   */
+  walker?: ProcWalker;
 }
 
 export interface DiscoveredPod {
@@ -110,13 +115,21 @@ export function parseStatStartTicks(stat: string): number | null {
 interface NetnsInfo {
   /** a process seen in it, to tell next time that the netns is still the same one */
   witness: number;
+  /** for a netns that is no pod's: the processes looked at, and when (epoch ms) */
+  looked?: { pids: string; at: number };
   pod: PodCgroup | null;
   containerIds: string[];
   ips: string[];
   start: number | undefined;
 }
 
-const isPid = (n: string) => /^\d+$/.test(n);
+/**
+ * A netns that is no pod's is looked at again when its processes change, and at least this often
+ * (a process may be moved into a pod's cgroup after it entered the netns).
+ */
+const NOT_A_POD_RECHECK_MS = 60_000;
+/** How old a walk another reader made may be for a periodic scan (a fraction of the interval). */
+const SHARED_WALK_MAX_MS = 2_000;
 
 export class NodeDiscovery {
   readonly stats: DiscoveryStats = { scans: 0, onDemandScans: 0, failures: 0, lastError: null, pods: 0 };
@@ -128,6 +141,7 @@ export class NodeDiscovery {
   readonly #missMs: number;
   readonly #now: () => number;
   readonly #ticks: number;
+  readonly #walker: ProcWalker;
   readonly #cache = new Map<number, NetnsInfo>();
   /** every netns inode the last scan saw: a drop from one of these needs no rescan */
   #seen = new Set<number>();
@@ -153,6 +167,8 @@ export class NodeDiscovery {
     this.#missMs = opts.missRescanMs ?? 1_000;
     this.#now = opts.now ?? Date.now;
     this.#ticks = opts.clockTicks ?? 100;
+    const real = opts.io === undefined && opts.procRoot === undefined;
+    this.#walker = opts.walker ?? (real ? machineProcWalker() : new ProcWalker({ io: this.#io, proc: this.#proc }));
   }
 
   /** First scan (its failure is counted, not thrown), then periodic and on-demand rescans. */
@@ -162,7 +178,7 @@ export class NodeDiscovery {
     if (this.#intervalMs > 0 && !this.#closed) {
       this.#timer = setInterval(() => {
         this.#negative.clear();
-        this.scan().catch(() => undefined);
+        this.scan({ shared: true }).catch(() => undefined);
       }, this.#intervalMs);
       this.#timer.unref();
     }
@@ -175,11 +191,14 @@ export class NodeDiscovery {
     this.#unlisten?.();
   }
 
-  /** One scan, applied to the index. Calls during a scan share the one queued after it. */
-  scan(): Promise<DiscoveryScan> {
+  /**
+   * One scan, applied to the index. Calls during a scan share the one queued after it. With
+   * `shared`, a /proc walk the host samplers made in the last moment serves instead of a new one.
+   */
+  scan(opts: { shared?: boolean } = {}): Promise<DiscoveryScan> {
     if (this.#queued) return this.#queued;
     if (this.#running === null) {
-      this.#running = this.#scanOnce().finally(() => {
+      this.#running = this.#scanOnce(opts.shared === true).finally(() => {
         this.#running = null;
       });
       return this.#running;
@@ -215,12 +234,12 @@ export class NodeDiscovery {
     this.#missTimer.unref();
   }
 
-  async #scanOnce(): Promise<DiscoveryScan> {
+  async #scanOnce(shared: boolean): Promise<DiscoveryScan> {
     const startedAt = this.#now();
     const previous = this.#lastScanStart;
     this.#lastScanStart = startedAt;
     try {
-      const scan = await this.#walk(previous);
+      const scan = await this.#walk(previous, shared);
       this.#apply(scan, startedAt);
       this.stats.scans++;
       this.stats.pods = scan.pods.length;
@@ -252,37 +271,17 @@ export class NodeDiscovery {
     this.#known = present;
   }
 
-  async #walk(previousScan: number | null): Promise<DiscoveryScan> {
-    const io = this.#io;
-    const proc = this.#proc;
-    const pids = (await io.readdir(proc)).filter(isPid).map(Number);
-    const link = (p: number | string) => io.readlink(`${proc}/${p}/ns/net`).then(parseNetnsLink, () => null);
-    const selfNetns = await link('self');
+  async #walk(previousScan: number | null, shared: boolean): Promise<DiscoveryScan> {
+    const clock = this.#walker.clock;
+    const walk = await this.#walker.get(clock.monotonicMs() - (shared ? SHARED_WALK_MAX_MS : 0));
+    const byNetns = walk.byInode;
+    const selfNetns = walk.selfInode;
     // pid 1's link can be unreadable (a protected init); droptrace itself runs in the host's netns
-    const hostNetns = (await link(1)) ?? selfNetns;
-    let vanished = 0;
-    let denied = 0;
-    const inodes = await mapLimit(pids, 64, async (pid) => {
-      try {
-        return parseNetnsLink(await io.readlink(`${proc}/${pid}/ns/net`));
-      } catch (err) {
-        const code = errnoCode(err);
-        if (code === 'EACCES' || code === 'EPERM') denied++;
-        else vanished++;
-        return null;
-      }
-    });
-    const byNetns = new Map<number, number[]>();
-    pids.forEach((pid, i) => {
-      const inode = inodes[i];
-      if (inode === null || inode === undefined) return;
-      const l = byNetns.get(inode);
-      if (l) l.push(pid);
-      else byNetns.set(inode, [pid]);
-    });
+    const hostNetns = walk.initInode ?? selfNetns;
+    const { vanished, denied } = walk;
 
     const names = new Map<string, { namespace: string; name: string }>();
-    for (const d of await io.readdir(this.#logs).catch(() => [] as string[])) {
+    for (const d of await this.#io.readdir(this.#logs).catch(() => [] as string[])) {
       const p = parsePodLogDir(d);
       if (p) names.set(p.uid, p);
     }
@@ -312,12 +311,16 @@ export class NodeDiscovery {
 
     for (const inode of this.#cache.keys()) if (!byNetns.has(inode)) this.#cache.delete(inode);
     this.#seen = new Set(byNetns.keys());
-    return { pods, pids: pids.length, vanished, denied, netns: byNetns.size, hostNetns };
+    return { pods, pids: walk.pids, vanished, denied, netns: byNetns.size, hostNetns };
   }
 
   async #netnsInfo(inode: number, pids: number[]): Promise<NetnsInfo> {
     const cached = this.#cache.get(inode);
-    if (cached !== undefined && pids.includes(cached.witness)) {
+    const looked = pids.slice(0, 64);
+    const lookedKey = looked.join(',');
+    if (cached?.looked !== undefined) {
+      if (cached.looked.pids === lookedKey && this.#now() - cached.looked.at < NOT_A_POD_RECHECK_MS) return cached;
+    } else if (cached !== undefined && pids.includes(cached.witness)) {
       // A pod's addresses can appear after its first process (the CNI runs once the sandbox is up).
       if (cached.pod !== null && cached.ips.length === 0) cached.ips = await this.#ips(cached.witness);
       return cached;
@@ -328,7 +331,7 @@ export class NodeDiscovery {
     let ambiguous = false;
     const containers = new Set<string>();
     const members: number[] = [];
-    for (const pid of pids.slice(0, 64)) {
+    for (const pid of looked) {
       const cg = await io.readFile(`${this.#proc}/${pid}/cgroup`).then(parseProcCgroup, () => null);
       if (cg === null) continue;
       if (pod !== null && cg.podUid !== pod.podUid) ambiguous = true;
@@ -338,9 +341,12 @@ export class NodeDiscovery {
       if (cg.containerId) containers.add(cg.containerId);
     }
     if (pod === null || witness === null || ambiguous) {
-      // Not a pod's, or two pods' at once (only the host's netns is that). Not cached: a
-      // process may join a pod's cgroup after it entered the netns.
-      return { witness: pids[0]!, pod: null, containerIds: [], ips: [], start: undefined };
+      // Not a pod's, or two pods' at once (only the host's netns is that). Kept only while the
+      // same processes are in it, and not for long: a process may join a pod's cgroup after it
+      // entered the netns.
+      const none: NetnsInfo = { witness: pids[0]!, pod: null, containerIds: [], ips: [], start: undefined, looked: { pids: lookedKey, at: this.#now() } };
+      this.#cache.set(inode, none);
+      return none;
     }
     const info: NetnsInfo = {
       witness,

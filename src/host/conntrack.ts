@@ -8,6 +8,7 @@
 import type { HostIo } from './io.js';
 import { errnoCode, mapLimit } from './io.js';
 import type { NetnsHandle, NetnsScan } from './netns.js';
+import type { EnteredReads } from './netns.js';
 import { readNetnsProcNet } from './netns.js';
 import type { ProcStatTable } from './proc-stat.js';
 import { parseProcStatTable, tableEntries } from './proc-stat.js';
@@ -17,6 +18,8 @@ export interface ConntrackNetnsReading {
   /** nf_conntrack_count of this netns. */
   count: number;
   raw: ProcStatTable;
+  /** Monotonic ms the table was read (earlier than the sample for a reused nsenter reading). */
+  at: number;
 }
 
 export interface ConntrackReading {
@@ -26,7 +29,13 @@ export interface ConntrackReading {
 }
 
 /** Null when the nf_conntrack module is not loaded (nothing to report, not an error). */
-export async function readConntrack(io: HostIo, scan: NetnsScan, notes: string[]): Promise<ConntrackReading | null> {
+export async function readConntrack(
+  io: HostIo,
+  scan: NetnsScan,
+  notes: string[],
+  entered?: EnteredReads,
+  now = 0,
+): Promise<ConntrackReading | null> {
   let selfText: string;
   try {
     selfText = await io.readFile('/proc/self/net/stat/nf_conntrack');
@@ -40,11 +49,16 @@ export async function readConntrack(io: HostIo, scan: NetnsScan, notes: string[]
     .catch(() => null);
 
   const readings = await mapLimit(scan.netns, 16, async (h): Promise<ConntrackNetnsReading | null> => {
-    const text = h.self ? selfText : await readNetnsProcNet(io, h, 'stat/nf_conntrack');
-    if (text === null) return null;
+    // `at` is the sample's start for every table read now, so the sampler can tell them from reused ones
+    const got = h.self
+      ? { text: selfText, at: now }
+      : entered !== undefined && h.pids.length === 0 && h.path !== null
+        ? await entered.read(io, h, 'stat/nf_conntrack', now)
+        : { text: await readNetnsProcNet(io, h, 'stat/nf_conntrack'), at: now };
+    if (got.text === null) return null;
     try {
-      const raw = parseProcStatTable(text, `nf_conntrack statistics of netns ${h.inode}`);
-      return { netns: h, count: tableEntries(raw) ?? 0, raw };
+      const raw = parseProcStatTable(got.text, `nf_conntrack statistics of netns ${h.inode}`);
+      return { netns: h, count: tableEntries(raw) ?? 0, raw, at: got.at };
     } catch (err) {
       notes.push(err instanceof Error ? err.message : String(err));
       return null;

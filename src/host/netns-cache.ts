@@ -15,8 +15,15 @@ import { parseNetnsLink } from './netns.js';
 export interface NetnsCacheOptions {
   /** Walk /proc again after this long even when every known netns is intact; 0: at every use. */
   maxAgeMs: number;
-  walk: () => Promise<NetnsScan>;
+  /**
+   * Walks /proc, or hands out a walk begun at `notBefore` (monotonic ms) or later: the walker
+   * is shared with pod discovery (proc-walk.ts), whose walk of a moment ago serves as well.
+   */
+  walk: (notBefore: number) => Promise<NetnsScan>;
 }
+
+/** How old a walk made by someone else may be when the kept set only aged out (nothing changed). */
+const SHARED_SLACK_MS = 5_000;
 
 export class NetnsCache {
   readonly #io: HostIo;
@@ -36,10 +43,14 @@ export class NetnsCache {
   async get(): Promise<NetnsScan> {
     const now = this.#clock.monotonicMs();
     const kept = this.#scan;
-    if (kept !== null && now - this.#at < this.#opts.maxAgeMs && (await this.#intact(kept))) return kept;
+    const young = kept !== null && now - this.#at < this.#opts.maxAgeMs;
+    if (young && (await this.#intact(kept))) return kept;
+    // Something changed (or walking at every use): only a walk from now on will do. Merely aged
+    // out: a walk of the last few seconds is as good as a new one.
+    const notBefore = young || this.#opts.maxAgeMs === 0 ? now : now - Math.min(SHARED_SLACK_MS, this.#opts.maxAgeMs / 2);
     // a failed walk is not kept: the next use walks again
     this.#scan = null;
-    const scan = await this.#opts.walk();
+    const scan = await this.#opts.walk(notBefore);
     this.walks++;
     this.#scan = scan;
     this.#at = now;

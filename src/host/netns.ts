@@ -4,8 +4,10 @@
  * named netns without any process (`ip netns add` and nothing started in it) must be entered
  * with nsenter. Processes come and go during the scan: a vanished pid is skipped, never an error.
  */
-import type { HostIo } from './io.js';
-import { errnoCode, mapLimit } from './io.js';
+import type { Clock, HostIo } from './io.js';
+import { mapLimit, systemClock } from './io.js';
+import type { ProcWalk } from './proc-walk.js';
+import { parseNetnsLink, walkProc } from './proc-walk.js';
 
 export interface NetnsHandle {
   /** The namespace inode, as `ip netns identify`, `lsns` and drop events' `netns` show it. */
@@ -40,47 +42,27 @@ export interface ScanNetnsOptions {
   netnsDirs?: readonly string[];
   /** When false, only the reader's own netns is returned (no /proc walk). */
   all?: boolean;
+  /** A walk of /proc already made (proc-walk.ts, shared with pod discovery); default: walk now. */
+  walk?: ProcWalk;
+  /**
+   * The scan before this one: a netns whose first process is the same keeps its `comm`, so a
+   * rescan of an unchanged node reads no /proc/<pid>/comm at all.
+   */
+  previous?: NetnsScan | null;
 }
 
-export function parseNetnsLink(link: string): number | null {
-  const m = /^net:\[(\d+)\]$/.exec(link.trim());
-  return m ? Number(m[1]) : null;
-}
+export { parseNetnsLink };
 
 export async function scanNetns(io: HostIo, opts: ScanNetnsOptions = {}): Promise<NetnsScan> {
-  const selfInode = await io.readlink('/proc/self/ns/net').then(parseNetnsLink, () => null);
-  const byInode = new Map<number, number[]>();
-  let pidCount = 0;
-  let vanished = 0;
-  let denied = 0;
-
-  if (opts.all !== false) {
-    const pids = (await io.readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
-    pidCount = pids.length;
-    const links = await mapLimit(pids, 64, async (pid) => {
-      try {
-        return parseNetnsLink(await io.readlink(`/proc/${pid}/ns/net`));
-      } catch (err) {
-        const code = errnoCode(err);
-        if (code === 'EACCES' || code === 'EPERM') denied++;
-        else vanished++;
-        return null;
-      }
-    });
-    pids.forEach((pid, i) => {
-      const inode = links[i];
-      if (inode === null || inode === undefined) return;
-      const list = byInode.get(inode);
-      if (list) list.push(pid);
-      else byInode.set(inode, [pid]);
-    });
-  }
+  const all = opts.all !== false;
+  const walk: ProcWalk | null = all ? (opts.walk ?? (await walkProc(io, systemClock))) : null;
+  const selfInode = walk !== null ? walk.selfInode : await io.readlink('/proc/self/ns/net').then(parseNetnsLink, () => null);
+  const byInode = new Map<number, number[]>(walk?.byInode ?? []);
   if (selfInode !== null && !byInode.has(selfInode)) byInode.set(selfInode, []);
-  let initInode: number | null = null;
-  for (const [inode, pids] of byInode) if (pids.includes(1)) initInode = inode;
+  const initInode = walk?.initInode ?? null;
 
   const named = new Map<number, { name: string; path: string }>();
-  if (opts.all !== false) {
+  if (all) {
     for (const dir of opts.netnsDirs ?? ['/run/netns']) {
       const names = await io.readdir(dir).catch(() => [] as string[]);
       for (const name of names.sort()) {
@@ -92,10 +74,13 @@ export async function scanNetns(io: HostIo, opts: ScanNetnsOptions = {}): Promis
     for (const inode of named.keys()) if (!byInode.has(inode)) byInode.set(inode, []);
   }
 
+  const before = new Map<number, NetnsHandle>();
+  for (const h of opts.previous?.netns ?? []) before.set(h.inode, h);
   const inodes = [...byInode.keys()].sort((a, b) => a - b);
   const netns = await mapLimit(inodes, 32, async (inode): Promise<NetnsHandle> => {
-    let pids = (byInode.get(inode) ?? []).sort((a, b) => a - b);
-    let comm: string | null = null;
+    let pids = byInode.get(inode) ?? [];
+    const was = before.get(inode);
+    let comm: string | null = was !== undefined && was.pids[0] !== undefined && was.pids[0] === pids[0] ? was.comm : null;
     for (let tries = 0; tries < 4 && pids[0] !== undefined && comm === null; tries++) {
       try {
         comm = (await io.readFile(`/proc/${pids[0]}/comm`)).trim();
@@ -115,7 +100,7 @@ export async function scanNetns(io: HostIo, opts: ScanNetnsOptions = {}): Promis
       init: inode === initInode,
     };
   });
-  return { netns, selfInode, pids: pidCount, vanished, denied };
+  return { netns, selfInode, pids: walk?.pids ?? 0, vanished: walk?.vanished ?? 0, denied: walk?.denied ?? 0 };
 }
 
 /** How a netns is named in a line an engineer reads. */
@@ -144,6 +129,41 @@ export async function readNetnsProcNet(io: HostIo, h: NetnsHandle, file: string)
   if (h.path === null) return null;
   const r = await io.exec('nsenter', [`--net=${h.path}`, 'cat', `/proc/net/${file}`]).catch(() => null);
   return r !== null && r.code === 0 ? r.stdout : null;
+}
+
+/**
+ * Readings of process-less named netns, which only nsenter reaches: a spawn each, which costs
+ * more than every other read of a sample together. Taken at most every `everyMs` per netns and
+ * file, handed out again in between with the time they were taken (rates use that time).
+ */
+export class EnteredReads {
+  readonly #clock: Clock;
+  readonly #everyMs: number;
+  readonly #cache = new Map<string, { inode: number; at: number; text: string | null }>();
+  /** Spawns so far. */
+  spawns = 0;
+
+  constructor(clock: Clock, everyMs: number) {
+    this.#clock = clock;
+    this.#everyMs = everyMs;
+  }
+
+  /** The text and the monotonic ms it was read at (`now` for a netns with a process, read directly). */
+  async read(io: HostIo, h: NetnsHandle, file: string, now = this.#clock.monotonicMs()): Promise<{ text: string | null; at: number }> {
+    if (h.self || h.pids.length > 0 || h.path === null) return { text: await readNetnsProcNet(io, h, file), at: now };
+    const key = `${h.inode}/${file}`;
+    const kept = this.#cache.get(key);
+    if (kept !== undefined && now - kept.at < this.#everyMs) return kept;
+    this.spawns++;
+    const got = { inode: h.inode, at: now, text: await readNetnsProcNet(io, h, file) };
+    this.#cache.set(key, got);
+    return got;
+  }
+
+  /** Forgets the netns that are gone (a namespace churned away leaves nothing behind). */
+  keepOnly(present: ReadonlySet<number>): void {
+    for (const [key, v] of this.#cache) if (!present.has(v.inode)) this.#cache.delete(key);
+  }
 }
 
 /** nsenter arguments that put a command into this netns, or null for the reader's own. */

@@ -13,7 +13,8 @@ import type { NeighReading, NeighTableName } from './neigh.js';
 import { readNeighTables } from './neigh.js';
 import { NetnsCache } from './netns-cache.js';
 import type { NetnsScan } from './netns.js';
-import { describeNetns, scanNetns } from './netns.js';
+import { EnteredReads, describeNetns, scanNetns } from './netns.js';
+import { ProcWalker, machineProcWalker } from './proc-walk.js';
 import type { ProcStatTable } from './proc-stat.js';
 import { counterIncreases, tableTotals } from './proc-stat.js';
 
@@ -95,6 +96,11 @@ export interface HostSamplerOptions {
   nics?: NicSelection;
   /** Also read ethtool -S of the devices inside every other netns (a spawn per device). */
   nicNetns?: boolean;
+  /**
+   * Run `ethtool -S` (a spawn per NIC, the largest cost of an idle sample) at most this often;
+   * samples in between repeat the last counters, without rates. Default 15 s; 0: every sample.
+   */
+  nicEveryMs?: number;
   /** Walk /proc for every netns (conntrack is per netns); false reads only droptrace's own. */
   allNetns?: boolean;
   /** Where named netns are bind-mounted; default `/run/netns`. */
@@ -107,13 +113,20 @@ export interface HostSamplerOptions {
   netnsRescanMs?: number;
   /** Warn when a table is at least this full; default 0.9. */
   warnFill?: number;
+  /**
+   * Who walks /proc. Default: the machine's one walker, shared with pod discovery, when `io`
+   * is the real machine; a walker of its own over `io` otherwise.
+   */
+  walker?: ProcWalker;
 }
 
 interface Previous {
   mono: number;
   neigh: Map<string, ProcStatTable>;
-  conntrack: Map<number, ProcStatTable>;
-  nics: Map<string, Record<string, number>>;
+  /** Each netns's table and the monotonic ms it was read at (older than `mono` when reused). */
+  conntrack: Map<number, { raw: ProcStatTable; at: number }>;
+  /** Each NIC's counters and the monotonic ms they were read at (older than `mono` when reused). */
+  nics: Map<string, { stats: Record<string, number>; at: number }>;
 }
 
 type Increases = Record<string, number | null>;
@@ -123,6 +136,8 @@ export class HostSampler {
   readonly #clock: Clock;
   readonly #opts: HostSamplerOptions;
   readonly #netns: NetnsCache;
+  readonly #entered: EnteredReads;
+  #nicsRead: { at: number; readings: NicReading[] } | null = null;
   #prev: Previous | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -131,9 +146,19 @@ export class HostSampler {
     this.#clock = opts.clock ?? systemClock;
     this.#opts = opts;
     const io = this.#io;
+    const all = opts.allNetns !== false;
+    const walker = opts.walker ?? (opts.io === undefined && opts.clock === undefined ? machineProcWalker() : new ProcWalker({ io, clock: this.#clock }));
+    let previous: NetnsScan | null = null;
+    const rescanMs = opts.netnsRescanMs ?? 30_000;
+    // a netns without a process costs a spawn to read: as often as the netns set is walked
+    this.#entered = new EnteredReads(this.#clock, rescanMs);
     this.#netns = new NetnsCache(io, this.#clock, {
-      maxAgeMs: opts.netnsRescanMs ?? 30_000,
-      walk: () => scanNetns(io, { all: opts.allNetns !== false, netnsDirs: opts.netnsDirs }),
+      maxAgeMs: rescanMs,
+      walk: async (notBefore) => {
+        const walk = all ? await walker.get(notBefore) : undefined;
+        previous = await scanNetns(io, { all, netnsDirs: opts.netnsDirs, previous, ...(walk ? { walk } : {}) });
+        return previous;
+      },
     });
     const warnFill = opts.warnFill ?? 0.9;
     if (!(warnFill > 0 && warnFill <= 1)) throw new RangeError(`warnFill must be in (0, 1], got ${warnFill}`);
@@ -144,6 +169,20 @@ export class HostSampler {
     const next = this.#queue.then(() => this.#sample());
     this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  async #readNics(scan: NetnsScan, started: number, notes: string[]): Promise<NicsRead> {
+    const every = this.#opts.nicEveryMs ?? 15_000;
+    const kept = this.#nicsRead;
+    if (kept !== null && started - kept.at < every) return kept;
+    try {
+      const readings = await readNics(this.#io, scan, { nics: this.#opts.nics, nicNetns: this.#opts.nicNetns }, notes);
+      this.#nicsRead = { at: started, readings };
+      return this.#nicsRead;
+    } catch (err) {
+      notes.push(`nic counters: ${err instanceof Error ? err.message : String(err)}`);
+      return { at: started, readings: [] };
+    }
   }
 
   async #sample(): Promise<HostSnapshot> {
@@ -165,12 +204,11 @@ export class HostSampler {
     if (scan.denied > 0) {
       notes.push(`netns scan: ${scan.denied} processes could not be looked at (not root), so their netns may be missing`);
     }
+    this.#entered.keepOnly(new Set(scan.netns.map((h) => h.inode)));
     const [neigh, conntrack, nics] = await Promise.all([
       guard('neighbour tables', [] as NeighReading[], () => readNeighTables(io, notes)),
-      guard('conntrack', null as ConntrackReading | null, () => readConntrack(io, scan, notes)),
-      guard('nic counters', [] as NicReading[], () =>
-        readNics(io, scan, { nics: this.#opts.nics, nicNetns: this.#opts.nicNetns }, notes),
-      ),
+      guard('conntrack', null as ConntrackReading | null, () => readConntrack(io, scan, notes, this.#entered, started)),
+      this.#readNics(scan, started, notes),
     ]);
 
     const now = this.#clock.monotonicMs();
@@ -180,6 +218,12 @@ export class HostSampler {
       if (inc === null || intervalS === null) return null;
       const out: Rates = {};
       for (const [k, v] of Object.entries(inc)) out[k] = v === null ? null : v / intervalS;
+      return out;
+    };
+    const perNetnsSecond = (inc: Increases | null, seconds: number | null): Rates | null => {
+      if (inc === null || seconds === null) return null;
+      const out: Rates = {};
+      for (const [k, v] of Object.entries(inc)) out[k] = v === null ? null : v / seconds;
       return out;
     };
     const warnings: string[] = [];
@@ -222,7 +266,11 @@ export class HostSampler {
             netns: conntrack.netns.map((c): ConntrackNetnsSample => {
               const h = c.netns;
               const before = prev?.conntrack.get(h.inode);
-              const inc = before !== undefined && intervalS !== null ? counterIncreases(before, c.raw) : null;
+              // a reading reused from an earlier sample (a process-less netns) has no rate of its own
+              const at = c.at === started ? now : c.at;
+              const seconds = before !== undefined && at > before.at ? (at - before.at) / 1000 : null;
+              const inc = before !== undefined && seconds !== null && intervalS !== null ? counterIncreases(before.raw, c.raw) : null;
+              const netnsAgo = seconds === null ? ago : `in the last ${seconds.toFixed(1)} s`;
               const max = conntrack.max;
               const fill = max !== null && max > 0 ? c.count / max : null;
               const who = describeNetns(h);
@@ -234,19 +282,19 @@ export class HostSampler {
               const drop = inc?.drop;
               if (drop != null && drop > 0) {
                 warnings.push(
-                  `conntrack of ${who} dropped ${drop} ${drop === 1 ? 'packet' : 'packets'} ${ago} (drop, count ${c.count}/${max ?? '?'}): table full or insert failed`,
+                  `conntrack of ${who} dropped ${drop} ${drop === 1 ? 'packet' : 'packets'} ${netnsAgo} (drop, count ${c.count}/${max ?? '?'}): table full or insert failed`,
                 );
               }
               const early = inc?.early_drop;
               if (early != null && early > 0) {
                 warnings.push(
-                  `conntrack of ${who} evicted ${early} unreplied ${early === 1 ? 'connection' : 'connections'} ${ago} (early_drop): the table is full`,
+                  `conntrack of ${who} evicted ${early} unreplied ${early === 1 ? 'connection' : 'connections'} ${netnsAgo} (early_drop): the table is full`,
                 );
               }
               const failed = inc?.insert_failed;
               if (failed != null && failed > 0) {
                 warnings.push(
-                  `conntrack of ${who} failed ${failed} ${failed === 1 ? 'insert' : 'inserts'} ${ago} (insert_failed): connections clashed on confirm, the race behind 5 s DNS timeouts`,
+                  `conntrack of ${who} failed ${failed} ${failed === 1 ? 'insert' : 'inserts'} ${netnsAgo} (insert_failed): connections clashed on confirm, the race behind 5 s DNS timeouts`,
                 );
               }
               return {
@@ -259,19 +307,21 @@ export class HostSampler {
                 count: c.count,
                 fill,
                 stats: tableTotals(c.raw),
-                rates: perSecond(inc),
+                rates: perNetnsSecond(inc, seconds),
               };
             }),
           };
 
-    const nicsOut = nics.map((n): NicSample => {
+    const nicsAt = nics.at === started ? now : nics.at;
+    const nicsOut = nics.readings.map((n): NicSample => {
       const before = prev?.nics.get(nicKey(n));
-      const inc = before !== undefined && intervalS !== null ? nicIncreases(before, n.stats) : null;
+      const seconds = before !== undefined && nicsAt > before.at ? (nicsAt - before.at) / 1000 : null;
+      const inc = before !== undefined && seconds !== null && intervalS !== null ? nicIncreases(before.stats, n.stats) : null;
       for (const name of ALLOWANCE_COUNTERS) {
         const d = inc?.[name];
         if (d != null && d > 0) {
           warnings.push(
-            `${n.ifname}${n.driver !== null ? ` (${n.driver})` : ''}: ${name} +${d} ${ago}: ${ALLOWANCE_MEANING[name]}`,
+            `${n.ifname}${n.driver !== null ? ` (${n.driver})` : ''}: ${name} +${d} ${seconds === null ? ago : `in the last ${seconds.toFixed(1)} s`}: ${ALLOWANCE_MEANING[name]}`,
           );
         }
       }
@@ -282,15 +332,23 @@ export class HostSampler {
         virtual: n.virtual,
         stats: n.stats,
         allowance: allowanceOf(n.stats),
-        rates: perSecond(inc),
+        rates: perNetnsSecond(inc, seconds),
       };
     });
 
     this.#prev = {
       mono: now,
       neigh: new Map(neigh.map((t) => [t.table, t.raw])),
-      conntrack: new Map((conntrack?.netns ?? []).map((c) => [c.netns.inode, c.raw])),
-      nics: new Map(nics.map((n) => [nicKey(n), n.stats])),
+      conntrack: new Map(
+        (conntrack?.netns ?? []).map((c) => [
+          c.netns.inode,
+          (c.at === started ? undefined : prev?.conntrack.get(c.netns.inode)) ?? { raw: c.raw, at: c.at === started ? now : c.at },
+        ]),
+      ),
+      // a reused reading keeps the entry it was first stored with (read at that sample's end)
+      nics: new Map(
+        nics.readings.map((n) => [nicKey(n), (nics.at === started ? undefined : prev?.nics.get(nicKey(n))) ?? { stats: n.stats, at: nicsAt }]),
+      ),
     };
     return {
       time,
@@ -305,6 +363,12 @@ export class HostSampler {
       costMs: this.#clock.monotonicMs() - started,
     };
   }
+}
+
+/** A sample's NIC readings: `at` is `started` when read now, else the time of the reused reading. */
+interface NicsRead {
+  at: number;
+  readings: NicReading[];
 }
 
 const ALLOWANCE_MEANING: Record<(typeof ALLOWANCE_COUNTERS)[number], string> = {

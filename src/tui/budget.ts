@@ -10,6 +10,14 @@
  */
 import type { WorkBudget } from '../pipeline/shed.js';
 
+/**
+ * What may wait between the poller and the view (`--backlog` of `top`): the view describes only
+ * what a turn's budget allows anyway (src/tui/budget.ts), so a deep backlog only holds memory
+ * (64 MiB queued held ~60 MiB more RSS in a flood); past it the addon counts records per key
+ * as lost on its own thread, and they are folded back like the ones the view sheds.
+ */
+export const TOP_BACKLOG_MIB = 2;
+
 export interface TurnBudgetOptions {
   /** most milliseconds of work in one event-loop turn (default 30) */
   turnMs?: number;

@@ -16,7 +16,7 @@ import { loadRecording, ReplayPlayer } from './replay.js';
 import { GROUP_BYS, SORTS, TuiStore } from './store.js';
 import type { GroupBy, SortBy } from './store.js';
 import { themeFrom } from './theme.js';
-import { TurnBudget } from './budget.js';
+import { TOP_BACKLOG_MIB, TurnBudget } from './budget.js';
 import type { StreamLine } from '../pipeline/events.js';
 
 export interface TopOptions {
@@ -31,13 +31,7 @@ export interface TopOptions {
   filter?: string;
 }
 
-/**
- * What may wait between the poller and the view (`--backlog` of `top`): the view describes only
- * what a turn's budget allows anyway (src/tui/budget.ts), so a deep backlog only holds memory
- * (64 MiB queued held ~60 MiB more RSS in a flood); past it the addon counts records per key
- * as lost on its own thread, and they are folded back like the ones the view sheds.
- */
-export const TOP_BACKLOG_MIB = 2;
+export { TOP_BACKLOG_MIB };
 
 /**
  * Live defaults for `top`: stats every 2 s, so the lost-events count on screen is never more

@@ -229,4 +229,36 @@ describe('NodeDiscovery', () => {
     expect(d.stats).toMatchObject({ scans: 3, onDemandScans: 2 });
     d.close();
   });
+
+  it('reads the cgroups of a netns that is no pod\'s again only when its processes change, or a minute later', async () => {
+    const io = machine();
+    const reads: string[] = [];
+    const readFile = io.readFile.bind(io);
+    io.readFile = async (path: string) => {
+      if (path.endsWith('/cgroup')) reads.push(path);
+      return readFile(path);
+    };
+    const clock = { t: T0 };
+    const d = new NodeDiscovery(new PodIndex({ now: () => clock.t }), { io, intervalMs: 0, now: () => clock.t });
+    await d.scan();
+    const debugReads = () => reads.filter((p) => p === '/proc/500/cgroup').length;
+    expect(debugReads()).toBe(1);
+    clock.t += 10_000;
+    await d.scan();
+    expect(debugReads()).toBe(1);
+    // a second process in the netns: looked at again
+    io.dirs.set('/proc', [...io.dirs.get('/proc')!, '501']);
+    io.links.set('/proc/501/ns/net', `net:[${DEBUG}]`);
+    io.files.set('/proc/501/cgroup', '0::/user.slice/user-0.slice/session-1.scope\n');
+    clock.t += 10_000;
+    expect((await d.scan()).pods.map((p) => p.netns)).toEqual([WEB, DB]);
+    expect(debugReads()).toBe(2);
+    // the same processes, but the shell moved into a pod's cgroup: seen once a minute has passed
+    io.files.set('/proc/500/cgroup', `0::/kubepods.slice/kubepods-pod${NEXT_UID.replaceAll('-', '_')}.slice/cri-containerd-${CID(5)}.scope\n`);
+    clock.t += 59_999;
+    expect((await d.scan()).pods.map((p) => p.netns)).toEqual([WEB, DB]);
+    clock.t += 1;
+    expect((await d.scan()).pods.map((p) => p.netns)).toEqual([WEB, DB, DEBUG]);
+    expect(debugReads()).toBe(3);
+  });
 });

@@ -85,7 +85,8 @@ async function twoSamples(setup?: (io: FakeIo) => void) {
   const { io, later } = machine();
   setup?.(io);
   const clock = new FakeClock();
-  const sampler = new HostSampler({ io, clock });
+  // the process-less netns (one nsenter each) is read again at every rescan: here each sample
+  const sampler = new HostSampler({ io, clock, netnsRescanMs: 10_000, nicEveryMs: 10_000 });
   const first = await sampler.sample();
   clock.advance(10_000);
   later();
@@ -94,6 +95,50 @@ async function twoSamples(setup?: (io: FakeIo) => void) {
 }
 
 describe('HostSampler', () => {
+  it('runs ethtool -S once per nicEveryMs (default 15 s), repeating the counters in between without rates', async () => {
+    const { io, later } = machine();
+    const clock = new FakeClock();
+    const sampler = new HostSampler({ io, clock, netnsRescanMs: 5_000 });
+    const ethtools = () => io.execLog.filter((l) => l === 'ethtool -S ens5').length;
+    const first = await sampler.sample();
+    clock.advance(5_000);
+    later();
+    const second = await sampler.sample();
+    expect(ethtools()).toBe(1);
+    const ens5 = (s: typeof first) => s.nics.find((n) => n.ifname === 'ens5');
+    expect([ens5(second)?.stats, ens5(second)?.rates]).toEqual([ens5(first)?.stats, null]);
+    clock.advance(10_000);
+    const third = await sampler.sample();
+    expect(ethtools()).toBe(2);
+    // the 12 more pps_allowance_exceeded since the reading 15 s ago, over those 15 s
+    expect(ens5(third)?.rates?.pps_allowance_exceeded).toBe(12 / 15);
+    expect(third.warnings.filter((w) => w.startsWith('ens5 (ena): pps'))).toEqual([
+      expect.stringMatching(/^ens5 \(ena\): pps_allowance_exceeded \+12 in the last 15\.0 s: /),
+    ]);
+  });
+
+  it('reads a process-less netns (a spawn) once per rescan, reusing it in between without a rate', async () => {
+    const { io, later } = machine();
+    const clock = new FakeClock();
+    const sampler = new HostSampler({ io, clock, nics: 'none' });
+    const spawns = () => io.execLog.filter((l) => l.startsWith('nsenter --net=/run/netns/dtlab-t1-b')).length;
+    await sampler.sample();
+    clock.advance(10_000);
+    later();
+    const second = await sampler.sample();
+    expect(spawns()).toBe(1);
+    const empty = () => second.conntrack?.netns.find((n) => n.netns === EMPTY);
+    expect([empty()?.count, empty()?.rates]).toEqual([0, null]);
+    expect(second.conntrack?.netns.find((n) => n.netns === POD)?.rates).not.toBeNull();
+    clock.advance(20_000);
+    const third = await sampler.sample();
+    expect(spawns()).toBe(2);
+    const e = third.conntrack?.netns.find((n) => n.netns === EMPTY);
+    // the increase since the reading 30 s ago, over those 30 s
+    expect(e?.rates).toMatchObject({ drop: 0.5, insert_failed: 0 });
+    expect(third.warnings.filter((w) => w.includes('dtlab-t1-b'))[0]).toMatch(/^conntrack of netns 4026532246 \(dtlab-t1-b\) dropped 15 packets in the last 30\.0 s/);
+  });
+
   it('first sample: levels and totals, every rate null, no warnings', async () => {
     const { first } = await twoSamples();
     expect(first.intervalS).toBeNull();
@@ -185,7 +230,7 @@ describe('HostSampler', () => {
   it('reports insert clashes and early drops', async () => {
     const { io, later } = machine();
     const clock = new FakeClock();
-    const sampler = new HostSampler({ io, clock, nics: 'none' });
+    const sampler = new HostSampler({ io, clock, nics: 'none', netnsRescanMs: 2_500 });
     await sampler.sample();
     later();
     io.files.set('/proc/4242/net/stat/nf_conntrack', fixture('proc-net-stat-nf_conntrack-insert-clash-lab.txt'));
@@ -221,9 +266,10 @@ describe('HostSampler', () => {
     io.files.set('/proc/5000/net/stat/nf_conntrack', fixture('proc-net-stat-nf_conntrack-idle.txt'));
     clock.advance(1_000);
     const s = await sampler.sample();
+    // the process-less EMPTY's reading of a second ago is reused (one spawn per rescan): no rate yet
     expect(s.conntrack?.netns.map((n) => [n.netns, n.rates === null])).toEqual([
       [HOST, false],
-      [EMPTY, false],
+      [EMPTY, true],
       [4026532999, true],
     ]);
     expect(s.scan).toEqual({ pids: 3, netns: 3, vanished: 1, denied: 0 });
