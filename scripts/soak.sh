@@ -17,12 +17,20 @@
 # collections, so RSS is a sawtooth (measured: +1.6 MB/s, then back down every minute or so)
 # and two single samples can differ by 20% without any leak. So the verdict compares floors: the
 # lowest RSS of the first window after --warmup with the lowest of the last window (each window
-# a fifth of the run, at least 3 samples); fds are compared sample to sample. Stable when the
-# RSS floor grew by at most 10% (a lower floor is fine) and the fd count is within 10%. The samples at ready and at the end are printed too. Exit 0 when stable and
-# droptrace ended cleanly (exit 0, final stats line, nothing left attached), else 1.
+# a fifth of the run, at least 3 samples). fds are compared the same way, floor to floor: the
+# samplers' child processes (nsenter, ethtool) hold pipes while they run, so a single sample
+# can catch a few of them in flight; a leaked fd raises the floor. Stable when the RSS floor
+# grew by at most 10% (a lower floor is fine) and the fd floor is within 10%. The samples at
+# ready and at the end are printed too. Exit 0 when stable and droptrace ended cleanly (exit 0,
+# final stats line, nothing left attached), else 1.
+#
+# --own-drops passes --netns <the flood receiver's inode>: the kernel then filters out every
+# drop of other floods on a shared machine (the soak's churn drops too: discovery and the
+# samplers still see every namespace come and go).
 #
 # Usage: sudo scripts/soak.sh [--duration SECONDS] [--pps N] [--ports N] [--churn SECONDS]
-#                             [--sample SECONDS] [--warmup SECONDS] [-- DROPTRACE_STREAM_ARGS...]
+#                             [--sample SECONDS] [--warmup SECONDS] [--own-drops]
+#                             [-- DROPTRACE_STREAM_ARGS...]
 #   default: 600 s, 20000 drops/s over 64 ports, churn every 5 s, sample every 10 s, warm-up 60 s
 #            (shorter runs: warm-up is capped at a fifth of the duration)
 # Needs: root, a built droptrace (./droptrace once, or npm run build), python3, iptables.
@@ -37,7 +45,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=600 pps=20000 ports=64 churn=5 sample=10 warmup=
+duration=600 pps=20000 ports=64 churn=5 sample=10 warmup= own=
 extra=()
 while (($#)); do
   case $1 in
@@ -47,8 +55,9 @@ while (($#)); do
     --churn) churn=$2; shift 2 ;;
     --sample) sample=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
+    --own-drops) own=1; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "soak: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +91,7 @@ trap 'exit 130' INT TERM
 pair() { node dist/src/lab/pair-cli.js up "$@" >/dev/null; }
 
 pair --names "$pre-a" "$pre-b" --devs "dts${id}a" "dts${id}b" --subnet 254 --drop "udp:30000-$((30000 + ports - 1))"
+[[ -n $own ]] && extra+=(--netns "$(stat -L -c %i "/run/netns/$pre-b")")
 
 # droptrace writes to a reader that keeps the start and stats lines (a log shipper stand-in)
 ( node dist/src/cli.js stream --stats-interval 10 "${extra[@]}" 2>"$work/stderr" & echo $! > "$work/pid"; wait $!; echo $? > "$work/rc" ) |
@@ -121,7 +131,7 @@ first_from=$warmup first_to=$((warmup + window)) last_from=$((duration - window)
 ((last_from >= first_to)) || { echo "soak: --duration too short for --warmup and two windows of 3 samples" >&2; exit 2; }
 printf '%-7s %-8s %-4s %-9s %s\n' t_s rss_kib fds drops/s note
 start=$SECONDS first_rss=$(rss) first_fds=$(fds) max_rss=0
-floor1= floor2= base_fds=
+floor1= floor2= fds1= fds2=
 prev_drops=$(kdrops) prev_t=0
 printf '%-7s %-8s %-4s %-9s %s\n' 0 "$first_rss" "$first_fds" - ready
 next=$sample
@@ -135,12 +145,14 @@ while ((SECONDS - start < duration)); do
   rate=$(((d - prev_drops) / (t - prev_t))) prev_drops=$d prev_t=$t
   ((r > max_rss)) && max_rss=$r
   if ((t >= first_from && t <= first_to)); then
-    note="first window"; [[ -z $base_fds ]] && base_fds=$f
+    note="first window"
+    [[ -z $fds1 || $f -lt $fds1 ]] && fds1=$f
     [[ -z $floor1 || $r -lt $floor1 ]] && floor1=$r
   fi
   if ((t >= last_from)); then
     note="last window"
     [[ -z $floor2 || $r -lt $floor2 ]] && floor2=$r
+    [[ -z $fds2 || $f -lt $fds2 ]] && fds2=$f
   fi
   printf '%-7s %-8s %-4s %-9s %s\n' "$t" "$r" "$f" "$rate" "$note"
 done
@@ -172,12 +184,12 @@ done
 echo
 echo "duration ${duration}s, flood ${pps} drops/s over ${ports} ports, churn every ${churn}s"
 echo "rss floor: first window ${floor1} KiB, last window ${floor2} KiB ($(pct "$floor1" "$floor2")); at ready ${first_rss} KiB, at end ${end_rss} KiB, max ${max_rss} KiB"
-echo "fds: first window ${base_fds}, end ${end_fds} ($(pct "$base_fds" "$end_fds")); at ready ${first_fds}"
+echo "fd floor: first window ${fds1}, last window ${fds2} ($(pct "$fds1" "$fds2")); at ready ${first_fds}, at end ${end_fds}"
 echo "stop: SIGTERM to exit ${stop_ms} ms, exit code ${rc}; programs left attached: ${leftover:-none}"
 echo "final stats: ${final:-none}"
 [[ -s $work/stderr ]] && echo "stderr: $(head -c 500 "$work/stderr")"
-if grew_within "$floor1" "$floor2" && within "$base_fds" "$end_fds" && [[ -n $final && -z $leftover && $rc == 0 ]]; then
-  echo "verdict: stable (RSS floor grew at most 10%, fds within 10%)"
+if grew_within "$floor1" "$floor2" && within "$fds1" "$fds2" && [[ -n $final && -z $leftover && $rc == 0 ]]; then
+  echo "verdict: stable (RSS floor grew at most 10%, fd floor within 10%)"
 else
   echo "verdict: NOT stable"
   exit 1
