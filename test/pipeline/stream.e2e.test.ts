@@ -2,7 +2,7 @@
  * End to end, as root: real BPF programs, real drops in throw-away namespaces, the real CLI.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,15 +15,33 @@ import type { Line } from '../helpers/stream.js';
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping end-to-end stream tests: they need root (BPF programs, network namespaces)');
 
-const ours = (): string[] => {
-  const progs = JSON.parse(execFileSync('bpftool', ['prog', 'list', '--json'], { encoding: 'utf8' })) as Array<{ name?: string }>;
-  return progs.map((p) => p.name ?? '').filter((n) => n.startsWith('dt_'));
+/**
+ * The BPF programs a droptrace process holds (through its links' fds): by id, so other
+ * droptrace processes on the machine (a parallel test file, a soak) never count.
+ */
+const progIds = (pid: number): number[] => {
+  const ids = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const m = /^prog_id:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      // an fd closed between the listing and the read
+    }
+  }
+  return [...ids];
+};
+
+/** The names of the programs with these ids still loaded in the kernel. */
+const loaded = (ids: number[]): string[] => {
+  const progs = JSON.parse(execFileSync('bpftool', ['prog', 'list', '--json'], { encoding: 'utf8' })) as Array<{ id: number; name?: string }>;
+  return progs.filter((p) => ids.includes(p.id)).map((p) => p.name ?? '');
 };
 
 /** The kernel frees a released program from a work queue: allow it a moment, then insist. */
-const oursAfterRelease = async (): Promise<string[]> => {
-  for (let i = 0; i < 40 && ours().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
-  return ours();
+const loadedAfterRelease = async (ids: number[]): Promise<string[]> => {
+  for (let i = 0; i < 40 && loaded(ids).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  return loaded(ids);
 };
 
 describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
@@ -322,28 +340,32 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)('leaves no BPF program attached after %s, exit 0', async (sig) => {
     const s = startStream([]);
     await s.ready;
+    const ids = progIds(s.child.pid!);
     // the drop program and the neigh_create hook (fexit/kprobe are refused on this kernel)
-    expect(ours().sort()).toEqual(['dt_kfree_skb_btf', 'dt_neigh_create_tp']);
+    expect(loaded(ids).sort()).toEqual(['dt_kfree_skb_btf', 'dt_neigh_create_tp']);
     const { code } = await s.stop(sig);
     expect(code).toBe(0);
-    expect(await oursAfterRelease()).toEqual([]);
+    expect(await loadedAfterRelease(ids)).toEqual([]);
     expect(s.lines.at(-1)).toMatchObject({ type: 'stats', final: true });
   });
 
   it('leaves nothing attached when killed outright (links are never pinned)', async () => {
     const s = startStream([]);
     await s.ready;
-    expect(ours().length).toBe(2);
+    const ids = progIds(s.child.pid!);
+    expect(loaded(ids).length).toBe(2);
     expect(await s.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
-    expect(await oursAfterRelease()).toEqual([]);
+    expect(await loadedAfterRelease(ids)).toEqual([]);
   });
 
   it('stops by itself after --duration and leaves nothing attached', async () => {
     const s = startStream(['--duration', '0.5', '--netns', String(p.netnsB)]);
     await s.ready;
+    const ids = progIds(s.child.pid!);
+    expect(ids.length).toBe(2);
     const { code } = await s.exited;
     expect(code).toBe(0);
-    expect(await oursAfterRelease()).toEqual([]);
+    expect(await loadedAfterRelease(ids)).toEqual([]);
   });
 
   it('falls back to the classic tracepoint when asked, with the same event', async () => {
