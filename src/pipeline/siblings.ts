@@ -21,17 +21,24 @@ export const SIBLING_GROUPS = 256;
 
 const u32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
-/** a small integer (an SMI key for the Map) for the group of a key */
-function groupHash(reason: number, netns: number, ifindex: number, proto: number): number {
+/** the place of a group in the index */
+function groupHash(reason: number, netns: number, ifindex: number, proto: number, mask: number): number {
   let h = Math.imul(reason ^ 0x9e3779b9, 0x85ebca6b);
   h = Math.imul(h ^ netns, 0xc2b2ae35);
   h = Math.imul(h ^ ifindex, 0x27d4eb2f);
   h = Math.imul(h ^ proto, 0x165667b1);
-  return (h ^ (h >>> 15)) & 0x3fffffff;
+  return (h ^ (h >>> 15)) & mask;
 }
 
 export class SiblingTemplates {
-  private readonly index = new Map<number, number>();
+  /**
+   * Direct-mapped (four times as many places as slots): a group whose place another took is looked up in vain
+   * and kept again (a second slot for it, the first one aging out): a miss costs a template, no
+   * probing and no Map on the path of every delivered event.
+   */
+  private readonly index: Int32Array;
+  private readonly mask: number;
+  /** per slot: its place in the index */
   private readonly hash: Int32Array;
   private readonly reason: Uint32Array;
   private readonly netns: Uint32Array;
@@ -51,6 +58,10 @@ export class SiblingTemplates {
   private oldest = 0;
 
   constructor(readonly capacity = SIBLING_GROUPS) {
+    let places = 4;
+    while (places < capacity * 4) places *= 2;
+    this.index = new Int32Array(places).fill(-1);
+    this.mask = places - 1;
     this.hash = new Int32Array(capacity);
     this.reason = new Uint32Array(capacity);
     this.netns = new Uint32Array(capacity);
@@ -70,8 +81,8 @@ export class SiblingTemplates {
   }
 
   private find(h: number, reason: number, netns: number, ifindex: number, proto: number): number {
-    const s = this.index.get(h);
-    if (s === undefined || this.reason[s] !== reason || this.netns[s] !== netns || this.ifindex[s] !== ifindex || this.proto[s] !== proto) return -1;
+    const s = this.index[h]!;
+    if (s < 0 || this.reason[s] !== reason || this.netns[s] !== netns || this.ifindex[s] !== ifindex || this.proto[s] !== proto) return -1;
     return s;
   }
 
@@ -81,17 +92,17 @@ export class SiblingTemplates {
     const netns = u32(record, offset + KEY_FIELDS.netns[0]);
     const ifindex = u32(record, offset + KEY_FIELDS.ifindex[0]);
     const proto = (record[offset + KEY_FIELDS.ip_version[0]]! << 8) | record[offset + KEY_FIELDS.l4_proto[0]]!;
-    const h = groupHash(reason, netns, ifindex, proto);
+    const h = groupHash(reason, netns, ifindex, proto, this.mask);
     let s = this.find(h, reason, netns, ifindex, proto);
     if (s < 0) {
       if (this.used < this.capacity) s = this.used++;
       else {
         s = this.oldest;
         this.oldest = (this.oldest + 1) % this.capacity;
-        // a slot whose hash another group took since keeps that group's entry
-        if (this.index.get(this.hash[s]!) === s) this.index.delete(this.hash[s]!);
+        // a place another group took since keeps that group's slot
+        if (this.index[this.hash[s]!] === s) this.index[this.hash[s]!] = -1;
       }
-      this.index.set(h, s);
+      this.index[h] = s;
       this.hash[s] = h;
       this.reason[s] = reason;
       this.netns[s] = netns;
@@ -116,7 +127,7 @@ export class SiblingTemplates {
    */
   fill(raw: RawDrop, key: Uint8Array, at: number): Pod | null | undefined {
     const proto = (key[at + KEY_FIELDS.ip_version[0]]! << 8) | key[at + KEY_FIELDS.l4_proto[0]]!;
-    const s = this.find(groupHash(raw.reason, raw.netns, raw.ifindex, proto), raw.reason, raw.netns, raw.ifindex, proto);
+    const s = this.find(groupHash(raw.reason, raw.netns, raw.ifindex, proto, this.mask), raw.reason, raw.netns, raw.ifindex, proto);
     if (s < 0) return undefined;
     raw.location = (BigInt(this.locHigh[s]!) << 32n) | BigInt(this.locLow[s]!);
     raw.locationLow = this.locLow[s]! | 0;
