@@ -9,8 +9,7 @@
  * Only the inputs are kept, not the event: the line is then described from the key as before
  * (src/pipeline/events.ts describe()), so the kind is classified for the key's own addresses
  * and an explanation that reads the drop (a martian's source, a next hop) says the key's, not
- * the sibling's. Bounded: a few hundred groups at most, the first one kept
- * dropped first.
+ * the sibling's. Bounded: a few hundred groups at most, the first one kept dropped first.
  */
 import { EVENT_FIELDS, KEY_FIELDS } from '../gen/record.js';
 import type { RawDrop } from './decode.js';
@@ -21,8 +20,8 @@ export const SIBLING_GROUPS = 256;
 
 const u32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
-/** the place of a group in the index */
-function groupHash(reason: number, netns: number, ifindex: number, proto: number, mask: number): number {
+/** the place of a group in the index (exported for its test) */
+export function groupHash(reason: number, netns: number, ifindex: number, proto: number, mask: number): number {
   let h = Math.imul(reason ^ 0x9e3779b9, 0x85ebca6b);
   h = Math.imul(h ^ netns, 0xc2b2ae35);
   h = Math.imul(h ^ ifindex, 0x27d4eb2f);
@@ -32,9 +31,8 @@ function groupHash(reason: number, netns: number, ifindex: number, proto: number
 
 export class SiblingTemplates {
   /**
-   * Direct-mapped (four times as many places as slots): a group whose place another took is looked up in vain
-   * and kept again (a second slot for it, the first one aging out): a miss costs a template, no
-   * probing and no Map on the path of every delivered event.
+   * The slot of each place, -1 when none: direct-mapped, with four places per slot, so no
+   * probing and no Map on the path of every delivered event. Each slot holds one place.
    */
   private readonly index: Int32Array;
   private readonly mask: number;
@@ -93,17 +91,20 @@ export class SiblingTemplates {
     const ifindex = u32(record, offset + KEY_FIELDS.ifindex[0]);
     const proto = (record[offset + KEY_FIELDS.ip_version[0]]! << 8) | record[offset + KEY_FIELDS.l4_proto[0]]!;
     const h = groupHash(reason, netns, ifindex, proto, this.mask);
-    let s = this.find(h, reason, netns, ifindex, proto);
-    if (s < 0) {
-      if (this.used < this.capacity) s = this.used++;
-      else {
-        s = this.oldest;
-        this.oldest = (this.oldest + 1) % this.capacity;
-        // a place another group took since keeps that group's slot
-        if (this.index[this.hash[s]!] === s) this.index[this.hash[s]!] = -1;
+    let s = this.index[h]!;
+    if (s < 0 || this.reason[s] !== reason || this.netns[s] !== netns || this.ifindex[s] !== ifindex || this.proto[s] !== proto) {
+      if (s < 0) {
+        if (this.used < this.capacity) s = this.used++;
+        else {
+          s = this.oldest;
+          this.oldest = (this.oldest + 1) % this.capacity;
+          this.index[this.hash[s]!] = -1;
+        }
+        this.index[h] = s;
+        this.hash[s] = h;
       }
-      this.index[h] = s;
-      this.hash[s] = h;
+      // (a group at the same place gives way: two such groups cost each other their template,
+      // never the other groups theirs)
       this.reason[s] = reason;
       this.netns[s] = netns;
       this.ifindex[s] = ifindex;

@@ -14,6 +14,7 @@ import { Folder } from '../../src/pipeline/fold.js';
 import { Symbolizer } from '../../src/pipeline/kallsyms.js';
 import { FIELDS, KEY_ENTRY_SIZE, KEY_SIZE } from '../../src/pipeline/layout.js';
 import { ReasonNames } from '../../src/pipeline/reasons.js';
+import { groupHash } from '../../src/pipeline/siblings.js';
 import { GOLDEN, GOLDEN_CLOCKS, GOLDEN_RECORDS } from '../helpers/fake-tracer.js';
 
 const kallsyms = ['ffffffff8204908c t __udp4_lib_rcv', 'ffffffff81ff7c0b t ip_rcv_finish_core.constprop.0'].join('\n');
@@ -139,5 +140,27 @@ describe('folded lines of keys with no delivered event', () => {
     expect(folder.siblings.size).toBe(4);
     const last = fold([9996, 9997, 9998, 9999, 0].map((i) => key(variant(NO_SOCKET, { ifindex: 1000 + i, sport: 777 }), 1, 1)));
     expect(last.map((l) => l.location)).toEqual(['__udp4_lib_rcv', '__udp4_lib_rcv', '__udp4_lib_rcv', '__udp4_lib_rcv', '0x0']);
+  });
+
+  it('two groups at the same place of the index cost each other their template, never the other groups theirs', () => {
+    const { folder, deliver, fold } = setup(4);
+    const r0 = NO_SOCKET;
+    const [reason, netns, proto] = [r0.readUInt32LE(FIELDS.reason[0]), r0.readUInt32LE(FIELDS.netns[0]), (r0[FIELDS.ip_version[0]]! << 8) | r0[FIELDS.l4_proto[0]]!];
+    // 16 places for 4 slots: two devices at places of their own, and two at one place, found by trying
+    const place = (ifindex: number) => groupHash(reason, netns, ifindex, proto, 15);
+    const others = [201];
+    for (let i = 202; others.length < 2; i++) if (place(i) !== place(201)) others.push(i);
+    const free = (i: number) => !others.some((o) => place(o) === place(i));
+    let c = 300;
+    while (!free(c)) c++;
+    let d = c + 1;
+    while (place(d) !== place(c)) d++;
+    const pair = [c, d];
+    for (const i of others) deliver(variant(NO_SOCKET, { ifindex: i }));
+    for (let n = 0; n < 1000; n++) deliver(variant(NO_SOCKET, { ifindex: pair[n % 2]! }));
+    expect(folder.siblings.size).toBe(3);
+    const lines = fold([...others, ...pair].map((i) => key(variant(NO_SOCKET, { ifindex: i, sport: 777 }), 1, 1)));
+    // the last of the pair delivered holds the place
+    expect(lines.map((l) => l.location)).toEqual(['__udp4_lib_rcv', '__udp4_lib_rcv', '0x0', '__udp4_lib_rcv']);
   });
 });
