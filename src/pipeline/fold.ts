@@ -5,7 +5,9 @@
  * that "suppressed" count, plus the detail records the addon lost per key since the last
  * reconcile (deltas: each is handed out once), into one drop line with `count` = their sum
  * and `folded: true`, described like the key's last delivered event (what that event said, as
- * enrichment left it; a one-off explanation from its text kept off the heap, see Generation).
+ * enrichment left it; a one-off explanation from its text kept off the heap, see Generation),
+ * or, for a key none was delivered for, from the key at a sibling's place and device
+ * (src/pipeline/siblings.ts).
  *
  * What cannot be folded is counted (`unfolded`): the suppressed growth of a key the kernel's
  * LRU map evicted before a reconcile read it. (Records a live view sheds are folded back as
@@ -19,6 +21,7 @@ import { flowOf } from './events.js';
 import type { DropEvent, Flow } from './events.js';
 import { explainReads } from './explain.js';
 import { KeyTable } from './keytable.js';
+import { SiblingTemplates } from './siblings.js';
 
 /**
  * UTF-8 bytes kept per one-off description: its explain and hint (~260 bytes for a martian or a
@@ -148,8 +151,11 @@ export class Folder {
   private readonly lostKeys = new KeyTable(1024);
   private lostCounts: number[] = [];
   private lostUsed: Uint8Array = new Uint8Array(1024);
+  /** for keys with no delivered event of their own: their siblings' (src/pipeline/siblings.ts) */
+  readonly siblings: SiblingTemplates;
 
-  constructor(maxTemplates = 16384) {
+  constructor(maxTemplates = 16384, siblingGroups?: number) {
+    this.siblings = new SiblingTemplates(siblingGroups);
     // a generation is handed over once it holds max/2 keys
     this.perGeneration = Math.max(1, Math.ceil(maxTemplates / 2));
     this.current = new Generation(this.perGeneration);
@@ -166,6 +172,8 @@ export class Folder {
     if (record === undefined && key === null) throw new TypeError('Folder.delivered() needs the record or the key');
     const g = this.current;
     const slot = record !== undefined ? g.slots.add(record, offset) : g.slots.add(key!, 0);
+    // (a key alone has no place or flags to lend a sibling)
+    if (record !== undefined) this.siblings.delivered(ev, record, offset);
     const d = (g.described[slot] ??= blank());
     d.pod = ev.pod;
     d.pod_match = ev.pod_match;
@@ -230,12 +238,28 @@ export class Folder {
   }
 
   /**
+   * The folded line of `k` described from the key: given a sibling's place, device and flags
+   * when one was delivered (src/pipeline/siblings.ts), so it is classified and explained for
+   * its own flow at the sibling's place, not at 0x0 on no device.
+   */
+  private fromKey(k: KeyCount, describe: (raw: RawDrop) => DropEvent, time: LineTime, count: number): DropEvent {
+    const raw = k.flowRecord;
+    const pod = this.siblings.fill(raw, k.bytes, k.at);
+    const ev = describe(raw);
+    if (pod) {
+      ev.pod = pod;
+      ev.pod_match = 'netns';
+    }
+    return foldedLine(ev, time, count);
+  }
+
+  /**
    * Folded lines for every key whose suppressed count grew since the last call, with the
    * records the addon lost since then (`lost`: deltas, one entry per key; a key the kernel no
    * longer has stands alone). Each line goes to `emit` as soon as it is made, so a full map's
    * worth of lines is never in memory at once; without `emit` they are returned. `describe`
    * builds the event of a key no kept delivered event describes, from the key
-   * (KeyCount.flowRecord).
+   * (KeyCount.flowRecord, given a sibling's place and device when there is one).
    */
   reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: LineTime, emit?: (ev: DropEvent) => void, lost: readonly KeyCount[] = []): DropEvent[] {
     const out: DropEvent[] = [];
@@ -252,7 +276,7 @@ export class Folder {
       used[e] = 0;
     }
     const line = (k: KeyCount, delta: number) => {
-      const ev = this.fromDelivered(k, time, delta) ?? foldedLine(describe(k.flowRecord), time, delta);
+      const ev = this.fromDelivered(k, time, delta) ?? this.fromKey(k, describe, time, delta);
       this.total += delta;
       if (emit) emit(ev);
       else out.push(ev);

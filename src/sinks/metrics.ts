@@ -71,6 +71,7 @@ export class DropMetrics {
   private readonly nicCtAvailable: Gauge<'ifname' | 'netns'>;
   private readonly events: Counter;
   private readonly folded: Counter;
+  private readonly unfolded: Counter;
   private readonly lost: Counter<'where'>;
   private readonly decodeErrors: Counter;
   private readonly enrichmentFailures: Counter;
@@ -163,6 +164,11 @@ export class DropMetrics {
     });
     this.events = new Counter({ name: 'droptrace_events_total', help: 'Detail events delivered from the kernel ring buffer.', registers });
     this.folded = new Counter({ name: 'droptrace_folded_drops_total', help: 'Drops counted in the kernel without a detail event and written as folded lines.', registers });
+    this.unfolded = new Counter({
+      name: 'droptrace_unfolded_drops_total',
+      help: 'Drops the kernel counted that no drop line stands for and never will (key evicted before folded, no lost-key place, undecodable, shed). events + folded + unfolded = kernel drops once the stream has drained.',
+      registers,
+    });
     this.lost = new Counter({
       name: 'droptrace_events_lost_total',
       help: 'Detail events lost (ring_buffer: the kernel ring was full; userspace: droptrace could not take them in time; stdout: drops in lines a stalled reader never got). The kernel counts stay exact.',
@@ -245,6 +251,8 @@ export class DropMetrics {
   private stats(l: StatsLine): void {
     mirror(this.events, l.events);
     mirror(this.folded, l.folded);
+    // absent from streams recorded before it was written: stays 0
+    if (l.unfolded !== undefined) mirror(this.unfolded, l.unfolded);
     this.lost.reset();
     this.lost.inc({ where: 'ring_buffer' }, l.lost.ring_buffer);
     this.lost.inc({ where: 'userspace' }, l.lost.userspace);

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { WallClock } from '../../src/pipeline/clock.js';
+import { Decoder } from '../../src/pipeline/decode.js';
 import { EventBuilder } from '../../src/pipeline/events.js';
 import type { DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { Folder } from '../../src/pipeline/fold.js';
@@ -126,7 +127,7 @@ function setup() {
       'now',
       true,
     );
-  return { kernel, fold, stats };
+  return { kernel, fold, stats, folder, builder, lines };
 }
 
 const sum = (s: StatsLine) => s.events + s.folded + s.unfolded!;
@@ -194,6 +195,21 @@ describe('reconcile: lost counts as deltas, unfolded counted', () => {
     const s = stats();
     expect(s.lost.userspace).toBe(8);
     expect([s.events, s.folded, s.unfolded, s.kernel.drops]).toEqual([1, 3, 5, 9]);
+  });
+
+  it("describes a key that had no delivered event at its delivered sibling's place and device", () => {
+    const { kernel, fold, folder, builder, lines } = setup();
+    // A delivered as the stream delivers it; A2 (another port) only suppressed
+    const delivered = builder.build(new Decoder(GOLDEN_CLOCKS.monotonicNs).decode(A).drops[0]!);
+    folder.delivered(null, delivered, A, 0);
+    kernel.deliver(A, 1);
+    const A2 = Buffer.from(A);
+    A2.writeUInt16LE(portOf(A) + 1, FIELDS.dport[0]);
+    kernel.suppress(A2, 4);
+    expect(fold()).toEqual([[portOf(A) + 1, 4]]);
+    expect(delivered.location).not.toBe('0x0');
+    expect(delivered.ifname).not.toBe('');
+    expect(lines[0]).toMatchObject({ kind: delivered.kind, location: delivered.location, ifname: delivered.ifname, ifindex: delivered.ifindex, explain: delivered.explain, count: 4, folded: true });
   });
 
   it('a reconcile that reads counters before keys never counts growth after that read as unfolded', () => {

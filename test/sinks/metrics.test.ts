@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
-import type { CountersLine, DropEvent, StreamLine } from '../../src/pipeline/events.js';
+import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { lineProblem } from '../../src/pipeline/line-schema.js';
 import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
 import type { MetricsServer } from '../../src/sinks/metrics.js';
@@ -113,6 +113,7 @@ describe('DropMetrics, fed a recorded stream', () => {
       'droptrace_nic_conntrack_allowance_available{ifname="ens5",netns="4026531833"}': 136812,
       droptrace_events_total: 280,
       droptrace_folded_drops_total: 0,
+      droptrace_unfolded_drops_total: 0,
       'droptrace_events_lost_total{where="ring_buffer"}': 0,
       'droptrace_events_lost_total{where="userspace"}': 0,
       droptrace_decode_errors_total: 0,
@@ -132,6 +133,26 @@ describe('DropMetrics, fed a recorded stream', () => {
     const got = Object.values(only(await exposition(fed(lines)), 'droptrace_drops_total')).reduce((a, b) => a + b, 0);
     expect(got).toBe(want);
     expect(got).toBe(265);
+  });
+
+  it("mirrors each stats line's loss and folding counts, unfolded drops next to them", async () => {
+    const st = recorded().filter((l): l is StatsLine => l.type === 'stats').at(-1)!;
+    const m = fed(recorded());
+    const names = ['droptrace_events_total', 'droptrace_folded_drops_total', 'droptrace_unfolded_drops_total', 'droptrace_kernel_drops_total'];
+    const series = async () => Object.fromEntries(Object.entries((await exposition(m)).series).filter(([k]) => names.includes(k) || k.startsWith('droptrace_events_lost_total')));
+    m.observe({ ...st, events: 100, folded: 170, unfolded: 30, lost: { ring_buffer: 5, userspace: 7, stdout: 2, total: 14 }, kernel: { ...st.kernel, drops: 300 } });
+    expect(await series()).toEqual({
+      droptrace_events_total: 100,
+      droptrace_folded_drops_total: 170,
+      droptrace_unfolded_drops_total: 30,
+      'droptrace_events_lost_total{where="ring_buffer"}': 5,
+      'droptrace_events_lost_total{where="userspace"}': 7,
+      'droptrace_events_lost_total{where="stdout"}': 2,
+      droptrace_kernel_drops_total: 300,
+    });
+    // each stats line holds the totals so far: the counters follow it, never add to it
+    m.observe({ ...st, events: 120, folded: 200, unfolded: 31, kernel: { ...st.kernel, drops: 351 } });
+    expect(await series()).toMatchObject({ droptrace_events_total: 120, droptrace_folded_drops_total: 200, droptrace_unfolded_drops_total: 31, droptrace_kernel_drops_total: 351 });
   });
 
   it('never puts a flow, address or port into a label', async () => {
