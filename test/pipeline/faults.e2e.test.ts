@@ -52,8 +52,6 @@ const exitOf = (c: ChildProcess) =>
     ? Promise.resolve({ code: c.exitCode, signal: c.signalCode })
     : new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => c.once('exit', (code, signal) => r({ code, signal })));
 
-/** Resolves with the exit, or 'running' after `ms`. */
-const exitWithin = (c: ChildProcess, ms: number) => Promise.race([exitOf(c), sleep(ms).then(() => 'running' as const)]);
 
 
 /** Floods UDP at ports 20000-29999 (10000 flow keys) from ns `from` to `dst` for `seconds`; prints how many went out. */
@@ -100,19 +98,17 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
   });
   afterAll(() => p?.destroy());
 
-  it.each(['SIGHUP', 'SIGTERM', 'SIGINT'] as const)('%s: exit 0 within a second, final stats line last, nothing left attached', async (sig) => {
+  // How fast is measured by bench/worst.ts (SIGTERM to exit within a second under a flood); a
+  // test waits on the exit itself, never on a clock.
+  it.each(['SIGHUP', 'SIGTERM', 'SIGINT'] as const)('%s: exit 0, final stats line last, nothing left attached', async (sig) => {
     const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0']);
     try {
       await s.ready;
       const ids = progIdsOf(s.child.pid!);
       expect(ids.length).toBeGreaterThan(0);
-      const t0 = performance.now();
       s.child.kill(sig);
-      const r = await exitWithin(s.child, 1000);
-      const ms = performance.now() - t0;
-      expect(r).toEqual({ code: 0, signal: null });
-      expect(ms).toBeLessThan(1000);
-      await s.exited; // every line read
+      expect(await s.exited).toEqual({ code: 0, signal: null }); // every line read
+      expect(s.bad).toEqual([]);
       expect(s.lines.at(-1)).toMatchObject({ type: 'stats', final: true });
       expect(s.stderr()).toBe('');
       expect(await stillLoaded(ids)).toEqual([]);
@@ -153,7 +149,7 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
       const ids = progIdsOf(pid);
       expect(ids.length).toBeGreaterThan(0);
-      expect(await exitWithin(sh, 10_000)).toEqual({ code: 0, signal: null });
+      expect(await exitOf(sh)).toEqual({ code: 0, signal: null });
       expect({ rc: readFileSync(join(dir, 'rc'), 'utf8').trim(), stderr: readFileSync(join(dir, 'err'), 'utf8') }).toEqual({ rc: '0', stderr: '' });
       expect(out.trim().split('\n')).toHaveLength(1);
       expect(await stillLoaded(ids)).toEqual([]);
@@ -200,7 +196,7 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       await new Promise<void>((r) => (child.stdout.readableEnded ? r() : child.stdout.once('end', () => r())));
       return lines();
     };
-    return { child, ready, drain, stderr: () => err };
+    return { child, ready, drain, text: () => text, stderr: () => err };
   }
 
   it('keeps tracing while its reader is stalled: the poller never waits on stdout, every missing drop is counted as lost', async () => {
@@ -359,9 +355,45 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
     }
   });
 
-  // Writes pending on a stalled pipe keep the event loop alive after the stream ended: the CLI
-  // gives them at most a second after SIGTERM, then exits.
-  it('exits within a second of SIGTERM even while its reader is stalled', async () => {
+  // The reader comes back after SIGTERM but reads slowly (a chunk, then a pause): the drop
+  // lines still queued are dropped at the end and counted, so the final stats line is written
+  // and whole, and every drop is on a line read or in lost.stdout.
+  it('a slow reader after SIGTERM gets whole lines and the final stats line, exact', async () => {
+    const s = stalled();
+    let f: ReturnType<typeof flood> | undefined;
+    try {
+      await s.ready;
+      f = flood(p.a, p.ipB, 2);
+      const sent = await f.sent;
+      s.child.kill('SIGTERM');
+      const slow = (d: Buffer) => {
+        void d;
+        s.child.stdout.pause();
+        setTimeout(() => s.child.stdout.resume(), 2);
+      };
+      s.child.stdout.on('data', slow);
+      s.child.stdout.resume();
+      const lines = await s.drain();
+      expect(s.text().endsWith('\n')).toBe(true);
+      expect(s.child.exitCode).toBe(0);
+      expect(s.stderr()).toBe('');
+      const st = finalStats(lines);
+      expect(lines.at(-1)).toBe(st);
+      expect(st.kernel.by_reason.NETFILTER_DROP).toBe(sent);
+      expect(st.lost.stdout).toBeGreaterThan(0);
+      expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
+      expect(written(lines) + st.lost.stdout! + st.unfolded).toBe(st.kernel.drops);
+    } finally {
+      f?.kill();
+      s.child.kill('SIGKILL');
+    }
+  });
+
+  // A reader that never reads again must not keep a finished droptrace alive: it exits 0 by
+  // itself (this test only waits for that), says so in one line on stderr, and what the pipe
+  // holds is whole lines: the sink writes whole lines of at most PIPE_BUF bytes, which a pipe
+  // takes whole or not at all.
+  it('a reader that never reads: droptrace exits 0 by itself, one line on stderr, the pipe holds whole lines', async () => {
     const s = stalled();
     let f: ReturnType<typeof flood> | undefined;
     try {
@@ -369,7 +401,13 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       f = flood(p.a, p.ipB, 2);
       await f.sent;
       s.child.kill('SIGTERM');
-      expect(await exitWithin(s.child, 1500)).toEqual({ code: 0, signal: null });
+      expect(await exitOf(s.child)).toEqual({ code: 0, signal: null });
+      expect(s.stderr()).toMatch(/^droptrace: stdout is not being read: exiting with \d+ final line\(s\) unwritten\n$/);
+      // the pipe still holds what it took; read it now
+      const lines = await s.drain();
+      expect(s.text().endsWith('\n')).toBe(true);
+      expect(lines.length).toBeGreaterThan(1);
+      expect(lines.filter((l) => l.type === 'stats' && l.final === true)).toEqual([]);
     } finally {
       f?.kill();
       s.child.kill('SIGKILL');
