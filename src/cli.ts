@@ -176,7 +176,7 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   const ac = new AbortController();
   // process.stdout is touched at load (its error handler below): fd 1, if a pipe, is non-blocking
   stdoutOwned = true;
-  const out = new NdjsonSink(fdOut(1, process.stdout), undefined, (e) => {
+  const out = new NdjsonSink(fdOut(1), undefined, (e) => {
     // A reader that went away (EPIPE) ends the stream cleanly; any other failure is said once.
     if (e.code !== 'EPIPE') {
       process.stderr.write(`droptrace: cannot write to stdout: ${e.code ?? e.message}\n`);

@@ -32,17 +32,15 @@ export const PIPE_BUF = 4096;
 export interface ByteOut {
   /** writes a prefix of `buf` now, returns its length (0: the reader is full) */
   write(buf: Buffer): number;
-  /** writes `buf` once the reader has room, then calls `done`; without it the sink polls */
-  writeWhenReady?(buf: Buffer, done: (e?: Error | null) => void): void;
 }
 
 /**
- * A file descriptor written with write(2) while the reader has room, and through `stream` (the
- * same fd as a Node stream, whose event loop knows when a pipe has room again) when it has not.
- * stdout must be non-blocking for a stalled reader not to block droptrace: Node makes a pipe on
- * fd 1 non-blocking once process.stdout is touched.
+ * A file descriptor written with write(2). stdout must be non-blocking for a stalled reader not
+ * to block droptrace: Node makes a pipe on fd 1 non-blocking once process.stdout is touched.
+ * A full reader is tried again every few ms (the fd gives no writable event outside libuv;
+ * handing the chunk to process.stdout for that starved the output under a flood).
  */
-export function fdOut(fd: number, stream?: NodeJS.WritableStream): ByteOut {
+export function fdOut(fd: number): ByteOut {
   return {
     write(buf) {
       try {
@@ -52,7 +50,6 @@ export function fdOut(fd: number, stream?: NodeJS.WritableStream): ByteOut {
         throw e;
       }
     },
-    ...(stream ? { writeWhenReady: (buf: Buffer, done: (e?: Error | null) => void) => void stream.write(buf, done) } : {}),
   };
 }
 
@@ -69,9 +66,8 @@ export class NdjsonSink implements Sink {
   private queuedBytes = 0;
   /** the rest of a line longer than PIPE_BUF that was taken in part */
   private rest: Buffer | null = null;
-  /** lines handed to out.writeWhenReady and not yet written (one chunk at a time) */
-  private inFlight = 0;
-  private inFlightBytes = 0;
+  /** bytes queued since the last attempt to write */
+  private sinceTry = 0;
   private failed = false;
   private retry: ReturnType<typeof setTimeout> | null = null;
   private scheduled = false;
@@ -91,12 +87,12 @@ export class NdjsonSink implements Sink {
 
   /** bytes waiting for the reader */
   get waiting(): number {
-    return this.queuedBytes + (this.rest?.length ?? 0) + this.inFlightBytes;
+    return this.queuedBytes + (this.rest?.length ?? 0);
   }
 
   /** lines waiting for the reader (a line taken in part counts as one) */
   get waitingLines(): number {
-    return this.queue.length - this.head + (this.rest ? 1 : 0) + this.inFlight;
+    return this.queue.length - this.head + (this.rest ? 1 : 0);
   }
 
   /** The line as it will be written, or null when it is skipped (counted). */
@@ -120,8 +116,15 @@ export class NdjsonSink implements Sink {
     const text = Buffer.from(format(l));
     this.queue.push({ text, drops: l.type === 'drop' ? l.count : -1 });
     this.queuedBytes += text.length;
-    // one pump per event-loop turn: a batch's lines go out in full chunks
-    if (!this.scheduled && !this.retry && !this.inFlight) {
+    this.sinceTry += text.length;
+    // Written as they come, in full chunks: a turn of the event loop can take seconds under a
+    // flood (the tracer's batches), and the reader must not wait for its end.
+    if (this.sinceTry >= 16 * PIPE_BUF) {
+      this.pump();
+      return;
+    }
+    // the rest once per event-loop turn
+    if (!this.scheduled && !this.retry) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
@@ -170,26 +173,29 @@ export class NdjsonSink implements Sink {
       clearTimeout(this.retry);
       this.retry = null;
     }
-    if (this.inFlight || this.failed) return;
+    this.sinceTry = 0;
+    if (this.failed) return;
     try {
       for (;;) {
         if (this.rest) {
           const rest = this.rest;
           const n = this.out.write(rest);
           if (n < rest.length) {
-            this.rest = null;
-            return this.later(rest.subarray(n), 1);
+            this.rest = rest.subarray(n);
+            return this.retryLater();
           }
           this.rest = null;
         }
         if (this.head === this.queue.length) break;
         const chunk = this.chunk();
         const n = this.out.write(chunk.buf);
-        if (n === 0 && !this.out.writeWhenReady) return this.retryLater();
+        if (n === 0) return this.retryLater();
         this.take(chunk.lines, chunk.buf.length);
-        if (n === 0) return this.later(chunk.buf, chunk.lines);
-        // only a line longer than PIPE_BUF is taken in part
-        if (n < chunk.buf.length) return this.later(chunk.buf.subarray(n), 1);
+        // only a line longer than PIPE_BUF is taken in part (on a pipe)
+        if (n < chunk.buf.length) {
+          this.rest = chunk.buf.subarray(n);
+          return this.retryLater();
+        }
       }
     } catch (e) {
       return this.fail(e as NodeJS.ErrnoException);
@@ -205,8 +211,6 @@ export class NdjsonSink implements Sink {
     this.head = 0;
     this.queuedBytes = 0;
     this.rest = null;
-    this.inFlight = 0;
-    this.inFlightBytes = 0;
     this.wake();
     this.onError(e);
   }
@@ -234,30 +238,9 @@ export class NdjsonSink implements Sink {
     }
   }
 
-  /**
-   * The reader is full: `buf` (whole lines of at most PIPE_BUF bytes, which a pipe takes whole,
-   * or the rest of a longer line) goes out when it has room, before anything else.
-   */
-  private later(buf: Buffer, lines: number): void {
-    const out = this.out;
-    if (out.writeWhenReady) {
-      this.inFlight = lines;
-      this.inFlightBytes = buf.length;
-      out.writeWhenReady(buf, (e) => {
-        if (this.failed) return;
-        if (e) return this.fail(e);
-        this.inFlight = 0;
-        this.inFlightBytes = 0;
-        this.pump();
-      });
-      return;
-    }
-    this.rest = buf;
-    this.retryLater();
-  }
-
-  /** no writable event (a test's pipe): try again shortly */
+  /** The reader is full: try again shortly, or when more lines come. */
   private retryLater(): void {
+    if (this.retry) return;
     this.retry = setTimeout(() => {
       this.retry = null;
       this.pump();

@@ -245,9 +245,10 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       await s.stop('SIGTERM');
       const st = finalStats(s.lines);
       expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
-      // nothing was evicted (10,000 keys) and every line was read
+      // nothing was evicted (10,000 keys); every drop is on a line read, or on one still queued
+      // for this reader at the end (dropped then, counted in lost.stdout)
       expect(st.unfolded).toBe(0);
-      expect(written(s.lines)).toBe(st.kernel.drops);
+      expect(written(s.lines) + (st.lost.stdout ?? 0)).toBe(st.kernel.drops);
     } finally {
       f?.kill();
       // SIGTERM: a line cut by SIGKILL would not parse in the helper
@@ -307,18 +308,20 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       const sent = await f.sent;
       process.kill(s.child.pid!, 'SIGCONT');
       stopped = false;
-      const mine = (l: Line) => l.type === 'drop' && ((l.flow as { dport?: number } | null)?.dport ?? 0) >= 20000;
-      await s.until((ls) => written(ls.filter(mine)) >= sent, 30_000);
+      // a stats line made after the fold that took the whole flood (lines for this reader may
+      // be skipped, lost.stdout: waiting on the drop lines themselves could wait for ever)
+      await s.until((ls) => ls.some((l) => l.type === 'stats' && (l.events as number) + (l.folded as number) >= sent), 30_000);
       await s.stop('SIGTERM');
+      expect(s.bad).toEqual([]);
       const st = finalStats(s.lines);
       expect(st.lost.ring_buffer).toBeGreaterThan(0);
       expect(st.kernel.by_reason.NETFILTER_DROP).toBe(sent);
-      expect(written(s.lines.filter(mine))).toBe(sent);
       expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
       expect(st.unfolded).toBe(0);
-      // what did not arrive as detail, seen from the lines, is exactly what the stats line says was lost
-      const delivered = s.lines.filter((l) => l.type === 'drop' && l.folded !== true).reduce((n, l) => n + (l.count as number), 0);
-      expect(st.kernel.drops - delivered - st.kernel.suppressed).toBe(st.lost.total);
+      // every drop is on a line read or counted as skipped for this reader
+      expect(written(s.lines) + (st.lost.stdout ?? 0)).toBe(st.kernel.drops);
+      // what did not arrive as detail is exactly what the stats line says the kernel and the addon lost
+      expect(st.kernel.drops - st.kernel.suppressed - st.lost.ring_buffer - st.lost.userspace).toBe(st.events);
     } finally {
       if (stopped) process.kill(s.child.pid!, 'SIGCONT');
       f?.kill();
