@@ -24,20 +24,12 @@ const char *RingReader::Start(napi_env env, int ring_fd, napi_value on_batch, En
   napi_create_string_utf8(env, "droptrace-poll", NAPI_AUTO_LENGTH, &name);
   napi_threadsafe_function tsfn = nullptr;
   // No limit on queued batches: the byte cap (backlog_) bounds them, and the poller never
-  // blocks on JS. How many it hands over per turn of the loop is bounded instead (turns_).
+  // blocks on JS, so nothing can deadlock on a join.
   napi_status st = napi_create_threadsafe_function(env, on_batch, nullptr, name, 0, 1, this, &RingReader::Finalize, this,
                                                    &RingReader::CallJs, &tsfn);
   if (st != napi_ok) {
     *why = "napi_create_threadsafe_function failed (status " + std::to_string(st) + ")";
     return "E_TSFN";
-  }
-  uv_loop_t *loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) == napi_ok && loop) {
-    turn_handle_ = new uv_check_t;
-    uv_check_init(loop, turn_handle_);
-    turn_handle_->data = this;
-    uv_check_start(turn_handle_, &RingReader::OnTurn);
-    uv_unref(reinterpret_cast<uv_handle_t *>(turn_handle_));  // never keeps the process alive
   }
   rb_ = std::move(rb);
   tsfn_ = tsfn;
@@ -59,7 +51,7 @@ int RingReader::OnRecord(void *ctx, void *data, size_t size) {
     return 0;
   }
   const uint8_t *p = static_cast<const uint8_t *>(data);
-  if (self->queued_.load(std::memory_order_relaxed) + self->pending_.size() - self->pending_off_ + e->size > self->backlog_) {
+  if (self->queued_.load(std::memory_order_relaxed) + self->pending_.size() + e->size > self->backlog_) {
     // past the cap: counted per key at the next flush (in bounded steps), never kept
     self->overflow_.insert(self->overflow_.end(), p, p + e->size);
     if (self->overflow_.size() >= (1u << 20)) {
@@ -74,8 +66,7 @@ int RingReader::OnRecord(void *ctx, void *data, size_t size) {
 
 void RingReader::Poll(napi_threadsafe_function tsfn) {
   while (!stopping_.load()) {
-    // records still waiting for the next turn of the JS loop: come back soon for them
-    int n = ring_buffer__poll(rb_.get(), pending_off_ < pending_.size() ? 2 : 100);
+    int n = ring_buffer__poll(rb_.get(), 100);
     if (n < 0 && n != -EINTR) {
       poll_errno_ = -n;
       poll_errors_++;
@@ -88,62 +79,33 @@ void RingReader::Poll(napi_threadsafe_function tsfn) {
   }
   // Stopped: the links are gone; what the kernel already wrote is taken (and counted as lost).
   if (!poll_errno_.load()) ring_buffer__consume(rb_.get());
-  Flush(tsfn, true);
+  Flush(tsfn);
   // The last use of the TSFN by this thread; JS finalizes it once the queue is empty.
   napi_release_threadsafe_function(tsfn, napi_tsfn_release);
 }
 
-void RingReader::Flush(napi_threadsafe_function tsfn, bool last) {
+void RingReader::Flush(napi_threadsafe_function tsfn) {
   if (!overflow_.empty()) {
     CountLost(overflow_);
     overflow_.clear();
   }
-  while (pending_off_ < pending_.size() && !discard_.load()) {
-    if (turn_handle_ && !last) {
-      uint64_t t = turns_.load();
-      if (t != handed_turn_) {
-        handed_turn_ = t;
-        handed_ = 0;
-      }
-      if (handed_ >= kTurnBatches) {
-        // the rest waits for the next turn; what was handed over is cut off now and then,
-        // not per batch (each cut moves the rest)
-        if (pending_off_ * 2 >= pending_.size()) {
-          pending_.erase(pending_.begin(), pending_.begin() + pending_off_);
-          pending_off_ = 0;
-        }
-        return;
-      }
-    }
-    // whole records, at most kBatchBytes (one record longer than that alone)
-    size_t n = 0;
-    const size_t avail = pending_.size() - pending_off_;
-    while (n < avail) {
-      size_t sz = reinterpret_cast<const dt_event *>(pending_.data() + pending_off_ + n)->size;
-      if (n > 0 && n + sz > kBatchBytes) break;
-      n += sz;
-    }
-    Batch *b = new Batch();
-    b->data.assign(pending_.begin() + pending_off_, pending_.begin() + pending_off_ + n);
-    queued_ += n;
-    napi_status st = napi_call_threadsafe_function(tsfn, b, napi_tsfn_nonblocking);
-    if (st != napi_ok) {
-      // closing (aborted by teardown): JS takes nothing more
-      queued_ -= n;
-      delete b;
-      stopping_ = true;
-      break;
-    }
-    pending_off_ += n;
-    handed_++;
+  if (pending_.empty()) return;
+  if (discard_.load()) {
+    CountLost(pending_);
+    pending_.clear();
+    return;
   }
-  // everything handed over, or what is left is lost (stopped, closing)
-  if (pending_off_ < pending_.size()) {
-    std::vector<uint8_t> rest(pending_.begin() + pending_off_, pending_.end());
-    CountLost(rest);
-  }
-  pending_.clear();
-  pending_off_ = 0;
+  Batch *b = new Batch();
+  b->data.swap(pending_);
+  size_t n = b->data.size();
+  queued_ += n;
+  napi_status st = napi_call_threadsafe_function(tsfn, b, napi_tsfn_nonblocking);
+  if (st == napi_ok) return;
+  // closing (aborted by teardown): JS takes nothing more
+  queued_ -= n;
+  CountLost(b->data);
+  delete b;
+  stopping_ = true;
 }
 
 void RingReader::CallJs(napi_env env, napi_value fn, void *ctx, void *data) {
@@ -170,20 +132,12 @@ void RingReader::CallJs(napi_env env, napi_value fn, void *ctx, void *data) {
   self->queued_ -= n;
 }
 
-void RingReader::OnTurn(uv_check_t *h) { static_cast<RingReader *>(h->data)->turns_++; }
-
 void RingReader::Finalize(napi_env env, void *data, void * /*hint*/) {
   RingReader *self = static_cast<RingReader *>(data);
   // Node frees the TSFN after this returns: the poller must be gone by then. It never waits
   // on JS, so the join ends within one poll timeout.
   self->stopping_ = true;
   if (self->thread_.joinable()) self->thread_.join();
-  // the poller is gone: nothing reads the handle any more
-  if (self->turn_handle_) {
-    uv_check_stop(self->turn_handle_);
-    uv_close(reinterpret_cast<uv_handle_t *>(self->turn_handle_), [](uv_handle_t *h) { delete reinterpret_cast<uv_check_t *>(h); });
-    self->turn_handle_ = nullptr;
-  }
   self->rb_.reset();
   self->tsfn_ = nullptr;
   EndFn fn = self->on_end_;

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <napi.h>
-#include <uv.h>
 
 #include <atomic>
 #include <cstdint>
@@ -67,10 +66,7 @@ class RingReader {
   static void CallJs(napi_env env, napi_value fn, void *ctx, void *data);
   static void Finalize(napi_env env, void *data, void *hint);
   void Poll(napi_threadsafe_function tsfn);
-  void Flush(napi_threadsafe_function tsfn, bool last = false);
-  static void OnTurn(uv_check_t *h);
-  static constexpr size_t kTurnBatches = 8;
-  static constexpr size_t kBatchBytes = 256u << 10;
+  void Flush(napi_threadsafe_function tsfn);
   void CountLost(const std::vector<uint8_t> &buf);
 
   const size_t backlog_;
@@ -81,19 +77,10 @@ class RingReader {
   void *end_hint_ = nullptr;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> discard_{false};  // stopped: batches are counted, not delivered
-  // Turns of the JS event loop (a check handle). Node hands JS every queued batch (up to 1000
-  // per wake-up) before its loop turns, and the poller would refill the queue meanwhile: a
-  // signal would wait for seconds of JS work. So at most kTurnBatches of at most kBatchBytes
-  // are handed over per turn; the rest waits in pending_, under the byte cap.
-  uv_check_t *turn_handle_ = nullptr;  // JS thread only; freed by its close callback
-  std::atomic<uint64_t> turns_{0};
-  uint64_t handed_turn_ = 0;  // poller thread only: the turn of the last batches handed over
-  size_t handed_ = 0;         // how many in that turn
   bool aborted_ = false;  // JS thread only
   std::atomic<int> poll_errno_{0};
   // poller thread only
   std::vector<uint8_t> pending_;
-  size_t pending_off_ = 0;  // pending_ before this was handed to JS already
   std::vector<uint8_t> overflow_;  // past the cap, waiting to be counted
   // bytes handed to the TSFN and not yet delivered to (or discarded by) JS
   std::atomic<size_t> queued_{0};
