@@ -9,7 +9,8 @@
  * (lost.stdout, included in lost.total).
  *
  * Whole lines only: the queue goes out in chunks of whole lines of at most PIPE_BUF bytes, each
- * one write(2) on the non-blocking fd, which a pipe takes whole or refuses (EAGAIN) — so what
+ * one write(2) on the non-blocking fd, which a pipe takes whole or refuses (EAGAIN; so does a
+ * Unix stream socket, what Node's child_process gives as a "pipe", for so small a write) — so what
  * the reader has is always whole lines, even if droptrace exits with a write refused. Only a
  * line longer than PIPE_BUF can be taken in part; its rest is written before anything else.
  *
