@@ -36,6 +36,7 @@ const char *RingReader::Start(napi_env env, int ring_fd, napi_value on_batch, En
   on_end_ = on_end;
   end_hint_ = hint;
   stopping_ = false;
+  discard_ = false;
   thread_ = std::thread([this, tsfn]() { Poll(tsfn); });
   return nullptr;
 }
@@ -76,7 +77,7 @@ void RingReader::Poll(napi_threadsafe_function tsfn) {
     if (n == 0) ring_buffer__consume(rb_.get());
     Flush(tsfn);
   }
-  // Stopped: the links are gone, drain what the kernel already wrote.
+  // Stopped: the links are gone; what the kernel already wrote is taken (and counted as lost).
   if (!poll_errno_.load()) ring_buffer__consume(rb_.get());
   Flush(tsfn);
   // The last use of the TSFN by this thread; JS finalizes it once the queue is empty.
@@ -89,6 +90,11 @@ void RingReader::Flush(napi_threadsafe_function tsfn) {
     overflow_.clear();
   }
   if (pending_.empty()) return;
+  if (discard_.load()) {
+    CountLost(pending_);
+    pending_.clear();
+    return;
+  }
   Batch *b = new Batch();
   b->data.swap(pending_);
   size_t n = b->data.size();
@@ -106,8 +112,8 @@ void RingReader::CallJs(napi_env env, napi_value fn, void *ctx, void *data) {
   RingReader *self = static_cast<RingReader *>(ctx);
   Batch *b = static_cast<Batch *>(data);
   size_t n = b->data.size();
-  if (env == nullptr || fn == nullptr) {
-    // discarded by an aborted TSFN: nothing lost silently
+  if (env == nullptr || fn == nullptr || self->discard_.load()) {
+    // discarded by an aborted TSFN, or queued when the stream stopped: nothing lost silently
     self->CountLost(b->data);
     delete b;
     self->queued_ -= n;

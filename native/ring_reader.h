@@ -30,8 +30,14 @@ class RingReader {
   // (env is null when the environment is being torn down). Returns an error code or nullptr.
   using EndFn = void (*)(napi_env env, void *hint);
   const char *Start(napi_env env, int ring_fd, napi_value on_batch, EndFn on_end, void *hint, std::string *why, int *err);
-  // The poller drains what the kernel wrote and ends (the links are gone by then).
-  void RequestStop() { stopping_ = true; }
+  // The poller ends; what the kernel already wrote and every batch still queued for JS is
+  // counted as lost per key (readLostKeys: the final fold puts it back as counts), never handed
+  // to JS: a full backlog would otherwise hold the stop for seconds of JS work. on_end runs
+  // after the last of them is counted.
+  void RequestStop() {
+    discard_ = true;
+    stopping_ = true;
+  }
   // From any state, any number of times: no JS call is awaited, the thread is joined, the ring
   // freed. Batches still queued for JS are counted as lost.
   void Shutdown();
@@ -70,6 +76,7 @@ class RingReader {
   EndFn on_end_ = nullptr;
   void *end_hint_ = nullptr;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> discard_{false};  // stopped: batches are counted, not delivered
   bool aborted_ = false;  // JS thread only
   std::atomic<int> poll_errno_{0};
   // poller thread only

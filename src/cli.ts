@@ -12,7 +12,7 @@ import { DEFAULT_DETAIL_BUDGET, liveStream, VERSION } from './pipeline/live.js';
 import type { LiveOptions } from './pipeline/live.js';
 import type { Sink } from './sinks/sink.js';
 import { fanOut } from './sinks/sink.js';
-import { NdjsonSink } from './sinks/ndjson.js';
+import { fdOut, NdjsonSink } from './sinks/ndjson.js';
 import { labCommand } from './lab/command.js';
 // --metrics (prom-client) and top (ink, react, yoga) are imported when used: loaded up front they
 // are ~60 MB of RSS that `stream` without --metrics never needs (docs/operations.md, a quiet node).
@@ -177,31 +177,45 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit }) : null;
   // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
   const server = m && metrics ? await m.startMetricsServer(flags.metrics!, metrics.registry) : null;
-  const out = new NdjsonSink(process.stdout);
+  const ac = new AbortController();
+  // process.stdout is touched at load (its error handler below): fd 1, if a pipe, is non-blocking
+  stdoutOwned = true;
+  const out = new NdjsonSink(fdOut(1), undefined, (e) => {
+    // A reader that went away (EPIPE) ends the stream cleanly; any other failure is said once.
+    if (e.code !== 'EPIPE') {
+      process.stderr.write(`droptrace: cannot write to stdout: ${e.code ?? e.message}\n`);
+      process.exit(1);
+    }
+    ac.abort();
+  });
   // metrics see every drop, also those a stalled reader costs the stream
   const sinks: Sink[] = [out];
   if (metrics) sinks.push({ write: (line) => metrics.observe(line.type === 'stats' ? out.withStdoutLoss(line) : line) });
-  const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
-  // A reader that went away (EPIPE) ends the stream cleanly.
-  onEpipe = () => ac.abort();
+  let code = 0;
   try {
-    await liveStream(
-      liveFrom(flags),
-      fanOut(sinks),
-      ac.signal,
-    );
+    await liveStream(liveFrom(flags), fanOut(sinks), ac.signal);
+  } catch (e) {
+    // the final stats line (if the stream got that far) is queued: it goes out below
+    code = fail(e);
   } finally {
     // The handlers stay: a second Ctrl-C while the last lines are written must not kill it.
     await server?.close();
   }
-  // A reader that stopped reading must not keep a finished droptrace alive: give it half a second.
-  if (!(await out.drained(500))) process.exit(0);
-  return 0;
+  // A reader that stopped reading must not keep a finished droptrace alive. Lines go out whole
+  // (src/sinks/ndjson.ts), so leaving now cuts none.
+  if (!(await out.flush(FINAL_WRITE_MS))) {
+    process.stderr.write(`droptrace: stdout is not being read: exiting with ${out.waitingLines} final line(s) unwritten\n`);
+  }
+  // Nothing is left to wait for (a host sample under way would hold the exit for seconds).
+  process.exit(code);
 }
+
+/** how long the last lines may wait for a stalled reader (SIGTERM to exit: within 1 s) */
+const FINAL_WRITE_MS = 500;
 
 function check(json: boolean): number {
   const report = runCheck({ native: loadNative, caps: effectiveCaps(), kernel: release() });
@@ -356,15 +370,15 @@ function fail(e: unknown): number {
   return 1;
 }
 
-/** What a closed stdout (EPIPE: `droptrace ... | head`) does: end the stream, or just exit. */
-let onEpipe: (() => void) | null = null;
+/** A closed stdout (EPIPE: `droptrace check | head`) just exits; `stream`'s sink handles its own. */
+let stdoutOwned = false;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (stdoutOwned) return;
   if (e.code !== 'EPIPE') {
     process.stderr.write(`droptrace: cannot write to stdout: ${e.code ?? e.message}\n`);
     process.exit(1);
   }
-  if (onEpipe) onEpipe();
-  else process.exit(0);
+  process.exit(0);
 });
 
 async function main(argv: string[]): Promise<number> {

@@ -97,29 +97,44 @@ export function pollFailure(e: TracerError): DroptraceError {
   return new DroptraceError(e.code || 'E_POLL', 'runtime', `the tracer stopped: ${e.message}${e.errno !== undefined ? ` (errno ${e.errno})` : ''}`);
 }
 
-/** One host sample at a time: a slow /proc or ethtool never piles samples up. */
+/**
+ * One host sample at a time: a slow /proc or ethtool never piles samples up. The final counters
+ * line waits for a sample at most FINAL_SAMPLE_MS (a sample spawns a process per namespace,
+ * each allowed seconds); past that, the last sample taken is the final line, as it was.
+ */
+export const FINAL_SAMPLE_MS = 300;
 class CountersStage {
   failures = 0;
-  private chain: Promise<void> = Promise.resolve();
+  private inFlight: Promise<CountersLine | null> | null = null;
+  private last: CountersLine | null = null;
   private stopped = false;
   constructor(
     private readonly sample: (() => Promise<CountersLine>) | undefined,
     private readonly emit: (line: StreamLine) => void,
   ) {}
 
-  tick = (): void => {
-    const sample = this.sample;
-    if (!sample) return;
-    this.chain = this.chain.then(() =>
-      sample().then(
-        (line) => {
-          if (!this.stopped) this.emit(line);
-        },
-        () => {
-          this.failures++;
-        },
-      ),
+  private take(sample: () => Promise<CountersLine>): Promise<CountersLine | null> {
+    const p = sample().then(
+      (line) => {
+        this.last = line;
+        if (!this.stopped) this.emit(line);
+        return line;
+      },
+      () => {
+        this.failures++;
+        return null;
+      },
     );
+    this.inFlight = p;
+    void p.then(() => {
+      if (this.inFlight === p) this.inFlight = null;
+    });
+    return p;
+  }
+
+  tick = (): void => {
+    // a sample still under way is the one this tick would take
+    if (this.sample && !this.inFlight) void this.take(this.sample);
   };
 
   /** no more lines: a sample under way ends unseen */
@@ -127,16 +142,16 @@ class CountersStage {
     this.stopped = true;
   }
 
-  /** waits for the sample under way, then takes the last one */
-  async finish(): Promise<void> {
-    this.stopped = true;
-    await this.chain;
+  /** the sample under way (or a new one) if it lands within `ms`, else the last one taken */
+  async finish(ms = FINAL_SAMPLE_MS): Promise<void> {
     if (!this.sample) return;
-    try {
-      this.emit(await this.sample());
-    } catch {
-      this.failures++;
-    }
+    const next = this.inFlight ?? this.take(this.sample);
+    this.stopped = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+    const line = (await Promise.race([next, late])) ?? this.last;
+    clearTimeout(timer);
+    if (line) this.emit(line);
   }
 }
 

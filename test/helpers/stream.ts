@@ -18,12 +18,17 @@ export interface Line {
 export interface StreamRun {
   child: ChildProcessWithoutNullStreams;
   lines: Line[];
+  /** stdout lines that were not whole JSON (a line cut at exit): tests assert none */
+  bad: string[];
   stderr: () => string;
   /** resolves with the start line */
   ready: Promise<Line>;
   /** resolves when the process exited */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** resolves once `pred` holds for the lines so far (checked on every new line) */
+  /**
+   * resolves once `pred` holds for the lines so far: checked once per chunk of stdout (not per
+   * line, which is quadratic under a flood and slows this reader into lost.stdout)
+   */
   until(pred: (lines: Line[]) => boolean, timeoutMs?: number): Promise<void>;
   /** SIGINT, then wait for exit */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -32,6 +37,7 @@ export interface StreamRun {
 export function startStream(args: string[]): StreamRun {
   const child = spawn(process.execPath, [CLI, 'stream', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: Line[] = [];
+  const bad: string[] = [];
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const waiters: Array<() => void> = [];
@@ -42,14 +48,33 @@ export function startStream(args: string[]): StreamRun {
     resolveReady = res;
     rejectReady = rej;
   });
+  // waiters run once per turn of the event loop, after every line readline has for it
+  let woken = false;
+  const wake = () => {
+    if (woken) return;
+    woken = true;
+    setImmediate(() => {
+      woken = false;
+      for (const w of waiters.splice(0)) w();
+    });
+  };
   rl.on('line', (s) => {
-    const l = JSON.parse(s) as Line;
+    let l: Line;
+    try {
+      l = JSON.parse(s) as Line;
+    } catch {
+      bad.push(s);
+      return;
+    }
     lines.push(l);
     if (l.type === 'start') resolveReady(l);
-    for (const w of waiters.splice(0)) w();
+    if (waiters.length) wake();
   });
+  let closed = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': by then every line of stdout has been read
+    child.on('close', (code, signal) => {
+      closed = true;
       rejectReady(new Error(`droptrace stream exited (${code ?? signal}) before its start line: ${err.trim()}`));
       for (const w of waiters.splice(0)) w();
       res({ code, signal });
@@ -62,7 +87,7 @@ export function startStream(args: string[]): StreamRun {
         if (pred(lines)) {
           clearTimeout(t);
           res();
-        } else if (child.exitCode !== null || child.signalCode !== null) {
+        } else if (closed) {
           clearTimeout(t);
           rej(new Error(`stream exited before the condition held; stderr: ${err.trim()}`));
         } else waiters.push(check);
@@ -73,7 +98,7 @@ export function startStream(args: string[]): StreamRun {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     return exited;
   };
-  return { child, lines, stderr: () => err, ready, exited, until, stop };
+  return { child, lines, bad, stderr: () => err, ready, exited, until, stop };
 }
 
 export const drops = (lines: Line[]) => lines.filter((l) => l.type === 'drop');

@@ -52,8 +52,6 @@ const exitOf = (c: ChildProcess) =>
     ? Promise.resolve({ code: c.exitCode, signal: c.signalCode })
     : new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => c.once('exit', (code, signal) => r({ code, signal })));
 
-/** Resolves with the exit, or 'running' after `ms`. */
-const exitWithin = (c: ChildProcess, ms: number) => Promise.race([exitOf(c), sleep(ms).then(() => 'running' as const)]);
 
 
 /** Floods UDP at ports 20000-29999 (10000 flow keys) from ns `from` to `dst` for `seconds`; prints how many went out. */
@@ -100,19 +98,17 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
   });
   afterAll(() => p?.destroy());
 
-  it.each(['SIGHUP', 'SIGTERM', 'SIGINT'] as const)('%s: exit 0 within a second, final stats line last, nothing left attached', async (sig) => {
+  // How fast is measured by bench/worst.ts (SIGTERM to exit within a second under a flood); a
+  // test waits on the exit itself, never on a clock.
+  it.each(['SIGHUP', 'SIGTERM', 'SIGINT'] as const)('%s: exit 0, final stats line last, nothing left attached', async (sig) => {
     const s = startStream(['--netns', String(p.netnsB), '--counters-interval', '0']);
     try {
       await s.ready;
       const ids = progIdsOf(s.child.pid!);
       expect(ids.length).toBeGreaterThan(0);
-      const t0 = performance.now();
       s.child.kill(sig);
-      const r = await exitWithin(s.child, 1000);
-      const ms = performance.now() - t0;
-      expect(r).toEqual({ code: 0, signal: null });
-      expect(ms).toBeLessThan(1000);
-      await s.exited; // every line read
+      expect(await s.exited).toEqual({ code: 0, signal: null }); // every line read
+      expect(s.bad).toEqual([]);
       expect(s.lines.at(-1)).toMatchObject({ type: 'stats', final: true });
       expect(s.stderr()).toBe('');
       expect(await stillLoaded(ids)).toEqual([]);
@@ -153,7 +149,7 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
       const ids = progIdsOf(pid);
       expect(ids.length).toBeGreaterThan(0);
-      expect(await exitWithin(sh, 10_000)).toEqual({ code: 0, signal: null });
+      expect(await exitOf(sh)).toEqual({ code: 0, signal: null });
       expect({ rc: readFileSync(join(dir, 'rc'), 'utf8').trim(), stderr: readFileSync(join(dir, 'err'), 'utf8') }).toEqual({ rc: '0', stderr: '' });
       expect(out.trim().split('\n')).toHaveLength(1);
       expect(await stillLoaded(ids)).toEqual([]);
@@ -200,7 +196,7 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       await new Promise<void>((r) => (child.stdout.readableEnded ? r() : child.stdout.once('end', () => r())));
       return lines();
     };
-    return { child, ready, drain, stderr: () => err };
+    return { child, ready, drain, text: () => text, stderr: () => err };
   }
 
   it('keeps tracing while its reader is stalled: the poller never waits on stdout, every missing drop is counted as lost', async () => {
@@ -249,9 +245,10 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       await s.stop('SIGTERM');
       const st = finalStats(s.lines);
       expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
-      // nothing was evicted (10,000 keys) and every line was read
+      // nothing was evicted (10,000 keys); every drop is on a line read, or on one still queued
+      // for this reader at the end (dropped then, counted in lost.stdout)
       expect(st.unfolded).toBe(0);
-      expect(written(s.lines)).toBe(st.kernel.drops);
+      expect(written(s.lines) + (st.lost.stdout ?? 0)).toBe(st.kernel.drops);
     } finally {
       f?.kill();
       // SIGTERM: a line cut by SIGKILL would not parse in the helper
@@ -311,18 +308,20 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       const sent = await f.sent;
       process.kill(s.child.pid!, 'SIGCONT');
       stopped = false;
-      const mine = (l: Line) => l.type === 'drop' && ((l.flow as { dport?: number } | null)?.dport ?? 0) >= 20000;
-      await s.until((ls) => written(ls.filter(mine)) >= sent, 30_000);
+      // a stats line made after the fold that took the whole flood (lines for this reader may
+      // be skipped, lost.stdout: waiting on the drop lines themselves could wait for ever)
+      await s.until((ls) => ls.some((l) => l.type === 'stats' && (l.events as number) + (l.folded as number) >= sent), 30_000);
       await s.stop('SIGTERM');
+      expect(s.bad).toEqual([]);
       const st = finalStats(s.lines);
       expect(st.lost.ring_buffer).toBeGreaterThan(0);
       expect(st.kernel.by_reason.NETFILTER_DROP).toBe(sent);
-      expect(written(s.lines.filter(mine))).toBe(sent);
       expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
       expect(st.unfolded).toBe(0);
-      // what did not arrive as detail, seen from the lines, is exactly what the stats line says was lost
-      const delivered = s.lines.filter((l) => l.type === 'drop' && l.folded !== true).reduce((n, l) => n + (l.count as number), 0);
-      expect(st.kernel.drops - delivered - st.kernel.suppressed).toBe(st.lost.total);
+      // every drop is on a line read or counted as skipped for this reader
+      expect(written(s.lines) + (st.lost.stdout ?? 0)).toBe(st.kernel.drops);
+      // what did not arrive as detail is exactly what the stats line says the kernel and the addon lost
+      expect(st.kernel.drops - st.kernel.suppressed - st.lost.ring_buffer - st.lost.userspace).toBe(st.events);
     } finally {
       if (stopped) process.kill(s.child.pid!, 'SIGCONT');
       f?.kill();
@@ -359,9 +358,45 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
     }
   });
 
-  // Writes pending on a stalled pipe keep the event loop alive after the stream ended: the CLI
-  // gives them at most a second after SIGTERM, then exits.
-  it('exits within a second of SIGTERM even while its reader is stalled', async () => {
+  // The reader comes back after SIGTERM but reads slowly (a chunk, then a pause): the drop
+  // lines still queued are dropped at the end and counted, so the final stats line is written
+  // and whole, and every drop is on a line read or in lost.stdout.
+  it('a slow reader after SIGTERM gets whole lines and the final stats line, exact', async () => {
+    const s = stalled();
+    let f: ReturnType<typeof flood> | undefined;
+    try {
+      await s.ready;
+      f = flood(p.a, p.ipB, 2);
+      const sent = await f.sent;
+      s.child.kill('SIGTERM');
+      const slow = (d: Buffer) => {
+        void d;
+        s.child.stdout.pause();
+        setTimeout(() => s.child.stdout.resume(), 2);
+      };
+      s.child.stdout.on('data', slow);
+      s.child.stdout.resume();
+      const lines = await s.drain();
+      expect(s.text().endsWith('\n')).toBe(true);
+      expect(s.child.exitCode).toBe(0);
+      expect(s.stderr()).toBe('');
+      const st = finalStats(lines);
+      expect(lines.at(-1)).toBe(st);
+      expect(st.kernel.by_reason.NETFILTER_DROP).toBe(sent);
+      expect(st.lost.stdout).toBeGreaterThan(0);
+      expect(st.events + st.folded + st.unfolded).toBe(st.kernel.drops);
+      expect(written(lines) + st.lost.stdout! + st.unfolded).toBe(st.kernel.drops);
+    } finally {
+      f?.kill();
+      s.child.kill('SIGKILL');
+    }
+  });
+
+  // A reader that never reads again must not keep a finished droptrace alive: it exits 0 by
+  // itself (this test only waits for that), says so in one line on stderr, and what the pipe
+  // holds is whole lines: the sink writes whole lines of at most PIPE_BUF bytes, which a pipe
+  // takes whole or not at all.
+  it('a reader that never reads: droptrace exits 0 by itself, one line on stderr, the pipe holds whole lines', async () => {
     const s = stalled();
     let f: ReturnType<typeof flood> | undefined;
     try {
@@ -369,7 +404,13 @@ describe.skipIf(!isRoot)('droptrace stream under faults', () => {
       f = flood(p.a, p.ipB, 2);
       await f.sent;
       s.child.kill('SIGTERM');
-      expect(await exitWithin(s.child, 1500)).toEqual({ code: 0, signal: null });
+      expect(await exitOf(s.child)).toEqual({ code: 0, signal: null });
+      expect(s.stderr()).toMatch(/^droptrace: stdout is not being read: exiting with \d+ final line\(s\) unwritten\n$/);
+      // the pipe still holds what it took; read it now
+      const lines = await s.drain();
+      expect(s.text().endsWith('\n')).toBe(true);
+      expect(lines.length).toBeGreaterThan(1);
+      expect(lines.filter((l) => l.type === 'stats' && l.final === true)).toEqual([]);
     } finally {
       f?.kill();
       s.child.kill('SIGKILL');
