@@ -23,6 +23,7 @@ import type { GroupBy, SortBy } from './tui/store.js';
 import { loadNative } from './native/binding.js';
 import type { Hook } from './native/binding.js';
 import type { NicSelection } from './host/index.js';
+import { parseDuration } from './fleet/options.js';
 
 function seconds(flag: string) {
   return (v: string): number => {
@@ -159,6 +160,39 @@ async function top(flags: TopFlags, cmd: Command): Promise<number> {
     ...(flags.sort ? { sort: flags.sort } : {}),
     ...(flags.filter !== undefined ? { filter: flags.filter } : {}),
   });
+}
+
+interface FleetFlags {
+  prometheus?: string;
+  since?: number;
+}
+
+/**
+ * `top --prometheus URL` and `stream --prometheus URL`: the fleet from Prometheus instead of this
+ * node's kernel. Options of live tracing given with it are a mistake the user should hear about.
+ */
+async function fleet(mode: 'top' | 'stream', flags: FleetFlags, cmd: Command): Promise<number> {
+  const { parsePrometheusUrl } = await import('./fleet/prom.js');
+  const url = parsePrometheusUrl(flags.prometheus!);
+  const live = cmd.options.find((o) => !['prometheus', 'since'].includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+  if (live) throw new DroptraceError('E_USAGE', 'usage', `${live.long ?? live.flags} traces this node: it cannot be combined with --prometheus`);
+  const sinceS = flags.since ?? 3600;
+  if (mode === 'top') {
+    const { runFleetTop } = await import('./tui/fleet/command.js');
+    return runFleetTop({ url, sinceS });
+  }
+  const { fleetStream } = await import('./fleet/stream.js');
+  const text: string[] = [];
+  await fleetStream({ url, sinceS }, (line) => text.push(JSON.stringify(line) + '\n'));
+  // a few lines, once: a closed stdout (EPIPE) ends the process through its handler below
+  await new Promise((resolve) => process.stdout.write(text.join(''), resolve));
+  return 0;
+}
+
+function fleetOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--prometheus <url>', 'the whole fleet from this Prometheus server (it scrapes droptrace stream --metrics on every node) instead of this node'))
+    .addOption(new Option('--since <duration>', 'with --prometheus: drops counted over this window, e.g. 30m, 1h, 2d (default 1h)').argParser(parseDuration('--since')));
 }
 
 /** `--metrics [ADDR:]PORT`: checked while parsing, so a bad address is exit 2 before anything starts. */
@@ -308,7 +342,7 @@ Examples:
 Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.17+).`,
     );
 
-  liveOptions(
+  const streamCmd = liveOptions(
     p.command('stream').description('write drop events as NDJSON to stdout (first line: {"type":"start"} once attached)'),
     10,
   )
@@ -331,9 +365,12 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
       `
 Lines: {"type":"start"} (probes attached; the ready signal), {"type":"drop"} per drop (count > 1
 when repeats were folded), {"type":"stats"} every --stats-interval and once at the end with exact
-kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/ndjson.schema.json.`,
-    )
-    .action((flags: StreamCommandFlags) => run(stream(flags)));
+kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/ndjson.schema.json.
+With --prometheus URL: one {"type":"fleet_node"} line per node of the fleet (drops in --since by
+kind and pod, drops/s, table fill, NIC allowances), most drops per second first, then exit.`,
+    );
+  fleetOptions(streamCmd);
+  streamCmd.action((flags: StreamCommandFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('stream', flags, streamCmd) : stream(flags)));
 
   const topCmd = liveOptions(
     p
@@ -353,7 +390,8 @@ kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/
     .addOption(new Option('--group-by <key>', 'group drops by').choices([...GROUP_BYS]))
     .addOption(new Option('--sort <order>', 'sort groups by').choices([...SORTS]))
     .addOption(new Option('--filter <text>', 'start with this filter (pod:, ns:, kind:, reason:, ip:, dns: or a word)'));
-  topCmd.action((flags: TopFlags) => run(top(flags, topCmd)));
+  fleetOptions(topCmd);
+  topCmd.action((flags: TopFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('top', flags, topCmd) : top(flags, topCmd)));
 
   // the lab is built on its own: give it the same error handling as the rest
   p.addCommand(labCommand().copyInheritedSettings(p));
