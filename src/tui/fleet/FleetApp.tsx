@@ -30,12 +30,12 @@ export function FleetApp({ poller, theme: t, keys, onQuit, size: fixed, now = Da
   const { exit } = useApp();
   const [selected, setSelected] = useState<string | null>(null);
   const [drilled, setDrilled] = useState<string | null>(null);
-  const [nowMs, setNow] = useState(now);
-  // the retry countdown and the data's age move each second
+  // the retry countdown and the data's age move each second: a redraw each second reads the clock
+  const [, setTick] = useState(0);
   useEffect(() => {
-    const id = setInterval(() => setNow(now()), 1000);
+    const id = setInterval(() => setTick((n) => n + 1), 1000);
     return () => clearInterval(id);
-  }, [now]);
+  }, []);
 
   const nodes = s.fleet?.nodes ?? [];
   // the selection follows its node when the ranking changes
@@ -63,7 +63,7 @@ export function FleetApp({ poller, theme: t, keys, onQuit, size: fixed, now = Da
   );
 
   const h = Math.max(6, rows - 1);
-  const header = fleetHeader(s, t, nowMs);
+  const header = fleetHeader(s, t, now());
   const body: Segs[] = [];
   const room = h - header.length - 1;
   if (drilled !== null) {
