@@ -170,6 +170,15 @@ describe.skipIf(why !== '')('the fleet view over a real Prometheus and three dro
       expect(l.lost_events).toBe(0);
     }
 
+    if (process.env.DT_FLEET_RECORD) {
+      const { fleetQueries, podKindsQuery } = await import('../../src/fleet/model.js');
+      const w = { sinceS: 3600, rateS: 300 };
+      const time = Date.now() / 1000;
+      const qs: Record<string, string> = { ...fleetQueries(w), podKinds: podKindsQuery(plans[0]!.name, w) };
+      const answers: Record<string, unknown> = {};
+      for (const [k, q] of Object.entries(qs)) answers[k] = await (await fetch(`${prom!.url}/api/v1/query`, { method: 'POST', body: new URLSearchParams({ query: q, time: String(time) }) })).json();
+      writeFileSync(process.env.DT_FLEET_RECORD, JSON.stringify({ time, window: w, node: plans[0]!.name, own, answers }, null, 1));
+    }
     // the screen: the same three nodes in the same order, each with its kinds
     startTop('fleet', prom!.url);
     const row = (p: Plan, sel: boolean) =>

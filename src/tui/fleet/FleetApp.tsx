@@ -4,7 +4,7 @@
  * never waits on Prometheus, so a slow server never freezes the keys.
  */
 import { Box, useApp, useInput } from 'ink';
-import { useEffect, useState, useSyncExternalStore } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { Line, rule } from '../components/Line.js';
 import type { Segs } from '../components/Line.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
@@ -42,8 +42,12 @@ export function FleetApp({ poller, theme: t, keys, onQuit, size: fixed, now = Da
   const idx = Math.max(0, selected === null ? 0 : nodes.findIndex((n) => n.node === selected));
   const node = drilled === null ? undefined : nodes.find((n) => n.node === drilled);
 
+  // keys read what is on screen now, not what was when the handler was made
+  const cur = useRef({ nodes, idx, drilled });
+  cur.current = { nodes, idx, drilled };
   useInput(
     (input, key) => {
+      const { nodes, idx, drilled } = cur.current;
       if (input === 'q') {
         onQuit?.();
         exit();

@@ -13,7 +13,16 @@ import type { FleetState } from '../../fleet/poller.js';
 
 export const FLEET_HEADER_LINES = 3;
 
-const span = (s: number) => duration(s * 1000);
+/** A window as people say it: `90s`, `10m`, `1h`, `1h30m`, `2d`. */
+export function span(s: number): string {
+  const parts: string[] = [];
+  let rest = Math.round(s);
+  for (const [unit, n] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= n) parts.push(`${Math.floor(rest / n)}${unit}`);
+    rest %= n;
+  }
+  return parts.slice(0, 2).join('') || '0s';
+}
 
 export function fleetHeader(s: FleetState, t: Theme, nowMs: number): Segs[] {
   const f = s.fleet;
