@@ -17,6 +17,7 @@ import { makePair, sendUdp } from '../helpers/netns.js';
 import type { Pair } from '../helpers/netns.js';
 import { freePort, prometheusMissing, startPrometheus } from '../helpers/prometheus.js';
 import type { Prometheus } from '../helpers/prometheus.js';
+import { schemaErrors } from '../helpers/schema.js';
 import { CLI, startStream } from '../helpers/stream.js';
 import type { StreamRun } from '../helpers/stream.js';
 
@@ -161,6 +162,7 @@ describe.skipIf(why !== '')('the fleet view over a real Prometheus and three dro
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; node: string; rank: number; drops: number; kinds: { kind: string; drops: number }[]; pods: { namespace: string; pod: string; drops: number }[]; lost_events: number });
+    expect(schemaErrors(lines)).toEqual([]);
     expect(lines.map((l) => [l.type, l.node, l.rank])).toEqual(plans.map((p, i) => ['fleet_node', p.name, i + 1]));
     for (const [i, l] of lines.entries()) {
       const want = own[l.node]!;

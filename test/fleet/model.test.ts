@@ -12,6 +12,7 @@ import { buildFleet, exactIncrease, fleetQueries, NO_NODE, podKindsQuery, QUERY_
 import type { Answers } from '../../src/fleet/model.js';
 import { PromError, vectorOf } from '../../src/fleet/prom.js';
 import type { QueryFn, Sample } from '../../src/fleet/prom.js';
+import { schemaErrors } from '../helpers/schema.js';
 
 interface Recording {
   time: number;
@@ -86,6 +87,7 @@ describe('the fleet model from recorded answers', () => {
       ['fleet_node', C, 3, 3, 3600, 300, 'http://prom:9090'],
     ]);
     expect(lines[0]!.time).toBe(new Date(Math.round(rec.time * 1000)).toISOString());
+    expect(schemaErrors(lines)).toEqual([]);
   });
 
   it('fails with the server\'s own words when one query fails', async () => {
@@ -108,6 +110,7 @@ describe('the fleet model from answers written by hand', () => {
     a.nicRate = vec([[{ node: 'quiet', counter: 'pps_allowance_exceeded' }, 0.5]]);
     a.lost = vec([[{ node: 'quiet' }, 3]]);
     const f = buildFleet(a, 1000, w);
+    expect(schemaErrors(fleetLines(f, 'http://p'))).toEqual([]);
     expect(f.nodes).toEqual([
       { node: NO_NODE, drops: 12, per_s: 0.04, kinds: [{ kind: 'neigh_table_full', drops: 12, per_s: 0.04 }], pods: [], neigh: [], conntrack_fill: null, nic_allowance: [], lost_events: 0 },
       {

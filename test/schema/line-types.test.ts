@@ -25,17 +25,20 @@ interface Schema {
   $defs?: Record<string, Schema>;
 }
 
-const LINE_TYPES = { start: 'StartLine', drop: 'DropEvent', stats: 'StatsLine', counters: 'CountersLine' } as const;
+const LINE_TYPES = { start: 'StartLine', drop: 'DropEvent', stats: 'StatsLine', counters: 'CountersLine', fleet_node: 'FleetNodeLine' } as const;
 
 function program(): { checker: ts.TypeChecker; types: Map<string, ts.Type> } {
-  const file = join(ROOT, 'src', 'pipeline', 'events.ts');
-  const p = ts.createProgram([file], { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true, skipLibCheck: true });
+  // a node's stream, and the fleet's lines (stream --prometheus)
+  const files = [join(ROOT, 'src', 'pipeline', 'events.ts'), join(ROOT, 'src', 'fleet', 'line.ts')];
+  const p = ts.createProgram(files, { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true, skipLibCheck: true });
   const checker = p.getTypeChecker();
-  const mod = checker.getSymbolAtLocation(p.getSourceFile(file)!)!;
   const types = new Map<string, ts.Type>();
-  for (const sym of checker.getExportsOfModule(mod)) {
-    const s = sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym;
-    if (Object.values(LINE_TYPES).includes(sym.name as never)) types.set(sym.name, checker.getDeclaredTypeOfSymbol(s));
+  for (const file of files) {
+    const mod = checker.getSymbolAtLocation(p.getSourceFile(file)!)!;
+    for (const sym of checker.getExportsOfModule(mod)) {
+      const s = sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym;
+      if (Object.values(LINE_TYPES).includes(sym.name as never)) types.set(sym.name, checker.getDeclaredTypeOfSymbol(s));
+    }
   }
   return { checker, types };
 }
