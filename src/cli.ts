@@ -175,7 +175,7 @@ async function fleet(mode: 'top' | 'stream', flags: FleetFlags, cmd: Command): P
   const { parsePrometheusUrl } = await import('./fleet/prom.js');
   const url = parsePrometheusUrl(flags.prometheus!);
   const live = cmd.options.find((o) => !['prometheus', 'since'].includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
-  if (live) throw new DroptraceError('E_USAGE', 'usage', `${live.long ?? live.flags} traces this node: it cannot be combined with --prometheus`);
+  if (live) throw new DroptraceError('E_USAGE', 'usage', `${live.long ?? live.flags} is about this node's own drops: it cannot be combined with --prometheus`);
   const sinceS = flags.since ?? 3600;
   if (mode === 'top') {
     const { runFleetTop } = await import('./tui/fleet/command.js');
