@@ -189,6 +189,11 @@ async function fleet(mode: 'top' | 'stream', flags: FleetFlags, cmd: Command): P
   return 0;
 }
 
+/** `--since` without `--prometheus` would be ignored: said instead. */
+async function noSince(flags: FleetFlags): Promise<void> {
+  if (flags.since !== undefined) throw new DroptraceError('E_USAGE', 'usage', '--since needs --prometheus (a node\'s own view starts now)');
+}
+
 function fleetOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--prometheus <url>', 'the whole fleet from this Prometheus server (it scrapes droptrace stream --metrics on every node) instead of this node'))
@@ -370,7 +375,7 @@ With --prometheus URL: one {"type":"fleet_node"} line per node of the fleet (dro
 kind and pod, drops/s, table fill, NIC allowances), most drops per second first, then exit.`,
     );
   fleetOptions(streamCmd);
-  streamCmd.action((flags: StreamCommandFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('stream', flags, streamCmd) : stream(flags)));
+  streamCmd.action((flags: StreamCommandFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('stream', flags, streamCmd) : noSince(flags).then(() => stream(flags))));
 
   const topCmd = liveOptions(
     p
@@ -391,7 +396,7 @@ kind and pod, drops/s, table fill, NIC allowances), most drops per second first,
     .addOption(new Option('--sort <order>', 'sort groups by').choices([...SORTS]))
     .addOption(new Option('--filter <text>', 'start with this filter (pod:, ns:, kind:, reason:, ip:, dns: or a word)'));
   fleetOptions(topCmd);
-  topCmd.action((flags: TopFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('top', flags, topCmd) : top(flags, topCmd)));
+  topCmd.action((flags: TopFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('top', flags, topCmd) : noSince(flags).then(() => top(flags, topCmd))));
 
   // the lab is built on its own: give it the same error handling as the rest
   p.addCommand(labCommand().copyInheritedSettings(p));

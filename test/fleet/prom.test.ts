@@ -118,6 +118,7 @@ describe.skipIf(!existsSync(CLI))('droptrace stream --prometheus (the built CLI)
     for (const [args, line] of [
       [['--prometheus', 'prometheus:9090'], 'droptrace: --prometheus wants an http:// or https:// URL such as http://prometheus:9090, got "prometheus:9090"\n'],
       [['--prometheus', 'http://p:9090', '--since', '1y'], `droptrace: option '--since <duration>' argument '1y' is invalid. --since wants a duration such as 90s, 30m, 1h or 2d (at most a year), got "1y"\n`],
+      [['--since', '1h'], "droptrace: --since needs --prometheus (a node's own view starts now)\n"],
       [['--prometheus', 'http://p:9090', '--metrics', '9464'], 'droptrace: --metrics is about this node\'s own drops: it cannot be combined with --prometheus\n'],
     ] as const) {
       const r = run(['stream', ...args]);
