@@ -77,16 +77,17 @@ describe.skipIf(why !== '')('the fleet view over a real Prometheus and three dro
         const pods = join(dir, `pods-${i}.json`);
         writeFileSync(pods, JSON.stringify([{ namespace: 'shop', name: `web-${i}`, uid: `${id}-${i}`, ips: [pair.ipB], netns: pair.netnsB }]));
         const port = await freePort();
-        const run = startStream(['--netns', String(pair.netnsB), '--metrics', `127.0.0.1:${port}`, '--node-name', plan.name, '--pods', pods, '--no-pod-discovery', '--nics', 'none', '--counters-interval', '1']);
+        const run = startStream(['--netns', String(pair.netnsB), '--metrics', `127.0.0.1:${port}`, '--node-name', plan.name, '--pods', pods, '--no-pod-discovery', '--nics', 'none']);
         nodes.push({ plan, pair, port, run });
       }
       await Promise.all(nodes.map((n) => n.run.ready));
-      prom = await startPrometheus({ targets: nodes.map((n) => ({ address: `127.0.0.1:${n.port}`, instance: n.plan.name })) });
+      // a long deadline: on a loaded machine a scrape can miss the helper's 1 s scrape timeout for a while
+      prom = await startPrometheus({ targets: nodes.map((n) => ({ address: `127.0.0.1:${n.port}`, instance: n.plan.name })), timeoutMs: 90_000 });
     } catch (e) {
       await cleanup();
       throw e;
     }
-  }, 120_000);
+  }, 180_000);
 
   async function cleanup() {
     spawnSync('tmux', ['-S', sock, 'kill-server'], { stdio: 'ignore' });
@@ -199,5 +200,5 @@ describe.skipIf(why !== '')('the fleet view over a real Prometheus and three dro
     tmux('send-keys', '-t', 'fleet', 'Left');
     await until('fleet', 'the node list again', (x) => x.includes('─ nodes by drops/s'));
     await quit('fleet');
-  }, 120_000);
+  }, 180_000);
 });
