@@ -179,8 +179,12 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   // the node label: --node-name, else the node whose pods are watched (--node), else $NODE_NAME or the host name
   const node = flags.nodeName ?? (flags.node !== undefined ? checkNodeName(flags.node) : defaultNodeName());
   const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit, node }) : null;
+  const health = m ? new m.StreamHealth() : null;
   // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
-  const server = m && metrics ? await m.startMetricsServer(flags.metrics!, metrics.registry) : null;
+  const server =
+    m && metrics && health
+      ? await m.startMetricsServer(flags.metrics!, metrics.registry, { health: () => health.get(), onRefused: () => metrics.scrapeRefused() })
+      : null;
   const ac = new AbortController();
   // process.stdout is touched at load (its error handler below): fd 1, if a pipe, is non-blocking
   stdoutOwned = true;
@@ -195,6 +199,7 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   // metrics see every drop, also those a stalled reader costs the stream
   const sinks: Sink[] = [out];
   if (metrics) sinks.push({ write: (line) => metrics.observe(line.type === 'stats' ? out.withStdoutLoss(line) : line) });
+  if (health) sinks.push({ write: (line) => health.observe(line) });
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -205,6 +210,7 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   } catch (e) {
     // the final stats line (if the stream got that far) is queued: it goes out below
     code = fail(e);
+    health?.fail(e instanceof DroptraceError ? e.line() : 'internal error');
   } finally {
     // The handlers stay: a second Ctrl-C while the last lines are written must not kill it.
     await server?.close();
