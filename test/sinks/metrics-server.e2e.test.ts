@@ -237,17 +237,19 @@ describe.skipIf(!isRoot)('droptrace stream --metrics --node-name (root, the real
 
 });
 
-// bad addresses fail before anything is attached: no root needed
-describe('droptrace stream --metrics with an address it cannot bind', () => {
-  it('an address that is not this machine\'s, or an unexpanded $(HOST_IP), is one line and exit 2', async () => {
-    for (const [addr, line] of [
-      ['192.0.2.7:9464', 'droptrace: cannot serve metrics on 192.0.2.7:9464: this machine has no such address (use 127.0.0.1, 0.0.0.0 or one of the addresses ip -brief addr shows)\n'],
+// bad input fails before anything is attached: no root needed
+describe('droptrace stream with bad --metrics or --node-name input', () => {
+  it('an address that is not this machine\'s, an unexpanded $(HOST_IP), a bad or lone --node-name: one line and exit 2', async () => {
+    for (const [args, line] of [
+      [['--metrics', '192.0.2.7:9464'], 'droptrace: cannot serve metrics on 192.0.2.7:9464: this machine has no such address (use 127.0.0.1, 0.0.0.0 or one of the addresses ip -brief addr shows)\n'],
       [
-        '$(HOST_IP):9464',
+        ['--metrics', '$(HOST_IP):9464'],
         'droptrace: bad --metrics address "$(HOST_IP):9464": $(HOST_IP) was not expanded: the container has no such variable (deploy/daemonset.yaml sets HOST_IP from status.hostIP) (expected [ADDR:]PORT, e.g. 9464, 127.0.0.1:9464, 0.0.0.0:9464 or [::]:9464)\n',
       ],
-    ]) {
-      const s = startStream(['--metrics', addr!]);
+      [['--node-name', 'n1'], 'droptrace: --node-name needs --metrics (it names the node in the metrics)\n'],
+      [['--metrics', '127.0.0.1:0', '--node-name', ' '], 'droptrace: bad --node-name " ": it is empty (the node label of every metric)\n'],
+    ] as Array<[string[], string]>) {
+      const s = startStream(args);
       // it never gets to a start line: that is the point
       s.ready.catch(() => {});
       expect({ exit: await s.exited, stderr: s.stderr(), lines: s.lines }).toEqual({ exit: { code: 2, signal: null }, stderr: line, lines: [] });
