@@ -177,8 +177,8 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   if (flags.nodeName !== undefined && flags.metrics === undefined) throw new DroptraceError('E_USAGE', 'usage', '--node-name needs --metrics (it names the node in the metrics)');
   const m = flags.metrics !== undefined ? await import('./sinks/metrics.js') : null;
   // the node label: --node-name, else the node whose pods are watched (--node), else $NODE_NAME or the host name
-  const node = flags.nodeName ?? (flags.node !== undefined ? checkNodeName(flags.node) : defaultNodeName());
-  const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit, node }) : null;
+  const node = () => flags.nodeName ?? (flags.node !== undefined ? checkNodeName(flags.node) : defaultNodeName());
+  const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit, node: node() }) : null;
   const health = m ? new m.StreamHealth() : null;
   // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
   const server =
