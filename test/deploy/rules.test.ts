@@ -155,8 +155,11 @@ describe('deploy/kustomization.yaml', () => {
     };
     // the files byte for byte, under their own names: what a Prometheus rule_files or Grafana
     // provisioning mount expects
-    expect(byName('ConfigMap', 'droptrace-prometheus-rules').data).toEqual({ 'droptrace-rules.yml': text(RULES) });
-    expect(byName('ConfigMap', 'droptrace-grafana-dashboard').data).toEqual({ 'droptrace.json': text(DASHBOARD) });
+    const rulesMap = byName('ConfigMap', 'droptrace-prometheus-rules');
+    const dashboardMap = byName('ConfigMap', 'droptrace-grafana-dashboard');
+    expect(rulesMap.data).toEqual({ 'droptrace-rules.yml': text(RULES) });
+    expect(dashboardMap.data).toEqual({ 'droptrace.json': text(DASHBOARD) });
+    for (const m of [rulesMap, dashboardMap]) expect(m.metadata.labels).toEqual({ 'app.kubernetes.io/name': 'droptrace' });
     const rule = byName('PrometheusRule', 'droptrace');
     expect(rule.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(rule.spec).toEqual(rules());
