@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { ALLOWANCE_COUNTERS } from '../../src/host/ethtool.js';
+import { explainReads } from '../../src/pipeline/explain.js';
+import { DropMetrics } from '../../src/sinks/metrics.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const RULES = 'deploy/prometheus/droptrace-rules.yml';
@@ -115,6 +118,26 @@ describe('deploy/prometheus/droptrace-rules.yml', () => {
         (a.annotations?.description ?? '').length < 80,
     );
     expect(missing.map((a) => a.alert)).toEqual([]);
+  });
+
+  it('names only metrics, drop kinds and NIC counters droptrace exports, and alerts on every allowance counter', () => {
+    const exported = new Set(new DropMetrics({ processMetrics: false }).registry.getMetricsAsArray().map((m) => m.name));
+    // registered once a counters line gives nf_conntrack_max
+    exported.add('droptrace_conntrack_max');
+    const all = rules().groups.flatMap((g) => g.rules);
+    // expressions and annotations (which point the reader at metrics too); not recorded names
+    const words = all.flatMap((r) => [r.expr, ...Object.values(r.annotations ?? {})]).join('\n');
+    const named = new Set(words.match(/(?<![:\w])droptrace_[a-z0-9_]+/g));
+    expect([...named].filter((n) => !exported.has(n))).toEqual([]);
+    expect(named.size).toBeGreaterThan(10);
+
+    const kinds = new Set([...words.matchAll(/kind="([a-z_]+)"/g)].map((m) => m[1] ?? ''));
+    expect([...kinds].sort()).toEqual(['conntrack_insert_failed', 'conntrack_table_full', 'neigh_table_full']);
+    // kinds the classifier gives (explain() reads sysctls for each), not names made up here
+    expect([...kinds].map(explainReads)).toEqual(['sysctl', 'sysctl', 'sysctl']);
+
+    const counters = [...words.matchAll(/counter=~?"([^"]+)"/g)].flatMap((m) => (m[1] ?? '').split('|'));
+    expect([...counters].sort()).toEqual([...ALLOWANCE_COUNTERS].sort());
   });
 
   it('aggregates every expression by node', () => {
