@@ -16,7 +16,7 @@ import { fdOut, NdjsonSink } from './sinks/ndjson.js';
 import { labCommand } from './lab/command.js';
 // --metrics (prom-client) and top (ink, react, yoga) are imported when used: loaded up front they
 // are ~60 MB of RSS that `stream` without --metrics never needs (docs/operations.md, a quiet node).
-import { parseMetricsAddress } from './sinks/metrics-server.js';
+import { checkNodeName, defaultNodeName, parseMetricsAddress } from './sinks/metrics-server.js';
 import { TOP_BACKLOG_MIB } from './tui/budget.js';
 import { GROUP_BYS, SORTS } from './tui/store.js';
 import type { GroupBy, SortBy } from './tui/store.js';
@@ -169,12 +169,16 @@ function metricsAddress(v: string): string {
 
 interface StreamCommandFlags extends StreamFlags {
   metrics?: string;
+  nodeName?: string;
   metricsPodLimit: number;
 }
 
 async function stream(flags: StreamCommandFlags): Promise<number> {
+  if (flags.nodeName !== undefined && flags.metrics === undefined) throw new DroptraceError('E_USAGE', 'usage', '--node-name needs --metrics (it names the node in the metrics)');
   const m = flags.metrics !== undefined ? await import('./sinks/metrics.js') : null;
-  const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit }) : null;
+  // the node label: --node-name, else the node whose pods are watched (--node), else $NODE_NAME or the host name
+  const node = flags.nodeName ?? (flags.node !== undefined ? checkNodeName(flags.node) : defaultNodeName());
+  const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit, node }) : null;
   // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
   const server = m && metrics ? await m.startMetricsServer(flags.metrics!, metrics.registry) : null;
   const ac = new AbortController();
@@ -313,6 +317,9 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
       new Option('--metrics <[addr:]port>', 'also serve Prometheus metrics on http://ADDR:PORT/metrics (address default 127.0.0.1; 0.0.0.0:9464 for every interface)').argParser(
         metricsAddress,
       ),
+    )
+    .addOption(
+      new Option('--node-name <name>', 'the node="..." label on every metric (default: --node, else $NODE_NAME, else the host name)').argParser(checkNodeName),
     )
     .addOption(
       new Option('--metrics-pod-limit <n>', 'pods with their own label values in droptrace_drops_total; further pods count as pod="_overflow"')

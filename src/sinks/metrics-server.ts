@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
+import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { DroptraceError } from '../errors.js';
 
@@ -14,6 +15,24 @@ export interface MetricsAddress {
 }
 
 const DEFAULT_HOST = '127.0.0.1';
+
+/**
+ * The name every series carries as `node="..."` (`--node-name`): $NODE_NAME (the DaemonSet sets
+ * it from spec.nodeName, the name Kubernetes and kube-state-metrics use), else the host name.
+ * Prometheus' own `instance` label would be the scrape address, which is not the node's name.
+ */
+export function defaultNodeName(env: NodeJS.ProcessEnv = process.env, host: () => string = hostname): string {
+  const fromEnv = env.NODE_NAME?.trim();
+  return fromEnv ? fromEnv : host();
+}
+
+/** A node name fit for a label value: non-empty, one line, at most 253 characters (a DNS name's). */
+export function checkNodeName(v: string): string {
+  const s = v.trim();
+  const why = s === '' ? 'it is empty' : s.length > 253 ? 'it is longer than 253 characters' : /[\x00-\x1f\x7f]/.test(s) ? 'it holds a control character' : null;
+  if (why) throw new DroptraceError('E_NODE_NAME', 'usage', `bad --node-name ${JSON.stringify(v)}: ${why} (the node label of every metric)`);
+  return s;
+}
 
 function badAddress(v: string, why: string): DroptraceError {
   return new DroptraceError(

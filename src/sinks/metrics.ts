@@ -10,6 +10,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Slots } from '../aggregate/slots.js';
 import { DroptraceError } from '../errors.js';
+import { checkNodeName, defaultNodeName } from './metrics-server.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 
 /** The label value of pods (and namespaces) that found no free label slot. */
@@ -19,6 +20,8 @@ export const OVERFLOW = '_overflow';
 export const CONNTRACK_STATS = ['drop', 'early_drop', 'insert_failed', 'invalid'] as const;
 
 export interface MetricsOptions {
+  /** the `node` label of every series (default: defaultNodeName()) */
+  node?: string;
   /** distinct pods with their own label values (default 500); later ones count as `_overflow` */
   podLimit?: number;
   /**
@@ -49,6 +52,8 @@ interface PodSlot {
 
 export class DropMetrics {
   readonly registry: Registry;
+  /** the `node` label value of every series */
+  readonly node: string;
   private readonly nowMs: () => number;
   /** pods with label values of their own; an idle one gives its slot (and its series) up */
   private readonly pods: Slots<PodSlot>;
@@ -86,6 +91,10 @@ export class DropMetrics {
     });
     this.netnsSlots = new Slots<true>(positiveInt(opts.netnsLimit ?? DEFAULT_NETNS_LIMIT, 'netns limit'));
     const r = (this.registry = new Registry());
+    // on every series, process metrics and those registered later (conntrack_max) included:
+    // alert rules, the dashboard and the fleet view group by `node`
+    this.node = checkNodeName(opts.node ?? defaultNodeName());
+    r.setDefaultLabels({ node: this.node });
     if (opts.processMetrics !== false) {
       collectDefaultMetrics({ register: r });
       // gauges named like counters (promtool check metrics rejects them), and of no use here
@@ -351,5 +360,5 @@ function positiveInt(v: number, what: string): number {
   return v;
 }
 
-export { parseMetricsAddress, startMetricsServer } from './metrics-server.js';
+export { checkNodeName, defaultNodeName, parseMetricsAddress, startMetricsServer } from './metrics-server.js';
 export type { MetricsAddress, MetricsServer } from './metrics-server.js';

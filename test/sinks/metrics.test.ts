@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
 import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { lineProblem } from '../../src/pipeline/line-schema.js';
-import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
+import { checkNodeName, defaultNodeName, DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
 import type { MetricsServer } from '../../src/sinks/metrics.js';
 
 const FIXTURE = join(import.meta.dirname, 'metrics-fixtures', 'stream.ndjson');
@@ -52,12 +52,31 @@ function parseExposition(text: string): Exposition {
   return out;
 }
 
+/** the node label every test registry carries (--node-name) */
+const NODE = 'node-a';
+
+/**
+ * The exposition with the `node` label taken off every series, after checking that each one
+ * carries exactly node="node-a" (prom-client writes default labels last), so the expectations
+ * below stay about the labels each metric has of its own.
+ */
+function withoutNode(e: Exposition, node = NODE): Exposition {
+  const tail = `node="${node}"}`;
+  const series: Record<string, number> = {};
+  for (const [k, v] of Object.entries(e.series)) {
+    if (!k.endsWith(tail) || k.split('node="').length !== 2) throw new Error(`series without exactly one node="${node}": ${k}`);
+    const rest = k.slice(0, -tail.length);
+    series[rest.endsWith('{') ? rest.slice(0, -1) : `${rest.slice(0, -1)}}`] = v;
+  }
+  return { ...e, series };
+}
+
 const fed = (lines: StreamLine[], opts: ConstructorParameters<typeof DropMetrics>[0] = {}) => {
-  const m = new DropMetrics({ processMetrics: false, ...opts });
+  const m = new DropMetrics({ processMetrics: false, node: NODE, ...opts });
   for (const l of lines) m.observe(l);
   return m;
 };
-const exposition = async (m: DropMetrics) => parseExposition(await m.registry.metrics());
+const exposition = async (m: DropMetrics) => withoutNode(parseExposition(await m.registry.metrics()));
 const only = (e: Exposition, prefix: string) => Object.fromEntries(Object.entries(e.series).filter(([k]) => k.startsWith(prefix + '{') || k === prefix));
 
 describe('DropMetrics, fed a recorded stream', () => {
@@ -178,8 +197,57 @@ describe('DropMetrics, fed a recorded stream', () => {
       const text = await m.registry.metrics();
       const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       expect({ status: r.status, out: (r.stdout + r.stderr).trim() }).toEqual({ status: 0, out: '' });
-      if (processMetrics) expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+      if (processMetrics) expect(text).toMatch(/^process_resident_memory_bytes\{node="node-a"\} \d+/m);
     }
+  });
+});
+
+describe('the node label', () => {
+  it('is on every series of a scrape: process metrics, droptrace_info and conntrack_max (registered late) included', async () => {
+    const m = fed(recorded(), { processMetrics: true, node: 'ip-10-1-2-3.eu-west-1.compute.internal' });
+    const e = parseExposition(await m.registry.metrics());
+    const keys = Object.keys(e.series);
+    expect(keys.filter((k) => !/[{,]node="ip-10-1-2-3\.eu-west-1\.compute\.internal"\}$/.test(k) || k.split('node="').length !== 2)).toEqual([]);
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'droptrace_info{version="0.1.0",kernel="6.18.44-fc-v669",schema="1",node="ip-10-1-2-3.eu-west-1.compute.internal"}',
+        'droptrace_conntrack_max{node="ip-10-1-2-3.eu-west-1.compute.internal"}',
+        'droptrace_metrics_errors_total{node="ip-10-1-2-3.eu-west-1.compute.internal"}',
+      ]),
+    );
+    // every family that has series at all has them with the label (none escaped the check above)
+    const families = new Set(keys.map((k) => k.split('{')[0]!.replace(/_(bucket|sum|count)$/, '')));
+    expect([...families].filter((f) => f.startsWith('droptrace_')).sort()).toEqual(
+      Object.keys(e.type)
+        .filter((f) => f.startsWith('droptrace_'))
+        .sort(),
+    );
+    expect(keys.some((k) => k.startsWith('process_resident_memory_bytes{'))).toBe(true);
+  });
+
+  it('defaults to $NODE_NAME, else the host name', () => {
+    expect(defaultNodeName({ NODE_NAME: 'worker-3' }, () => 'h')).toBe('worker-3');
+    expect(defaultNodeName({ NODE_NAME: '  ' }, () => 'h')).toBe('h');
+    expect(defaultNodeName({}, () => 'h')).toBe('h');
+  });
+
+  it.each([
+    ['', 'it is empty'],
+    ['a\nb', 'it holds a control character'],
+    ['x'.repeat(254), 'it is longer than 253 characters'],
+  ])('rejects %j in one line, exit 2', (v, why) => {
+    const e = (() => {
+      try {
+        return checkNodeName(v);
+      } catch (x) {
+        return x as DroptraceError;
+      }
+    })();
+    expect(e).toBeInstanceOf(DroptraceError);
+    expect({ exit: (e as DroptraceError).exitCode, line: (e as DroptraceError).line() }).toEqual({
+      exit: 2,
+      line: `bad --node-name ${JSON.stringify(v)}: ${why} (the node label of every metric)`,
+    });
   });
 });
 
@@ -284,8 +352,8 @@ describe('bounded cardinality', () => {
     ];
     for (const j of junk) expect(() => m.observe(j as unknown as StreamLine)).not.toThrow();
     // the malformed counters line may clear table gauges (it is the latest sample), never the drops
-    const after = parseExposition(await m.registry.metrics());
-    expect(only(after, 'droptrace_drops_total')).toEqual(only(parseExposition(before), 'droptrace_drops_total'));
+    const after = withoutNode(parseExposition(await m.registry.metrics()));
+    expect(only(after, 'droptrace_drops_total')).toEqual(only(withoutNode(parseExposition(before)), 'droptrace_drops_total'));
     // and what could not be taken in is counted, not swallowed
     expect(after.series.droptrace_metrics_errors_total).toBeGreaterThan(0);
   });
