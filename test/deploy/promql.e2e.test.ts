@@ -72,10 +72,63 @@ describe('PromQL metric names (the tokenizer the test below relies on)', () => {
   });
 });
 
+describe('the dashboard file (import shape, no server needed)', () => {
+  interface Panel {
+    id: number;
+    type: string;
+    title: string;
+    gridPos: { x: number; y: number; w: number; h: number };
+    datasource?: { type: string; uid: string };
+    targets?: Array<{ refId: string; expr: string; datasource: { type: string; uid: string } }>;
+  }
+  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    schemaVersion: number;
+    uid: string;
+    __inputs: Array<{ name: string; pluginId: string }>;
+    panels: Panel[];
+    templating: { list: Array<{ name: string; datasource: { uid: string }; definition: string; query: { query: string } }> };
+  };
+  const DS = { type: 'prometheus', uid: '${DS_PROMETHEUS}' };
+
+  it('takes its Prometheus as the DS_PROMETHEUS input, in every panel, target and variable', () => {
+    expect({ schemaVersion: dash.schemaVersion, uid: dash.uid, inputs: dash.__inputs.map((i) => [i.name, i.pluginId]) }).toEqual({
+      schemaVersion: 39,
+      uid: 'droptrace',
+      inputs: [['DS_PROMETHEUS', 'prometheus']],
+    });
+    for (const p of dash.panels.filter((x) => x.type !== 'row')) {
+      expect(p.datasource, p.title).toEqual(DS);
+      for (const t of p.targets ?? []) expect(t.datasource, `${p.title} ${t.refId}`).toEqual(DS);
+    }
+    expect(dash.templating.list.map((v) => [v.name, v.datasource, v.definition, v.query.query])).toEqual([
+      ['node', DS, 'label_values(droptrace_info, node)', 'label_values(droptrace_info, node)'],
+    ]);
+  });
+
+  it('has unique panel ids and refIds, and panels that fit the 24-column grid without overlapping', () => {
+    const ids = dash.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const cells = new Map<string, string>();
+    for (const p of dash.panels) {
+      const refs = (p.targets ?? []).map((t) => t.refId);
+      expect(new Set(refs).size, p.title).toBe(refs.length);
+      const g = p.gridPos;
+      expect(g.x >= 0 && g.w > 0 && g.x + g.w <= 24 && g.h > 0, p.title).toBe(true);
+      for (let x = g.x; x < g.x + g.w; x++) {
+        for (let y = g.y; y < g.y + g.h; y++) {
+          const other = cells.get(`${x},${y}`);
+          expect(other, `${p.title} overlaps ${other}`).toBeUndefined();
+          cells.set(`${x},${y}`, p.title);
+        }
+      }
+    }
+  });
+});
+
 describe.skipIf(why !== '')('the dashboard and the rules, evaluated by a real Prometheus that scraped droptrace', () => {
   const id = randomBytes(3).toString('hex');
   const node = `dt-promql-${id}`;
-  const dir = mkdtempSync(join(tmpdir(), 'dt-promql-'));
+  let dir: string | undefined;
   const N_RULE = 23;
   const N_MARTIAN = 7;
   let pair: Pair | undefined;
@@ -89,6 +142,7 @@ describe.skipIf(why !== '')('the dashboard and the rules, evaluated by a real Pr
   let vars: Record<string, string>;
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dt-promql-'));
     pair = makePair({ prefix: 'dtq' });
     const p = pair;
     inNs(p.b, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '5340', '-j', 'DROP']);
@@ -146,7 +200,7 @@ describe.skipIf(why !== '')('the dashboard and the rules, evaluated by a real Pr
     await prom?.stop();
     await stream?.stop();
     pair?.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('droptrace exported the families the check reads from (the scrape got through)', () => {
@@ -165,15 +219,18 @@ describe.skipIf(why !== '')('the dashboard and the rules, evaluated by a real Pr
     const allowed = new Set([...exported, ...recorded, ...SCRAPE_SERIES]);
     const failures: string[] = [];
     const now = Date.now() / 1000;
-    for (const e of exprs) {
-      try {
-        const q = substituteVariables(e.expr, vars);
-        await prom!.query(q);
-        if (!e.instant) await prom!.queryRange(q, now - 60, now, 1);
-        const unknown = promqlMetricNames(q).filter((n) => !allowed.has(n));
-        if (unknown.length) failures.push(`${e.where}: names ${unknown.join(', ')}, not exported by droptrace`);
-      } catch (err) {
-        failures.push(`${e.where}: ${(err as Error).message}`);
+    // one node selected, and All (the variable's allValue)
+    for (const node of [vars.node!, '.*']) {
+      for (const e of exprs) {
+        try {
+          const q = substituteVariables(e.expr, { ...vars, node });
+          await prom!.query(q);
+          if (!e.instant) await prom!.queryRange(q, now - 60, now, 1);
+          const unknown = promqlMetricNames(q).filter((n) => !allowed.has(n));
+          if (unknown.length) failures.push(`${e.where}: names ${unknown.join(', ')}, not exported by droptrace`);
+        } catch (err) {
+          failures.push(`${e.where} (node=${node}): ${(err as Error).message}`);
+        }
       }
     }
     expect(failures).toEqual([]);
