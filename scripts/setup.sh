@@ -15,6 +15,8 @@ need=(
   bpftrace:bpftrace capsh:libcap2-bin tmux:tmux /usr/bin/python3:python3 tshark:tshark promtool:prometheus
   /usr/include/bpf/libbpf.h:libbpf-dev /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev
   prometheus:prometheus
+  # kubectl kustomize renders deploy/ in tests; any kubectl does (a cloud SDK's may own the path)
+  kubectl:kubernetes-client
 )
 missing=()
 for pair in "${need[@]}"; do

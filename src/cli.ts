@@ -213,13 +213,17 @@ interface StreamCommandFlags extends StreamFlags {
 }
 
 async function stream(flags: StreamCommandFlags): Promise<number> {
-  if (flags.nodeName !== undefined && flags.metrics === undefined) throw new DroptraceError('E_USAGE', 'usage', '--node-name needs --metrics (it names the node in the metrics)');
   const m = flags.metrics !== undefined ? await import('./sinks/metrics.js') : null;
-  // the node label: --node-name, else the node whose pods are watched (--node), else $NODE_NAME or the host name
+  // the node's name in the start line and the metrics' node label: --node-name, else the node
+  // whose pods are watched (--node), else $NODE_NAME or the host name
   const node = flags.nodeName ?? (flags.node !== undefined ? checkNodeName(flags.node) : defaultNodeName());
   const metrics = m ? new m.DropMetrics({ podLimit: flags.metricsPodLimit, node }) : null;
+  const health = m ? new m.StreamHealth() : null;
   // Bound before attaching: a port in use is one line and exit 1, with nothing traced yet.
-  const server = m && metrics ? await m.startMetricsServer(flags.metrics!, metrics.registry) : null;
+  const server =
+    m && metrics && health
+      ? await m.startMetricsServer(flags.metrics!, metrics.registry, { health: () => health.get(), onRefused: () => metrics.scrapeRefused() })
+      : null;
   const ac = new AbortController();
   // process.stdout is touched at load (its error handler below): fd 1, if a pipe, is non-blocking
   stdoutOwned = true;
@@ -234,16 +238,18 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
   // metrics see every drop, also those a stalled reader costs the stream
   const sinks: Sink[] = [out];
   if (metrics) sinks.push({ write: (line) => metrics.observe(line.type === 'stats' ? out.withStdoutLoss(line) : line) });
+  if (health) sinks.push({ write: (line) => health.observe(line) });
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   let code = 0;
   try {
-    await liveStream(liveFrom(flags), fanOut(sinks), ac.signal);
+    await liveStream({ ...liveFrom(flags), nodeName: node }, fanOut(sinks), ac.signal);
   } catch (e) {
     // the final stats line (if the stream got that far) is queued: it goes out below
     code = fail(e);
+    health?.fail(e instanceof DroptraceError ? e.line() : 'internal error');
   } finally {
     // The handlers stay: a second Ctrl-C while the last lines are written must not kill it.
     await server?.close();
@@ -358,7 +364,7 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
       ),
     )
     .addOption(
-      new Option('--node-name <name>', 'the node="..." label on every metric (default: --node, else $NODE_NAME, else the host name)').argParser(checkNodeName),
+      new Option('--node-name <name>', 'this node\'s name in the start line and the node="..." label of every metric (default: --node, else $NODE_NAME, else the host name)').argParser(checkNodeName),
     )
     .addOption(
       new Option('--metrics-pod-limit <n>', 'pods with their own label values in droptrace_drops_total; further pods count as pod="_overflow"')

@@ -47,6 +47,8 @@ export interface LiveOptions {
   /** 0: no counters lines */
   countersIntervalMs: number;
   nics: NicSelection;
+  /** the start line's node (--node-name); default the host name */
+  nodeName?: string;
   /** the consumer's bound on work (runStream's `budget`): the TUI's, per event-loop turn */
   budget?: WorkBudget;
   /** false: no last fold, host sample or final stats line after a stop (runStream's) */
@@ -102,7 +104,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
         ...(o.hook ? { only: o.hook } : {}),
         ...(pcap ? { captureHeaders: true } : {}),
       },
-      meta: { version: VERSION, node: hostname(), kernel: release() },
+      meta: { version: VERSION, node: o.nodeName ?? hostname(), kernel: release() },
       emit,
       enrichers: [...(pods ? [pods.enricher] : []), ...(o.enrichers ?? [])],
       ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),

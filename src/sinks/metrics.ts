@@ -83,6 +83,7 @@ export class DropMetrics {
   private readonly countersFailures: Counter;
   private readonly kernelDrops: Counter;
   private readonly observeErrors: Counter;
+  private readonly scrapesRefused: Counter;
 
   constructor(opts: MetricsOptions = {}) {
     this.nowMs = opts.nowMs ?? (() => performance.now());
@@ -199,6 +200,11 @@ export class DropMetrics {
     this.observeErrors = new Counter({
       name: 'droptrace_metrics_errors_total',
       help: 'Stream lines the metrics could not take in (malformed); the NDJSON still has them.',
+      registers,
+    });
+    this.scrapesRefused = new Counter({
+      name: 'droptrace_metrics_scrapes_refused_total',
+      help: 'Scrapes of /metrics answered 503 because too many were already waiting for the one render in flight.',
       registers,
     });
   }
@@ -340,6 +346,11 @@ export class DropMetrics {
     }
   }
 
+  /** the metrics server refused a scrape (too many waiting): counted, never silent */
+  scrapeRefused(): void {
+    this.scrapesRefused.inc();
+  }
+
   /** Pods with their own label values now (tests, TUI). */
   get podCount(): number {
     return this.pods.size;
@@ -360,5 +371,5 @@ function positiveInt(v: number, what: string): number {
   return v;
 }
 
-export { checkNodeName, defaultNodeName, parseMetricsAddress, startMetricsServer } from './metrics-server.js';
-export type { MetricsAddress, MetricsServer } from './metrics-server.js';
+export { checkNodeName, defaultNodeName, parseMetricsAddress, startMetricsServer, StreamHealth } from './metrics-server.js';
+export type { Health, MetricsAddress, MetricsServer, MetricsServerOptions } from './metrics-server.js';

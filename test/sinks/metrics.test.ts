@@ -11,8 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
 import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { lineProblem } from '../../src/pipeline/line-schema.js';
-import { checkNodeName, defaultNodeName, DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
+import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
 import type { MetricsServer } from '../../src/sinks/metrics.js';
+import { NODE, parseExposition, withoutNode } from './metrics-exposition.js';
+import type { Exposition } from './metrics-exposition.js';
 
 const FIXTURE = join(import.meta.dirname, 'metrics-fixtures', 'stream.ndjson');
 const recorded = (): StreamLine[] =>
@@ -20,56 +22,6 @@ const recorded = (): StreamLine[] =>
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as StreamLine);
-
-interface Exposition {
-  /** `name{a="1",b="2"}` → value, labels in the order written */
-  series: Record<string, number>;
-  help: Record<string, string>;
-  type: Record<string, string>;
-}
-
-/**
- * A strict reader of the text format (0.0.4): every line is a comment, blank, or
- * `name{labels} value`; every series belongs to a family that has HELP and TYPE.
- */
-function parseExposition(text: string): Exposition {
-  const out: Exposition = { series: {}, help: {}, type: {} };
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    let m = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
-    if (m) {
-      (m[1] === 'HELP' ? out.help : out.type)[m[2]!] = m[3]!;
-      continue;
-    }
-    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (\S+)$/.exec(line);
-    if (!m) throw new Error(`not a valid exposition line: ${line}`);
-    const name = m[1]!;
-    if (out.type[name] === undefined) throw new Error(`series ${name} before its # TYPE line`);
-    const key = name + (m[2] ?? '');
-    if (key in out.series) throw new Error(`duplicate series ${key}`);
-    out.series[key] = Number(m[3]);
-  }
-  return out;
-}
-
-/** the node label every test registry carries (--node-name) */
-const NODE = 'node-a';
-
-/**
- * The exposition with the `node` label taken off every series, after checking that each one
- * carries exactly node="node-a" (prom-client writes default labels last), so the expectations
- * below stay about the labels each metric has of its own.
- */
-function withoutNode(e: Exposition, node = NODE): Exposition {
-  const tail = `node="${node}"}`;
-  const series: Record<string, number> = {};
-  for (const [k, v] of Object.entries(e.series)) {
-    if (!k.endsWith(tail) || k.split('node="').length !== 2) throw new Error(`series without exactly one node="${node}": ${k}`);
-    const rest = k.slice(0, -tail.length);
-    series[rest.endsWith('{') ? rest.slice(0, -1) : `${rest.slice(0, -1)}}`] = v;
-  }
-  return { ...e, series };
-}
 
 const fed = (lines: StreamLine[], opts: ConstructorParameters<typeof DropMetrics>[0] = {}) => {
   const m = new DropMetrics({ processMetrics: false, node: NODE, ...opts });
@@ -140,6 +92,7 @@ describe('DropMetrics, fed a recorded stream', () => {
       droptrace_counters_failures_total: 0,
       droptrace_kernel_drops_total: 280,
       droptrace_metrics_errors_total: 0,
+      droptrace_metrics_scrapes_refused_total: 0,
     });
     // every family is described and typed
     for (const name of Object.keys(e.type)) expect(e.help[name], name).toMatch(/\S/);
@@ -199,55 +152,6 @@ describe('DropMetrics, fed a recorded stream', () => {
       expect({ status: r.status, out: (r.stdout + r.stderr).trim() }).toEqual({ status: 0, out: '' });
       if (processMetrics) expect(text).toMatch(/^process_resident_memory_bytes\{node="node-a"\} \d+/m);
     }
-  });
-});
-
-describe('the node label', () => {
-  it('is on every series of a scrape: process metrics, droptrace_info and conntrack_max (registered late) included', async () => {
-    const m = fed(recorded(), { processMetrics: true, node: 'ip-10-1-2-3.eu-west-1.compute.internal' });
-    const e = parseExposition(await m.registry.metrics());
-    const keys = Object.keys(e.series);
-    expect(keys.filter((k) => !/[{,]node="ip-10-1-2-3\.eu-west-1\.compute\.internal"\}$/.test(k) || k.split('node="').length !== 2)).toEqual([]);
-    expect(keys).toEqual(
-      expect.arrayContaining([
-        'droptrace_info{version="0.1.0",kernel="6.18.44-fc-v669",schema="1",node="ip-10-1-2-3.eu-west-1.compute.internal"}',
-        'droptrace_conntrack_max{node="ip-10-1-2-3.eu-west-1.compute.internal"}',
-        'droptrace_metrics_errors_total{node="ip-10-1-2-3.eu-west-1.compute.internal"}',
-      ]),
-    );
-    // every family that has series at all has them with the label (none escaped the check above)
-    const families = new Set(keys.map((k) => k.split('{')[0]!.replace(/_(bucket|sum|count)$/, '')));
-    expect([...families].filter((f) => f.startsWith('droptrace_')).sort()).toEqual(
-      Object.keys(e.type)
-        .filter((f) => f.startsWith('droptrace_'))
-        .sort(),
-    );
-    expect(keys.some((k) => k.startsWith('process_resident_memory_bytes{'))).toBe(true);
-  });
-
-  it('defaults to $NODE_NAME, else the host name', () => {
-    expect(defaultNodeName({ NODE_NAME: 'worker-3' }, () => 'h')).toBe('worker-3');
-    expect(defaultNodeName({ NODE_NAME: '  ' }, () => 'h')).toBe('h');
-    expect(defaultNodeName({}, () => 'h')).toBe('h');
-  });
-
-  it.each([
-    ['', 'it is empty'],
-    ['a\nb', 'it holds a control character'],
-    ['x'.repeat(254), 'it is longer than 253 characters'],
-  ])('rejects %j in one line, exit 2', (v, why) => {
-    const e = (() => {
-      try {
-        return checkNodeName(v);
-      } catch (x) {
-        return x as DroptraceError;
-      }
-    })();
-    expect(e).toBeInstanceOf(DroptraceError);
-    expect({ exit: (e as DroptraceError).exitCode, line: (e as DroptraceError).line() }).toEqual({
-      exit: 2,
-      line: `bad --node-name ${JSON.stringify(v)}: ${why} (the node label of every metric)`,
-    });
   });
 });
 
