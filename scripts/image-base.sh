@@ -6,20 +6,26 @@
 # then `podman import` under that tag. The tarball is cached, so a second run only imports it,
 # and nothing is done when podman already has the tag.
 # Usage: scripts/image-base.sh [CACHE_DIR]   (root; default /var/cache/droptrace-image)
+#        scripts/image-base.sh --mirror      prints the Debian mirror it uses (the host's own)
 set -euo pipefail
 
 BASE=docker.io/library/debian:trixie-slim
-cache=${1:-/var/cache/droptrace-image}
-tar=$cache/debian-trixie-minbase.tar
 say() { printf 'image-base: %s\n' "$*" >&2; }
 
+# the host's own Debian mirror (deb822 sources first, then the one-line format)
+mirror=$(sed -n 's|^URIs: *\(https\?://[^ ]*/debian\)/*$|\1|p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+[[ -n $mirror ]] || mirror=$(sed -n 's|^deb *\(\[[^]]*\] *\)\?\(https\?://[^ ]*/debian\)/* .*|\2|p' /etc/apt/sources.list 2>/dev/null | head -1)
+mirror=${mirror:-http://deb.debian.org/debian}
+if [[ ${1:-} == --mirror ]]; then
+  echo "$mirror"
+  exit 0
+fi
+
+cache=${1:-/var/cache/droptrace-image}
+tar=$cache/debian-trixie-minbase.tar
 podman image exists "$BASE" && exit 0
 
 if [[ ! -s $tar ]]; then
-  # the host's own Debian mirror (deb822 sources first, then the one-line format)
-  mirror=$(sed -n 's|^URIs: *\(https\?://[^ ]*/debian\)/*$|\1|p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
-  [[ -n $mirror ]] || mirror=$(sed -n 's|^deb *\(\[[^]]*\] *\)\?\(https\?://[^ ]*/debian\)/* .*|\2|p' /etc/apt/sources.list 2>/dev/null | head -1)
-  mirror=${mirror:-http://deb.debian.org/debian}
   mkdir -p "$cache"
   dir=$(mktemp -d "$cache/rootfs.XXXXXX")
   trap 'rm -rf "$dir" "$tar.tmp"' EXIT
@@ -72,4 +78,4 @@ EOF
   mv "$tar.tmp" "$tar"
 fi
 say "podman import $tar as $BASE"
-podman import --change 'CMD ["bash"]' "$tar" "$BASE" >/dev/null
+podman import -q --change 'CMD ["bash"]' "$tar" "$BASE" >/dev/null

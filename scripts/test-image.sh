@@ -11,7 +11,7 @@
 #      node's is) shows in the container's NDJSON attributed by pod name, and the liveness probe
 #      answers 200
 #   4. SIGTERM (podman stop) ends it with exit 0, no SIGKILL needed; the time is printed
-#   5. none of the BPF programs it loaded is left in the kernel
+#   5. none of the BPF programs and maps it held is left in the kernel
 # Installs what is missing (podman, runc, debootstrap, iproute2, iptables, bpftool: Debian
 # packages), makes the base image from Debian's mirror (scripts/image-base.sh, cached in
 # /var/cache/droptrace-image), and removes its container, namespaces, cgroups and files on any exit.
@@ -161,15 +161,66 @@ mapfile -t flags < <(node scripts/podman-flags.mjs flags --host-path "/var/log/p
 mapfile -t args < <(node scripts/podman-flags.mjs args)
 read -r probe_path probe_port < <(node scripts/podman-flags.mjs probe)
 ((${#flags[@]})) || fail "no podman flags from deploy/daemonset.yaml"
+
+# One file of a Debian 13 package, cached: a private sources list and apt state, so the host's apt
+# configuration is never changed.
+debian13_file() { # PACKAGE PATH_IN_PACKAGE DEST
+  [[ -s $3 ]] && return 0
+  local dir=$CACHE/apt-trixie work=$tmp/deb-$1
+  mkdir -p "$dir/lists/partial" "$dir/archives/partial" "$work"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(bash scripts/image-base.sh --mirror) trixie main" >"$dir/sources.list"
+  local apt=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$dir/lists"
+    -o "Dir::Cache::Archives=$dir/archives" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+  { [[ -n $(ls "$dir/lists" 2>/dev/null | grep -v partial) ]] || apt-get -qq "${apt[@]}" update; } >/dev/null 2>&1 || return 1
+  (cd "$work" && apt-get -qq "${apt[@]}" download "$1") >/dev/null 2>&1 || return 1
+  dpkg-deb -x "$work/$1"_*.deb "$work/x" && cp "$work/x/$2" "$3.tmp" && mv "$3.tmp" "$3" || return 1
+  basename "$work/$1"_*.deb >"$3.from"
+}
+allows_bpf() { # PROFILE: an ALLOW rule for bpf() with CAP_BPF
+  node -e '
+    const p = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+    process.exit(p.syscalls.some((s) => s.names.includes("bpf") && s.action === "SCMP_ACT_ALLOW" && (s.includes?.caps ?? []).includes("CAP_BPF")) ? 0 : 1);
+  ' "$1" 2>/dev/null
+}
+# RuntimeDefault is podman's default profile. Debian 12's (containers-common 0.50) allows bpf()
+# only with CAP_SYS_ADMIN, so no probe loads under it: take Debian 13's (containers-common 0.62),
+# which allows bpf() with CAP_BPF, from its package.
+default_profile=/usr/share/containers/seccomp.json
+if [[ " ${flags[*]} " != *" --security-opt=seccomp="* ]] && ! allows_bpf "$default_profile"; then
+  profile=$CACHE/seccomp-containers-common-debian13.json
+  debian13_file golang-github-containers-common usr/share/containers/seccomp.json "$profile" ||
+    fail "podman's default seccomp profile here refuses bpf() with CAP_BPF, and Debian 13's could not be fetched"
+  allows_bpf "$profile" || fail "$profile does not allow bpf() with CAP_BPF either"
+  flags+=("--security-opt=seccomp=$profile")
+  say "podman's default seccomp profile here (containers-common $(dpkg-query -W -f '${Version}' golang-github-containers-common 2>/dev/null)) allows bpf() only with CAP_SYS_ADMIN: using Debian 13's podman default ($(cat "$profile.from"))"
+fi
 printf 'test:image: podman run %s\n' "${flags[*]}" >&2
 
 # --- 2. droptrace check ----------------------------------------------------------------------------
-if ! "${podman[@]}" run --rm "${ulimits[@]}" "${flags[@]}" "$IMAGE" check >"$tmp/check.txt" 2>&1; then
-  cat "$tmp/check.txt" >&2
-  fail "droptrace check failed in the container"
+attached() { # EXTRA_FLAGS...: the hooks `droptrace check` attaches in the container
+  "${podman[@]}" run --rm "${ulimits[@]}" "${flags[@]}" "$@" "$IMAGE" check --json >"$tmp/check.json" 2>"$tmp/check.err"
+  local rc=$?
+  node -e '
+    const j = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+    console.log(j.probes.filter((p) => p.state === "attached").map((p) => p.hook).sort().join(" "));
+  ' "$tmp/check.json" 2>/dev/null || { cat "$tmp/check.err" >&2; return 1; }
+  return $rc
+}
+hooks=$(attached) || fail "droptrace check failed in the container"
+say "ok: droptrace check passes in the container; attached: $hooks"
+# What the kernel and the four capabilities allow, without seccomp, and what the profiles cost.
+# moby's default profile (Docker; containerd's follows it) is the RuntimeDefault of most nodes.
+all=$(attached --security-opt seccomp=unconfined) || fail "droptrace check failed in the container without seccomp"
+lost=$(comm -23 <(tr ' ' '\n' <<<"$all") <(tr ' ' '\n' <<<"$hooks") | tr '\n' ' ')
+[[ -z $lost ]] || say "note: this seccomp profile refuses perf_event_open() without CAP_SYS_ADMIN; lost: $lost(attached unconfined: $all)"
+moby=$CACHE/seccomp-moby-debian13.json
+if debian13_file golang-github-docker-docker-dev usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json "$moby"; then
+  m=$(attached --security-opt "seccomp=$moby") || fail "droptrace check failed in the container under moby's default profile"
+  [[ $m == "$all" ]] || fail "under moby's default seccomp profile ($(cat "$moby.from")) attached: $m; without seccomp: $all"
+  say "ok: under moby's default seccomp profile ($(cat "$moby.from")) every probe attaches as without seccomp: $m"
+else
+  say "note: moby's default seccomp profile could not be fetched from Debian 13 (golang-github-docker-docker-dev): not compared"
 fi
-grep -q '^ready: ' "$tmp/check.txt" || { cat "$tmp/check.txt" >&2; fail "droptrace check printed no ready line"; }
-say "ok: droptrace check in the container: $(grep '^ready: ' "$tmp/check.txt")"
 
 # --- the DaemonSet's container ---------------------------------------------------------------------
 out=$tmp/stream.ndjson
@@ -199,13 +250,11 @@ want=$(printf '%016x' $(((1 << 19) | (1 << 34) | (1 << 38) | (1 << 39))))
 "${podman[@]}" exec "$name" touch /opt/droptrace/x 2>/dev/null && fail "the root filesystem is writable"
 say "ok: container pid $cpid: CapEff $capeff (exactly BPF, PERFMON, SYSLOG, SYS_PTRACE), seccomp filter, no_new_privs, read-only root"
 
-# the programs it loaded (bpftool names the processes holding each)
-mapfile -t progs < <(bpftool prog show -j | node -e '
-  const pid = Number(process.argv[1]);
-  const all = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
-  for (const p of all) if ((p.pids ?? []).some((x) => x.pid === pid)) console.log(`${p.id} ${p.name}`);
-' "$cpid")
-((${#progs[@]})) || fail "bpftool shows no BPF program held by the container's process $cpid"
+# the programs it loaded: the prog_id of each BPF program fd it holds (/proc/PID/fdinfo)
+mapfile -t progs < <(grep -h '^prog_id:' /proc/"$cpid"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un)
+((${#progs[@]})) || fail "the container's process $cpid holds no BPF program"
+mapfile -t maps < <(grep -h '^map_id:' /proc/"$cpid"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un)
+prog_names=$(for p in "${progs[@]}"; do bpftool prog show id "$p" 2>/dev/null | sed -n 's/^[0-9]*: [a-z_]*  name \([^ ]*\).*/\1/p'; done | sort | tr '\n' ' ')
 
 # --- 3. a drop in the lab pod, attributed by name --------------------------------------------------
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$probe_port$probe_path" || true)
@@ -254,13 +303,11 @@ tail -1 "$out" | grep -q '"type":"stats"' || fail "the last line after SIGTERM i
 say "ok: SIGTERM: exit 0, final stats line written; process ended $exit_s s after the signal (podman stop took $stop_s s)"
 
 # --- 5. nothing left attached ------------------------------------------------------------------------
-left=$(bpftool prog show -j | node -e '
-  const ids = new Set(process.argv.slice(1).map((p) => Number(p.split(" ")[0])));
-  const all = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
-  console.log(all.filter((p) => ids.has(p.id)).map((p) => `${p.id} ${p.name}`).join(", "));
-' "${progs[@]}")
-[[ -z $left ]] || fail "BPF programs still loaded after exit: $left"
-say "ok: its ${#progs[@]} BPF programs (${progs[*]}) are gone"
+left=$(for p in "${progs[@]}"; do if bpftool prog show id "$p" >/dev/null 2>&1; then echo "$p"; fi; done | tr '\n' ' ')
+[[ -z $left ]] || fail "BPF programs still loaded after exit: ids $left"
+left=$(for m in "${maps[@]}"; do if bpftool map show id "$m" >/dev/null 2>&1; then echo "$m"; fi; done | tr '\n' ' ')
+[[ -z $left ]] || fail "BPF maps still in the kernel after exit: ids $left"
+say "ok: its ${#progs[@]} BPF programs ($prog_names) and ${#maps[@]} maps are gone"
 
 "${podman[@]}" rm "$name" >/dev/null
 say "PASS in $(since "$t_start") s; image $((size / 1000000)) MB"
