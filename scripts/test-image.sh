@@ -16,7 +16,7 @@
 # packages), makes the base image from Debian's mirror (scripts/image-base.sh, cached in
 # /var/cache/droptrace-image), and removes its container, namespaces, cgroups and files on any exit.
 # The built image stays (podman's layer cache makes the next run fast); --fresh removes it, the
-# base and the cache first. Network: namespaces of its own on 198.18.0.0/15; host network for the
+# base and the cache first and builds without the layer cache. Network: namespaces of its own on 198.18.0.0/15; host network for the
 # container, as on a node; nothing of the host's is changed.
 # Usage: sudo scripts/test-image.sh [--fresh]
 set -euo pipefail
@@ -50,6 +50,8 @@ if ((${#missing[@]})); then
   fi
 fi
 export PATH=$PATH:/usr/sbin:/sbin
+# the DaemonSet mounts the node's tracefs: classic tracepoints need its ids
+[[ -e /sys/kernel/tracing/events ]] || mount -t tracefs tracefs /sys/kernel/tracing || fail "cannot mount tracefs on /sys/kernel/tracing"
 
 # This machine's cgroups are mounted in hybrid mode, which crun refuses; runc works on both.
 # Root here lacks CAP_SYS_RESOURCE: rlimits no higher than conmon's (podman's raised defaults
@@ -57,11 +59,12 @@ export PATH=$PATH:/usr/sbin:/sbin
 podman=(podman --runtime "$(command -v runc)" --cgroup-manager cgroupfs)
 ulimits=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=32768:32768)
 
+build_opts=()
 if [[ ${1:-} == --fresh ]]; then
   "${podman[@]}" rmi -f "$IMAGE" "$BASE" >/dev/null 2>&1 || true
-  "${podman[@]}" image prune -f >/dev/null 2>&1 || true
   rm -rf "$CACHE"
-  say "fresh: removed $IMAGE, $BASE and $CACHE"
+  build_opts=(--no-cache)
+  say "fresh: removed $IMAGE, $BASE and $CACHE; building without podman's layer cache"
 fi
 
 # --- everything below is removed on exit ---------------------------------------------------------
@@ -103,7 +106,7 @@ ca=$(npm config get cafile 2>/dev/null || true)
 [[ -n ${NODE_EXTRA_CA_CERTS:-} ]] && ca=$NODE_EXTRA_CA_CERTS
 [[ -n $ca && $ca != null && -s $ca ]] && secret=(--secret "id=npm-ca,src=$ca")
 build_log=$tmp/build.log
-if ! "${podman[@]}" build --network host "${ulimits[@]}" "${secret[@]}" \
+if ! "${podman[@]}" build "${build_opts[@]}" --network host "${ulimits[@]}" "${secret[@]}" \
   --ignorefile deploy/Dockerfile.dockerignore -f deploy/Dockerfile -t "$IMAGE" . >"$build_log" 2>&1; then
   tail -25 "$build_log" >&2
   fail "podman build failed"
