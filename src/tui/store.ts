@@ -10,6 +10,7 @@
  */
 import { rateOf, sparkOf } from '../aggregate/window.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
+import { CountersMerger } from '../host/counters-merge.js';
 import type { Sink } from '../sinks/sink.js';
 import { parseFilter } from './filter.js';
 import type { Term } from './filter.js';
@@ -45,6 +46,7 @@ export class TuiStore implements Sink {
   #stats: StatsInfo | null = null;
   #ended: string | null = null;
   #ignored = 0;
+  readonly #countersMerge = new CountersMerger();
   #shed = 0;
   #kernelRate: number | null = null;
   #clearedAt: number | null = null;
@@ -190,7 +192,10 @@ export class TuiStore implements Sink {
     return before === null || JSON.stringify(a) !== JSON.stringify(b);
   }
 
-  #counters(c: CountersLine): void {
+  #counters(line: CountersLine): void {
+    // a sample comes as several lines (under 16 KiB each), netns as changes: shown once whole
+    const c = this.#countersMerge.add(line);
+    if (c === null) return;
     const tables = tablesFrom(c);
     this.#data.tables = tables;
     const ct = c.conntrack as { netns?: unknown } | null | undefined;
