@@ -90,7 +90,9 @@ for (const v of versions) {
   const bin = nodeBinary(v);
   // children that run `node` by name get the same version
   const dir = mkdtempSync(join(tmpdir(), 'droptrace-node-'));
-  const env = { ...process.env, PATH: `${dirname(bin)}${delimiter}${process.env.PATH ?? ''}`, ...(isRoot ? { HOME: dir } : {}) };
+  // nobody's PATH: root's may hold dirs nobody cannot enter, and then a missing command is EACCES, not ENOENT
+  const path = isRoot ? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' : (process.env.PATH ?? '');
+  const env = { ...process.env, PATH: `${dirname(bin)}${delimiter}${path}`, ...(isRoot ? { HOME: dir } : {}) };
   if (isRoot) chownSync(dir, NOBODY, NOBODY);
   const run = (args, opts) =>
     isRoot ? spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', bin, ...args], opts) : spawnSync(bin, args, opts);
