@@ -4,8 +4,9 @@
  * a full sample together list all 250 netns. Each netns: lo up, a conntrack match in OUTPUT
  * (without a rule that uses conntrack the kernel tracks nothing there), its own UDP timeout
  * raised to 600 s (a per-netns sysctl) so no entry expires during the test, and one datagram to
- * 127.0.0.1:9 through bash's /dev/udp: one conntrack entry, one process per netns.
- * Root only; the namespaces are deleted in afterAll, also when a test fails.
+ * 127.0.0.1:9 through bash's /dev/udp: one conntrack entry. Then a `sleep` in each, as a pod has
+ * its processes (droptrace reads their /proc/<pid>/net/stat/nf_conntrack, no spawn per netns).
+ * Root only; the sleeps are killed and the namespaces deleted in afterAll, also when a test fails.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -55,6 +56,7 @@ describe.skipIf(why !== null)(`counters lines with ${COUNT} netns that hold conn
   let run: StreamRun | null = null;
   const inodes = new Map<number, string>();
   let longest = { bytes: 0, type: '' };
+  const pids: number[] = [];
 
   beforeAll(() => {
     sh('ip', ['-batch', '-'], names.map((n) => `netns add ${n}\n`).join(''));
@@ -67,6 +69,10 @@ describe.skipIf(why !== null)(`counters lines with ${COUNT} netns that hold conn
     ].join(' && ');
     // one bash for the loop: 250 setups cost ~100 ms each, not 250 spawns from Node
     sh('bash', ['-c', `set -e; for ns in "$@"; do ip netns exec "$ns" bash -c '${setup}'; done`, 'setup', ...names]);
+    // ip netns exec execs sleep: $! is the sleep's pid
+    const out = sh('bash', ['-c', `for ns in "$@"; do ip netns exec "$ns" sleep 900 </dev/null >/dev/null 2>&1 & echo $!; done`, 'sleeps', ...names]);
+    pids.push(...out.trim().split('\n').map(Number));
+    expect(pids.length).toBe(COUNT);
     for (const n of names) inodes.set(statSync(`/run/netns/${n}`).ino, n);
     expect(inodes.size).toBe(COUNT);
   }, 300_000);
@@ -75,6 +81,13 @@ describe.skipIf(why !== null)(`counters lines with ${COUNT} netns that hold conn
     try {
       if (run && run.child.exitCode === null) await run.stop();
     } finally {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       removeAll();
     }
     expect(readdirSync('/run/netns').filter((n) => n.startsWith(PREFIX))).toEqual([]);
@@ -103,7 +116,13 @@ describe.skipIf(why !== null)(`counters lines with ${COUNT} netns that hold conn
       }
       return null;
     };
-    await run.until(() => fullSample() !== null && counters().some((l) => l.full === false && l.sample! > fullSample()![0]!.sample! && l.part === l.parts), 180_000);
+    /** a sample sent as changes that lists fewer than all of ours (idle netns stay out) */
+    const quietDelta = () =>
+      [...bySample(counters().filter((l) => l.full === false)).values()].find(
+        (ls) => ls.length === ls[0]!.parts && ls.reduce((n, l) => n + ours(l).length, 0) < COUNT,
+      );
+    // the second sample lists them all again: their rates went from null (first sample) to 0
+    await run.until(() => fullSample() !== null && quietDelta() !== undefined, 180_000);
     const exited = await run.stop();
     expect(exited.code).toBe(0);
     expect(run.bad).toEqual([]);
@@ -116,10 +135,10 @@ describe.skipIf(why !== null)(`counters lines with ${COUNT} netns that hold conn
     const listed = full.flatMap(ours);
     expect(new Set(listed.map((n) => n.netns))).toEqual(new Set(inodes.keys()));
     expect(listed.length).toBe(COUNT);
-    expect(listed.every((n) => n.count >= 1 && n.name === inodes.get(n.netns))).toBe(true);
-    // idle netns do not change: a sample of changes lists fewer than all
-    const deltas = bySample(counters().filter((l) => l.full === false));
-    expect([...deltas.values()].some((ls) => ls.reduce((n, l) => n + ours(l).length, 0) < COUNT)).toBe(true);
+    expect(listed.every((n) => n.count >= 1 && n.name === inodes.get(n.netns) && n.comm === 'sleep')).toBe(true);
+    // idle netns do not change: a sample of changes lists fewer than all, in fewer lines
+    const quiet = quietDelta()!;
+    expect(quiet.length).toBeLessThan(full.length);
 
     // a reader of the whole stream ends with all of them: the last sample (at stop) is full
     const m = new CountersMerger();
@@ -129,7 +148,7 @@ describe.skipIf(why !== null)(`counters lines with ${COUNT} netns that hold conn
     expect(counters().at(-1)!.full).toBe(true);
     expect(new Set(picture!.conntrack!.netns.filter((n) => inodes.has(n.netns)).map((n) => n.netns)).size).toBe(COUNT);
 
-    console.log(`${run.lines.length} lines, ${counters().length} counters lines over ${new Set(counters().map((l) => l.sample)).size} samples; a full sample: ${full.length} lines, ${fullBytes} bytes; longest line ${longest.bytes} bytes (${longest.type})`);
+    console.log(`${run.lines.length} lines, ${counters().length} counters lines over ${new Set(counters().map((l) => l.sample)).size} samples; a full sample: ${full.length} lines, ${fullBytes} bytes; a quiet one: ${quiet.length} lines; longest line ${longest.bytes} bytes (${longest.type})`);
     expect(longest.bytes).toBeGreaterThan(0);
     expect(longest.bytes).toBeLessThan(CRI_LINE_BYTES);
   }, 300_000);
