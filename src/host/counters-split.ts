@@ -9,7 +9,7 @@
  * counters) goes out as pieces with the same key, each with some of its counters. `conntrack.netns`
  * lists only the netns whose entry changed since the previous sample, and `conntrack.gone` those
  * that left the list, but for a full sample (`full: true`): the first, every `fullEvery`-th, and
- * the last one of a stream, which list every netns. A reader merges them with CountersMerger.
+ * one taken at the end of a stream, which list every netns. A reader merges them with CountersMerger.
  */
 import { toCountersLine } from './counters-line.js';
 import type { CountersLine, CountersLineOptions } from './counters-line.js';
