@@ -155,6 +155,9 @@ export class TuiStore implements Sink {
   /** No more lines will come; `why` is shown in the header. */
   end(why: string): void {
     this.#ended = why;
+    // a recording cut in the middle of a sample: show what of it came
+    const partial = this.#countersMerge.flush();
+    if (partial !== null) this.#showCounters(partial);
     this.#changed(false);
   }
 
@@ -195,7 +198,10 @@ export class TuiStore implements Sink {
   #counters(line: CountersLine): void {
     // a sample comes as several lines (under 16 KiB each), netns as changes: shown once whole
     const c = this.#countersMerge.add(line);
-    if (c === null) return;
+    if (c !== null) this.#showCounters(c);
+  }
+
+  #showCounters(c: CountersLine): void {
     const tables = tablesFrom(c);
     this.#data.tables = tables;
     const ct = c.conntrack as { netns?: unknown } | null | undefined;

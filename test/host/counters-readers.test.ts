@@ -93,4 +93,16 @@ describe('readers of cut counters lines', () => {
     for (const s of all) whole.ingest(v1(s));
     expect(played.snapshot().tables).toEqual(whole.snapshot().tables);
   });
+
+  it('TUI store: a recording cut in the middle of a sample shows what of it came at the end', () => {
+    const lines = new CountersSplitter().lines(snapshot({ netns: range(250).map((i) => netns(i)) }));
+    const store = new TuiStore();
+    const came = lines.slice(0, lines.length >> 1);
+    for (const l of came) store.write(l);
+    expect(store.snapshot().tables).toBeNull();
+    store.end('end of recording');
+    const shown = came.reduce((n, l) => n + l.conntrack!.netns.length, 0);
+    expect(shown).toBeLessThan(250);
+    expect(store.snapshot().tables!.conntrack!.length).toBe(shown);
+  });
 });
