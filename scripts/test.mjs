@@ -34,7 +34,7 @@ try {
 }
 rmSync(dir, { recursive: true, force: true });
 if (r.status !== 0 && failed === 0) failed = 1;
-// DROPTRACE_TEST_NODE_VERSIONS=22,24,26: the unit tests on those Node versions too, counted below.
+// DROPTRACE_TEST_NODE_VERSIONS=22,24: the unit tests on those Node versions too, counted below.
 // Off by default: ~3 min a version here (scripts/node-versions.mjs), past the 15 min budget.
 const versions = (process.env.DROPTRACE_TEST_NODE_VERSIONS ?? '').split(',').filter((v) => v.trim() !== '');
 if (versions.length > 0) {
