@@ -4,12 +4,22 @@
 import type { ConntrackNetnsSample, HostSnapshot, NicSample, Rates } from './sampler.js';
 
 /** Bumped when a field of the counters line is renamed or changes meaning. */
-export const COUNTERS_LINE_VERSION = 1;
+export const COUNTERS_LINE_VERSION = 2;
 
 /** JSON-safe shape of the line; see toCountersLine for what each field means. */
 export interface CountersLine {
   type: 'counters';
   version: number;
+  /**
+   * The host sample this line is part of, 1, 2, ... (src/host/counters-split.ts). This and the
+   * next three are always written since version 2; a version 1 line is a whole full sample.
+   */
+  sample?: number;
+  /** This line is `part` of the `parts` lines of its sample, from 1. */
+  part?: number;
+  parts?: number;
+  /** true: the sample lists every netns; false: only those that changed, and `conntrack.gone`. */
+  full?: boolean;
   time: string;
   interval_s: number | null;
   netns_self: number | null;
@@ -29,6 +39,8 @@ export interface CountersLine {
     netns_total: number;
     netns_idle: number;
     netns: ConntrackNetnsSample[];
+    /** Inodes of netns listed before and no more (left, or idle again); empty in a full sample; absent in version 1. */
+    gone?: number[];
   } | null;
   nic: NicSample[];
   warnings: string[];
@@ -50,7 +62,10 @@ export interface CountersLineOptions {
  * `{"type":"counters", ...}`: host table fill levels and NIC counters. Plain JSON (numbers,
  * strings, booleans, null); names are the kernel's and the drivers' own.
  *
- * - `type`: `"counters"`; `version`: layout version of this line (1).
+ * - `type`: `"counters"`; `version`: layout version of this line (2).
+ * - `sample`, `part`, `parts`, `full`, `conntrack.gone`: how a sample is cut into lines under
+ *   16 KiB and sent as changes (src/host/counters-split.ts); this function makes the one whole
+ *   line of a sample (`part` 1 of 1, full), the splitter cuts it.
  * - `time`: ISO-8601 UTC time of the sample; `interval_s`: seconds since the previous sample
  *   (null on the first, and then every `rates` is null).
  * - `netns_self`: inode of the netns droptrace reads from.
@@ -88,6 +103,10 @@ export function toCountersLine(s: HostSnapshot, opts: CountersLineOptions = {}):
   return {
     type: 'counters',
     version: COUNTERS_LINE_VERSION,
+    sample: 1,
+    part: 1,
+    parts: 1,
+    full: true,
     time: s.time.toISOString(),
     interval_s: s.intervalS === null ? null : round(s.intervalS),
     netns_self: s.selfNetns,
@@ -121,6 +140,7 @@ export function toCountersLine(s: HostSnapshot, opts: CountersLineOptions = {}):
               stats: n.stats,
               rates: rates(n.rates),
             })),
+            gone: [],
           },
     nic: s.nics.map((n) => ({
       ifname: n.ifname,

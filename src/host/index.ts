@@ -3,6 +3,9 @@ export type { HostSnapshot, HostSamplerOptions, NeighTableSample, ConntrackSampl
 export { HostSampler } from './sampler.js';
 export type { CountersLine, CountersLineOptions } from './counters-line.js';
 export { toCountersLine, COUNTERS_LINE_VERSION } from './counters-line.js';
+export type { CountersSplitOptions } from './counters-split.js';
+export { CountersSplitter, CRI_LINE_BYTES, MAX_LINE_BYTES, FULL_EVERY } from './counters-split.js';
+export { CountersMerger } from './counters-merge.js';
 export type { HostIo, Clock, ExecResult } from './io.js';
 export { nodeHostIo, systemClock } from './io.js';
 export type { NicSelection } from './ethtool.js';

@@ -8,7 +8,7 @@ import { effectiveCaps, missingTracingCaps } from '../host/caps.js';
 import { DroptraceError } from '../errors.js';
 import type { Enricher } from '../enrich/types.js';
 import type { StreamLine } from './events.js';
-import { HostSampler, toCountersLine } from '../host/index.js';
+import { CountersSplitter, HostSampler } from '../host/index.js';
 import type { NicSelection } from '../host/index.js';
 import { startPodAttribution } from '../enrich/pods.js';
 import type { PodAttributionOptions } from '../enrich/pods.js';
@@ -83,6 +83,8 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
   requireTracingCaps();
   const native = loadNative();
   const sampler = o.countersIntervalMs > 0 ? new HostSampler({ nics: o.nics }) : null;
+  // every counters line under 16 KiB, changes only between full samples (counters-split.ts)
+  const splitter = sampler ? new CountersSplitter() : null;
   // Bad input (a pods file, a kubeconfig) fails here, before anything is attached.
   const pods = o.pods ? await startPodAttribution(o.pods) : null;
   let pcap: PcapSink | undefined;
@@ -91,7 +93,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
     return await runStream({
       ...(pods ? { attribution: pods.describe(), extraEnrichmentFailures: () => pods.failures() } : {}),
       ...(pcap ? { tap: pcap } : {}),
-      ...(sampler ? { sampleCounters: async () => toCountersLine(await sampler.sample()), countersIntervalMs: o.countersIntervalMs } : {}),
+      ...(sampler && splitter ? { sampleCounters: async (so) => splitter.lines(await sampler.sample(), so), countersIntervalMs: o.countersIntervalMs } : {}),
       native,
       reasons: kernelReasons(),
       symbols: Symbolizer.fromProc(),

@@ -45,8 +45,11 @@ export interface StreamOptions {
   tap?: PacketTap & { stats?(): NonNullable<StatsLine['pcap']> };
   /** how often drops the kernel only counted are folded into drop lines (default 1 s) */
   foldIntervalMs?: number;
-  /** host tables (src/host): one counters line per countersIntervalMs, and at start and end */
-  sampleCounters?: () => Promise<CountersLine>;
+  /**
+   * host tables (src/host): the counters lines of one sample (each under 16 KiB), every
+   * countersIntervalMs, and at start and end; `full`: list every netns, not only changes
+   */
+  sampleCounters?: (o: { full: boolean }) => Promise<CountersLine[]>;
   countersIntervalMs?: number;
   /** enrichment sources' own failures (API requests, /proc scans), added to stats */
   extraEnrichmentFailures?: () => number;
@@ -105,20 +108,20 @@ export function pollFailure(e: TracerError): DroptraceError {
 export const FINAL_SAMPLE_MS = 300;
 class CountersStage {
   failures = 0;
-  private inFlight: Promise<CountersLine | null> | null = null;
-  private last: CountersLine | null = null;
+  private inFlight: Promise<CountersLine[] | null> | null = null;
+  private last: CountersLine[] | null = null;
   private stopped = false;
   constructor(
-    private readonly sample: (() => Promise<CountersLine>) | undefined,
+    private readonly sample: ((o: { full: boolean }) => Promise<CountersLine[]>) | undefined,
     private readonly emit: (line: StreamLine) => void,
   ) {}
 
-  private take(sample: () => Promise<CountersLine>): Promise<CountersLine | null> {
-    const p = sample().then(
-      (line) => {
-        this.last = line;
-        if (!this.stopped) this.emit(line);
-        return line;
+  private take(sample: (o: { full: boolean }) => Promise<CountersLine[]>, full = false): Promise<CountersLine[] | null> {
+    const p = sample({ full }).then(
+      (lines) => {
+        this.last = lines;
+        if (!this.stopped) for (const l of lines) this.emit(l);
+        return lines;
       },
       () => {
         this.failures++;
@@ -145,13 +148,14 @@ class CountersStage {
   /** the sample under way (or a new one) if it lands within `ms`, else the last one taken */
   async finish(ms = FINAL_SAMPLE_MS): Promise<void> {
     if (!this.sample) return;
-    const next = this.inFlight ?? this.take(this.sample);
+    // a sample of its own at the end lists every netns: the last picture needs no earlier line
+    const next = this.inFlight ?? this.take(this.sample, true);
     this.stopped = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
-    const line = (await Promise.race([next, late])) ?? this.last;
+    const lines = (await Promise.race([next, late])) ?? this.last;
     clearTimeout(timer);
-    if (line) this.emit(line);
+    if (lines) for (const l of lines) this.emit(l);
   }
 }
 

@@ -12,6 +12,7 @@ import { Slots } from '../aggregate/slots.js';
 import { DroptraceError } from '../errors.js';
 import { checkNodeName, defaultNodeName } from './metrics-server.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
+import { CountersMerger } from '../host/counters-merge.js';
 
 /** The label value of pods (and namespaces) that found no free label slot. */
 export const OVERFLOW = '_overflow';
@@ -59,6 +60,8 @@ export class DropMetrics {
   private readonly pods: Slots<PodSlot>;
   /** conntrack netns inodes with a `netns` label value of their own */
   private readonly netnsSlots: Slots<true>;
+  /** counters lines back into whole samples (a sample may span several lines) */
+  private readonly countersMerge = new CountersMerger();
 
   private readonly drops: Counter<DropLabels>;
   private readonly probe: Gauge<'probe' | 'hook'>;
@@ -226,9 +229,12 @@ export class DropMetrics {
         case 'stats':
           this.stats(line);
           break;
-        case 'counters':
-          this.counters(line);
+        case 'counters': {
+          // a sample comes as several lines (under 16 KiB each), netns as changes: taken once whole
+          const whole = this.countersMerge.add(line);
+          if (whole !== null) this.counters(whole);
           break;
+        }
       }
     } catch {
       // A metrics sink must never take the stream down; counted, and the line is still in the NDJSON.

@@ -10,6 +10,7 @@
  */
 import { rateOf, sparkOf } from '../aggregate/window.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
+import { CountersMerger } from '../host/counters-merge.js';
 import type { Sink } from '../sinks/sink.js';
 import { parseFilter } from './filter.js';
 import type { Term } from './filter.js';
@@ -45,6 +46,7 @@ export class TuiStore implements Sink {
   #stats: StatsInfo | null = null;
   #ended: string | null = null;
   #ignored = 0;
+  readonly #countersMerge = new CountersMerger();
   #shed = 0;
   #kernelRate: number | null = null;
   #clearedAt: number | null = null;
@@ -153,6 +155,9 @@ export class TuiStore implements Sink {
   /** No more lines will come; `why` is shown in the header. */
   end(why: string): void {
     this.#ended = why;
+    // a recording cut in the middle of a sample: show what of it came
+    const partial = this.#countersMerge.flush();
+    if (partial !== null) this.#showCounters(partial);
     this.#changed(false);
   }
 
@@ -190,7 +195,13 @@ export class TuiStore implements Sink {
     return before === null || JSON.stringify(a) !== JSON.stringify(b);
   }
 
-  #counters(c: CountersLine): void {
+  #counters(line: CountersLine): void {
+    // a sample comes as several lines (under 16 KiB each), netns as changes: shown once whole
+    const c = this.#countersMerge.add(line);
+    if (c !== null) this.#showCounters(c);
+  }
+
+  #showCounters(c: CountersLine): void {
     const tables = tablesFrom(c);
     this.#data.tables = tables;
     const ct = c.conntrack as { netns?: unknown } | null | undefined;

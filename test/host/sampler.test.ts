@@ -369,6 +369,7 @@ describe('toCountersLine', () => {
     expect(compact).toMatchInlineSnapshot(`
       {
         "conntrack": {
+          "gone": [],
           "netns": [
             {
               "comm": null,
@@ -408,6 +409,7 @@ describe('toCountersLine', () => {
           "nf_conntrack_max": 262144,
         },
         "cost_ms": 0,
+        "full": true,
         "interval_s": 10,
         "neigh": [
           {
@@ -475,6 +477,9 @@ describe('toCountersLine', () => {
             "virtual": false,
           },
         ],
+        "part": 1,
+        "parts": 1,
+        "sample": 1,
         "scan": {
           "denied": 0,
           "netns": 3,
@@ -484,7 +489,7 @@ describe('toCountersLine', () => {
         "time": "2025-06-01T12:00:10.000Z",
         "type": "counters",
         "unavailable": [],
-        "version": 1,
+        "version": 2,
         "warnings": "5 warnings",
       }
     `);

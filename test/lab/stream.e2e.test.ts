@@ -5,6 +5,8 @@
  * for the table scenarios, counters lines that show the table at its limit and back.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CountersLine } from '../../src/host/counters-line.js';
+import { CountersMerger } from '../../src/host/counters-merge.js';
 import { scenarios } from '../../src/lab/index.js';
 import type { LabExpectation, LabResult } from '../../src/lab/types.js';
 import { drops, startStream, sumCount } from '../helpers/stream.js';
@@ -72,8 +74,12 @@ describe.skipIf(!isRoot)('lab scenarios under droptrace stream', () => {
     const { result, s } = await underStream('conntrack-full');
     assertKinds(result, s);
     const netns = result.expect[0]!.netns;
+    // conntrack netns come as changes between full samples: read them merged, as a reader must
+    const merger = new CountersMerger();
     const levels = s.lines
       .filter((l) => l.type === 'counters')
+      .map((l) => merger.add(l as unknown as CountersLine))
+      .filter((l) => l !== null)
       .map((l) => {
         const c = (l as unknown as Counters).conntrack;
         const mine = c?.netns.find((n) => n.netns === netns);
