@@ -48,17 +48,17 @@ function cut(all: HostSnapshot[]): CountersLine[] {
 describe('readers of cut counters lines', () => {
   it('metrics: the same exposition after every sample as from the whole lines', async () => {
     const all = samples();
-    const whole = new DropMetrics({ processMetrics: false });
-    const parts = new DropMetrics({ processMetrics: false });
+    const whole = new DropMetrics({ processMetrics: false, node: 'n1' });
+    const parts = new DropMetrics({ processMetrics: false, node: 'n1' });
     const split = new CountersSplitter({ fullEvery: 4 });
     for (const s of all) {
       whole.observe(v1(s));
       for (const l of split.lines(s)) parts.observe(l);
       const a = await whole.registry.metrics();
       expect(await parts.registry.metrics()).toBe(a);
-      expect(a).toContain('droptrace_conntrack_entries{netns="4026532000"}');
+      expect(a).toContain('droptrace_conntrack_entries{netns="4026532000",node="n1"}');
     }
-    expect(await parts.registry.metrics()).toContain('droptrace_conntrack_fill_ratio{netns="4026532000"} 0.999451');
+    expect(await parts.registry.metrics()).toContain('droptrace_conntrack_fill_ratio{netns="4026532000",node="n1"} 0.999451');
   });
 
   it('TUI store: the same tables after every sample, and between the lines of one the last whole one', () => {

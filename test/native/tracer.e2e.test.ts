@@ -209,8 +209,9 @@ describe.skipIf(!isRoot)('native tracer', () => {
     );
     expect(err).toBeInstanceOf(DroptraceError);
     expect((err as DroptraceError).code).toBe('E_POLL');
-    expect(lines.map((l) => l.type)).toEqual(['start', 'stats']);
-    expect(lines[1]!.final).toBe(true);
+    // a stray drop of the netns (IPv6 link-local traffic) may come between: nothing else may
+    expect(lines.map((l) => l.type).filter((t) => t !== 'drop')).toEqual(['start', 'stats']);
+    expect(lines.at(-1)!.final).toBe(true);
     expect(handle!.mapInfo()).toEqual([]);
   });
 

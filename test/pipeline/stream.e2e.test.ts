@@ -84,7 +84,14 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
       // the exact kernel counter agrees, and nothing was lost
       const st = finalStats(s.lines)!;
       expect((st.kernel as { by_reason: Record<string, number> }).by_reason.NETFILTER_DROP).toBe(N);
-      expect(st.lost).toEqual({ ring_buffer: 0, userspace: 0, stdout: 0, total: 0 });
+      // Nothing of ours was lost. The netns makes a stray drop now and then (IPv6 link-local
+      // traffic, NOT_SPECIFIED); one that sits in the backlog at stop is counted as lost, so
+      // userspace loss may only be such drops, never one of the N.
+      const lost = st.lost as { ring_buffer: number; userspace: number; stdout: number; total: number };
+      const others = (st.kernel as { drops: number }).drops - N;
+      expect({ ring_buffer: lost.ring_buffer, stdout: lost.stdout }).toEqual({ ring_buffer: 0, stdout: 0 });
+      expect(lost.userspace).toBeLessThanOrEqual(others);
+      expect(lost.total).toBe(lost.userspace);
       // every line (start, drops, stats) matches the published JSON Schema
       expect(s.lines[0]!.type).toBe('start');
       expect(schemaErrors(s.lines)).toEqual([]);
