@@ -1,5 +1,5 @@
 /** Records with an IP-header capture (what the addon sends with --pcap), made from the golden ones. */
-import { EVENT_SIZE, FIELDS, FLAGS } from '../../src/pipeline/layout.js';
+import { EVENT_SIZE, FIELDS, FLAGS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../../src/pipeline/layout.js';
 import { GOLDEN_RECORDS } from './fake-tracer.js';
 
 /** An IPv4 + UDP packet around `l4Payload`, addresses and ports from the record. */
@@ -39,4 +39,16 @@ export function capturedUdp(): Buffer {
 
 export function capturedDns(): Buffer {
   return withCapture(DNS_RECORD, udp4Packet(DNS_RECORD, Buffer.concat([DNS_MESSAGE, SECRET])));
+}
+
+/** The key-map entry of a record's key: `count` drops, `suppressed` of them without detail. */
+export function keyEntry(r: Buffer, count: number, suppressed: number): Buffer {
+  const e = Buffer.alloc(KEY_ENTRY_SIZE);
+  const fields = ['reason', 'netns', 'ifindex', 'sport', 'dport', 'l4_proto', 'icmp_type', 'icmp_code', 'saddr', 'daddr'] as const;
+  for (const f of fields) r.copy(e, KEY_FIELDS[f][0], FIELDS[f][0], FIELDS[f][0] + KEY_FIELDS[f][1]);
+  const flags = r[FIELDS.flags[0]]!;
+  e[KEY_FIELDS.ip_version[0]] = flags & 1 ? 4 : flags & 2 ? 6 : 0;
+  e.writeBigUInt64LE(BigInt(count), KEY_SIZE);
+  e.writeBigUInt64LE(BigInt(suppressed), KEY_SIZE + 8);
+  return e;
 }

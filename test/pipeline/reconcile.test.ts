@@ -4,6 +4,7 @@
  * what cannot be folded is counted, and events + folded + unfolded == kernel.drops holds after
  * every reconcile of a settled kernel.
  */
+import { keyEntry } from '../helpers/records.js';
 import { describe, expect, it } from 'vitest';
 import { WallClock } from '../../src/pipeline/clock.js';
 import { Decoder } from '../../src/pipeline/decode.js';
@@ -22,17 +23,6 @@ import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../../src/pipeline
 const reasons = new ReasonNames(GOLDEN.reasons);
 const [A, B, C] = [GOLDEN_RECORDS[0]!, GOLDEN_RECORDS[2]!, GOLDEN_RECORDS[3]!];
 
-/** The key-map entry of a record's key (as test/pipeline/stream.test.ts makes them). */
-function keyEntry(r: Buffer, count: number, suppressed: number): Buffer {
-  const e = Buffer.alloc(KEY_ENTRY_SIZE);
-  const fields = ['reason', 'netns', 'ifindex', 'sport', 'dport', 'l4_proto', 'icmp_type', 'icmp_code', 'saddr', 'daddr'] as const;
-  for (const f of fields) r.copy(e, KEY_FIELDS[f][0], FIELDS[f][0], FIELDS[f][0] + KEY_FIELDS[f][1]);
-  const flags = r[FIELDS.flags[0]]!;
-  e[KEY_FIELDS.ip_version[0]] = flags & 1 ? 4 : flags & 2 ? 6 : 0;
-  e.writeBigUInt64LE(BigInt(count), KEY_SIZE);
-  e.writeBigUInt64LE(BigInt(suppressed), KEY_SIZE + 8);
-  return e;
-}
 
 /**
  * A kernel and addon the test drives by hand: the key map (what readKeys() shows), the losses

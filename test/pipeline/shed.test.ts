@@ -3,6 +3,7 @@
  * on its own, a batch described in slices under a budget, and runStream with a budget that has
  * no time at all (every count still adds up to the kernel's).
  */
+import { keyEntry } from '../helpers/records.js';
 import { describe, expect, it } from 'vitest';
 import type { DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { decodeKeys } from '../../src/pipeline/decode.js';
@@ -17,17 +18,6 @@ import { FakeBinding, GOLDEN, GOLDEN_RECORDS } from '../helpers/fake-tracer.js';
 
 const [r0, r1, r2] = GOLDEN_RECORDS as [Buffer, Buffer, Buffer];
 
-/** The key-map entry of a record's key (as test/pipeline/stream.test.ts makes them). */
-function keyEntry(r: Buffer, count: number, suppressed: number): Buffer {
-  const e = Buffer.alloc(KEY_ENTRY_SIZE);
-  const fields = ['reason', 'netns', 'ifindex', 'sport', 'dport', 'l4_proto', 'icmp_type', 'icmp_code', 'saddr', 'daddr'] as const;
-  for (const f of fields) r.copy(e, KEY_FIELDS[f][0], FIELDS[f][0], FIELDS[f][0] + KEY_FIELDS[f][1]);
-  const flags = r[FIELDS.flags[0]]!;
-  e[KEY_FIELDS.ip_version[0]] = flags & 1 ? 4 : flags & 2 ? 6 : 0;
-  e.writeBigUInt64LE(BigInt(count), KEY_SIZE);
-  e.writeBigUInt64LE(BigInt(suppressed), KEY_SIZE + 8);
-  return e;
-}
 
 /** lost-key entries as [dport, lost, lost] */
 const entries = (buf: Buffer) => decodeKeys(buf).map((k) => [k.flowRecord.dport, k.count, k.suppressed]);

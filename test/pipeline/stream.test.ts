@@ -3,6 +3,7 @@
  * attached or ticking), reconcile with the kernel's and the addon's lost keys, and how a
  * failure in the batch path or in the tracer ends a stream.
  */
+import { keyEntry } from '../helpers/records.js';
 import { describe, expect, it, vi } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
 import type { Enricher } from '../../src/enrich/types.js';
@@ -17,17 +18,6 @@ import type { FakeScript } from '../helpers/fake-tracer.js';
 
 const reasons = new ReasonNames(GOLDEN.reasons);
 
-/** The key-map entry of a record's key: `count` drops, `suppressed` of them without detail. */
-export function keyEntry(r: Buffer, count: number, suppressed: number): Buffer {
-  const e = Buffer.alloc(KEY_ENTRY_SIZE);
-  const fields = ['reason', 'netns', 'ifindex', 'sport', 'dport', 'l4_proto', 'icmp_type', 'icmp_code', 'saddr', 'daddr'] as const;
-  for (const f of fields) r.copy(e, KEY_FIELDS[f][0], FIELDS[f][0], FIELDS[f][0] + KEY_FIELDS[f][1]);
-  const flags = r[FIELDS.flags[0]]!;
-  e[KEY_FIELDS.ip_version[0]] = flags & 1 ? 4 : flags & 2 ? 6 : 0;
-  e.writeBigUInt64LE(BigInt(count), KEY_SIZE);
-  e.writeBigUInt64LE(BigInt(suppressed), KEY_SIZE + 8);
-  return e;
-}
 
 /** Intervals made while `f` runs that are still running when it is done. */
 async function leftTicking(f: () => Promise<unknown>): Promise<{ made: number; running: number }> {
