@@ -79,7 +79,12 @@ fi
 [[ -n $kernel ]] || kernel=$(newest_kernel)
 [[ -n $kernel && -r $kernel ]] || die "no guest kernel: pass --kernel or install linux-image-amd64"
 kver=${kernel##*/vmlinuz-}
-[[ -d /lib/modules/$kver ]] || die "no /lib/modules/$kver for $kernel"
+# A kernel unpacked into a cache directory (DIR/boot/vmlinuz-V with DIR/lib/modules/V, as
+# kernels/fetch.sh leaves it) brings its own modules; the guest sees them at /lib/modules/V, and
+# the host's /lib/modules is never written. A kernel in /boot uses the host's /lib/modules.
+modroot=$(cd "$(dirname "$kernel")/.." && pwd)
+[[ -d $modroot/lib/modules/$kver ]] || modroot=/
+[[ -d $modroot/lib/modules/$kver ]] || die "no /lib/modules/$kver for $kernel (nor next to it)"
 busybox=$(static_busybox)
 [[ -n $busybox ]] || die "no statically linked busybox (apt-get install busybox-static)"
 
@@ -111,7 +116,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,newroot,lib/modules}
 cp "$busybox" "$root/bin/busybox"
 : >"$root/modules.order"
 for m in virtio_pci 9pnet_virtio 9p; do
-  modprobe -S "$kver" --show-depends "$m" 2>/dev/null | while read -r verb path _; do
+  modprobe -d "$modroot" -S "$kver" --show-depends "$m" 2>/dev/null | while read -r verb path _; do
     [[ $verb == insmod ]] || continue
     name=$(basename "$path"); name=${name%.xz}; name=${name%.zst}; name=${name%.gz}
     grep -qx "$name" "$root/modules.order" && continue
@@ -158,6 +163,12 @@ fi
 mount -t tracefs tracefs $r/sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs $r/sys/kernel/debug 2>/dev/null
 mount -t bpf bpf $r/sys/fs/bpf 2>/dev/null
+if [ -s /modroot.path ]; then
+  m=$(cat /modroot.path) v=$(uname -r)
+  mount -t tmpfs -o mode=755 tmpfs $r/lib/modules || fail "tmpfs on /lib/modules failed"
+  mkdir -p $r/lib/modules/$v
+  mount --bind "$r$m/lib/modules/$v" $r/lib/modules/$v || fail "binding $m/lib/modules/$v failed"
+fi
 mount -t cgroup2 cgroup2 $r/sys/fs/cgroup 2>/dev/null
 # Modules the command needs (veth, nf_tables, ...) load from the shared root's /lib/modules.
 echo /bin/modprobe-in-root >/proc/sys/kernel/modprobe
@@ -177,6 +188,7 @@ cat >"$root/bin/modprobe-in-root" <<'MP'
 exec /bin/busybox chroot /newroot /sbin/modprobe "$@"
 MP
 chmod +x "$root/init" "$root/bin/modprobe-in-root"
+[[ $modroot != / ]] && printf "%s" "$modroot" >"$root/modroot.path"
 workdir=()
 case "$PWD/" in
   /tmp/* | /run/*)
