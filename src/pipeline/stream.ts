@@ -191,11 +191,20 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     const probes = tracer.attach();
     if (!probes.some((p) => p.state === 'attached')) throw attachError(probes);
 
-    const fold = () =>
-      reconcile(tracer, folder, builder, now(), (ev) => {
-        enrich.run(ev);
-        o.emit(ev);
-      });
+    // a periodic fold may leave a key whose own detail event is still in flight to the next
+    // one (Folder.waitFor); the last fold, after the drain, folds everything
+    const fold = (last = false) =>
+      reconcile(
+        tracer,
+        folder,
+        builder,
+        now(),
+        (ev) => {
+          enrich.run(ev);
+          o.emit(ev);
+        },
+        !last,
+      );
     const tap = o.tap;
     const stats = (final: boolean) =>
       statsLine(
@@ -275,7 +284,10 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           }),
           o.statsIntervalMs,
         ),
-        setInterval(guarded(fold), o.foldIntervalMs ?? 1000),
+        setInterval(
+          guarded(() => fold()),
+          o.foldIntervalMs ?? 1000,
+        ),
       );
       if (o.sampleCounters && o.countersIntervalMs) timers.push(setInterval(counters.tick, o.countersIntervalMs));
       if (o.durationMs !== undefined) timers.push(setTimeout(stop, o.durationMs));
@@ -287,7 +299,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     if (o.finalLines === false) counters.abandon();
     else {
       try {
-        fold();
+        fold(true);
       } catch (e) {
         failures++;
         failure ??= batchFailure(e);
