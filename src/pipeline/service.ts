@@ -40,6 +40,12 @@ export function serviceRef(o: DnatOrigin): ServiceRef {
   return { ip: o.ip, ...(o.port !== null ? { port: o.port } : {}), ...(o.reply ? { reply: true as const } : {}) };
 }
 
+/** "10.96.0.10:53 → 10.244.1.5:8053": the Service and the pod it was translated to (a reply: ←, from the pod). */
+export function serviceText(o: ServiceRef, f: { src: string; dst: string; sport?: number; dport?: number } | null): string {
+  const end = f === null ? '?' : o.reply ? hostPort(f.src, f.sport) : hostPort(f.dst, f.dport);
+  return `${hostPort(o.ip, o.port)} ${o.reply ? '←' : '→'} ${end}`;
+}
+
 /**
  * The explain line's Service clause: "to service 10.96.0.10:53 (pod 10.244.1.5:8053)", the
  * pod being the translated destination, named when the pod index knows it (src/enrich) and
