@@ -308,6 +308,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	ev.flags = p.flags;
 	ev.probe = probe;
 	ev.ct_flags = ct;
+	dnat_of(&ev, skb, direct);
 	ev.l3_proto = p.l3_proto;
 	__u32 len = RD(skb, len);
 	ev.pkt_len = len > 0xffff ? 0xffff : len;

@@ -14,7 +14,7 @@
  * into src/gen/record.ts from there.
  */
 enum dt_const {
-	DT_EVENT_VERSION = 3,
+	DT_EVENT_VERSION = 4,
 	DT_IFNAMSIZ = 16,
 	/* Counter slots for exact per-reason counts; reasons past the last slot share it. */
 	DT_REASON_SLOTS = 1024,
@@ -106,6 +106,16 @@ struct dt_event {
 	__u8 rp_filter;     /* max(conf.all, conf.<dev>) rp_filter, as the kernel applies it */
 	char ifname[DT_IFNAMSIZ];
 	__u8 neigh_key[16]; /* NEIGH_CREATEFAIL: the address being resolved */
+	/*
+	 * Services: the skb's conntrack entry had its destination NATed (IPS_DST_NAT: kube-proxy's
+	 * ClusterIP DNAT, any DNAT rule): the original direction's destination, before translation
+	 * (conntrack.bpf.h's dnat_of). All zero when not.
+	 */
+	__u8 dnat_daddr[16]; /* tuplehash[IP_CT_DIR_ORIGINAL].tuple.dst.u3, IPv4 in the first 4 bytes */
+	__u16 dnat_dport;    /* ... tuple.dst.u.all, host order; 0 for protocols without ports */
+	__u8 dnat_family;    /* ... tuple.src.l3num (2, 10); 0: no DNAT on the skb (or not readable here) */
+	__u8 dnat_ctinfo;    /* enum ip_conntrack_info of the skb (>= 3: a reply-direction packet) */
+	__u32 dnat_status;   /* the entry's status bits (IPS_*), low 32 */
 };
 
 /*

@@ -2,7 +2,7 @@
 // The layout is written once, in probes/droptrace.h; bash scripts/setup.sh regenerates this file.
 
 // enum dt_const
-export const EVENT_VERSION = 3;
+export const EVENT_VERSION = 4;
 export const IFNAMSIZ = 16;
 export const REASON_SLOTS = 1024;
 export const PAYLOAD_MAX = 192;
@@ -48,7 +48,7 @@ export const STAT = {
 } as const;
 
 /** sizeof(struct dt_event) */
-export const EVENT_SIZE = 120;
+export const EVENT_SIZE = 144;
 /** struct dt_event: [offset, size] of each field */
 export const EVENT_FIELDS = {
   key: [0, 52],
@@ -79,6 +79,11 @@ export const EVENT_FIELDS = {
   rp_filter: [87, 1],
   ifname: [88, 16],
   neigh_key: [104, 16],
+  dnat_daddr: [120, 16],
+  dnat_dport: [136, 2],
+  dnat_family: [138, 1],
+  dnat_ctinfo: [139, 1],
+  dnat_status: [140, 4],
 } as const;
 
 /** sizeof(struct dt_key) */

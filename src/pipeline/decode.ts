@@ -6,6 +6,7 @@ import { EVENT_FIELDS as FIELDS, EVENT_SIZE, EVENT_VERSION, FLAG, KEY_FIELDS, KE
 import { ipv4, ipv6, TextCache } from './addr.js';
 import { keyString } from './keytable.js';
 import { KEY_ENTRY_SIZE } from './layout.js';
+import { dnatOf } from './service.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   6: 'tcp',
@@ -51,6 +52,8 @@ export interface RawDrop {
   rpFilter: number;
   /** NEIGH_CREATEFAIL: the failed neighbour entry, when a neigh hook saw it */
   neigh: { family: number; entries: number; key: string } | null;
+  /** the skb's conntrack entry had its destination NATed: the destination before (a Service) */
+  service: DnatOrigin | null;
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
   /**
@@ -60,6 +63,15 @@ export interface RawDrop {
    */
   record: Uint8Array | null;
   at: number;
+}
+
+/** The original direction's destination of a DNATed conntrack entry (src/pipeline/service.ts). */
+export interface DnatOrigin {
+  ip: string;
+  /** null for a protocol without ports */
+  port: number | null;
+  /** the packet went the reply way (from the backend) */
+  reply: boolean;
 }
 
 export interface DecodeResult {
@@ -155,6 +167,7 @@ export class Decoder {
       martianConf: v.getUint8(off + FIELDS.martian_conf[0]),
       rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
       neigh: v.getUint8(off + FIELDS.neigh_family[0]) === 0 ? null : neighOf(buf, v, off),
+      service: v.getUint8(off + FIELDS.dnat_family[0]) === 0 ? null : dnatOf(buf, v, off, l4),
       payload: v.getUint16(off + FIELDS.payload_len[0], true) === 0 ? null : payloadOf(buf, v, off),
       record: buf,
       at: off,
@@ -277,6 +290,7 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
     martianConf: 0,
     rpFilter: 0,
     neigh: null,
+    service: null,
     payload: null,
     record: null,
     at: 0,

@@ -16,6 +16,8 @@ import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
 import { KeyTable } from './keytable.js';
 import type { ReasonNames } from './reasons.js';
+import { serviceClause, serviceRef } from './service.js';
+import type { ServiceRef } from './service.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -65,6 +67,8 @@ export interface DropEvent {
   /** DNS question of a dropped query (UDP/TCP port 53) */
   dns?: { name: string; type: string; id: number; response: boolean } | null;
   last_time?: DropTime | string;
+  /** the destination before DNAT (a Service's ClusterIP and port); `flow` holds the translated one */
+  service?: ServiceRef;
   /** true: the packet ended (or its headers were not in the readable part) before the
    * headers the flow needs; `flow` holds only what it had */
   truncated?: true;
@@ -268,18 +272,20 @@ export class EventBuilder {
       last_time: undefined,
       pod_match: undefined,
       truncated: undefined,
+      service: undefined,
     };
     if (d.flags & FLAGS.TRUNCATED) ev.truncated = true;
     if (c.evidence) ev.evidence = c.evidence;
+    const svc = d.service ? serviceClause(d.service, d) : '';
+    if (d.service) ev.service = serviceRef(d.service);
     const dnsBytes = dnsPayload(d);
+    const q = dnsBytes ? parseDnsQuestion(dnsBytes, d.l4Proto === 6) : undefined;
     if (dnsBytes) {
-      const q = parseDnsQuestion(dnsBytes, d.l4Proto === 6);
       if (!q && countFailures) this.dnsFailures++;
       ev.dns = q;
-      if (q) {
-        ev.explain = `DNS ${q.response ? 'answer' : 'query'} for ${q.name} (${q.type}) dropped: ${ev.explain}`;
-      }
     }
+    if (q) ev.explain = `DNS ${q.response ? 'answer' : 'query'} for ${q.name} (${q.type})${svc && ' ' + svc} dropped: ${ev.explain}`;
+    else if (svc) ev.explain = `packet ${svc} dropped: ${ev.explain}`;
     if (x.neigh) ev.neigh = x.neigh;
     if (x.martian) ev.martian = x.martian;
     if (x.conntrack) ev.conntrack = { nf_conntrack_max: x.conntrack.nf_conntrack_max };
@@ -308,7 +314,7 @@ export class EventBuilder {
       // the kernel's key (reason, netns, device, flow) and what else tells drops apart
       while (at >= 0) {
         const f = firstDrop[at]!;
-        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key) break;
+        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key && f.service?.ip === d.service?.ip && f.service?.port === d.service?.port) break;
         at = sameKey[at]!;
       }
       if (at >= 0) {

@@ -10,6 +10,7 @@ import { SecondWindow } from '../aggregate/window.js';
 import { timeMs as lineTimeMs } from '../pipeline/clock.js';
 import type { LineTime } from '../pipeline/clock.js';
 import type { DropEvent, Flow, Pod } from '../pipeline/events.js';
+import { serviceText } from '../pipeline/service.js';
 import type { Tables } from './tables.js';
 
 /** Distinct leaves kept; drops of further keys are counted in one `(other)` leaf per kind. */
@@ -58,6 +59,8 @@ export interface Leaf {
   nexthops: Map<string, number>;
   /** the signals that decided a conntrack kind */
   evidence: Map<string, number>;
+  /** drops after DNAT: "service → pod" (src/pipeline/service.ts) */
+  services: Map<string, number>;
   /** the catch-all leaf of a kind once MAX_LEAVES is reached */
   overflow: boolean;
 }
@@ -118,6 +121,7 @@ export function cloneData(d: Data): Data {
       names: new Set(l.names),
       nexthops: new Map(l.nexthops),
       evidence: new Map(l.evidence),
+      services: new Map(l.services),
     });
   }
   return { ...d, leaves, global: d.global.clone(), netnsNames: new Map(d.netnsNames) };
@@ -146,6 +150,7 @@ function newLeaf(ev: DropEvent, key: string, flowKey: string | null, t: number, 
     names: new Set(),
     nexthops: new Map(),
     evidence: new Map(),
+    services: new Map(),
     overflow,
   };
 }
@@ -199,6 +204,7 @@ export function addDrop(d: Data, ev: DropEvent, maxLeaves: number): boolean {
   const hop = ev.neigh?.address;
   if (hop !== undefined && hop !== null && hop !== '') bump(leaf.nexthops, hop, n, SMALL_MAP);
   for (const e of ev.evidence ?? []) bump(leaf.evidence, e, n, SMALL_MAP);
+  if (ev.service) bump(leaf.services, serviceText(ev.service, flow), n, SMALL_MAP);
   if (tLast > d.now) d.now = tLast;
   if (tLast > d.lastDrop) d.lastDrop = tLast;
   return true;

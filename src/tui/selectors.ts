@@ -94,6 +94,7 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
   const names = new Set<string>();
   const nexthops = new Map<string, number>();
   const evidence = new Map<string, number>();
+  const services = new Map<string, number>();
   for (const l of leaves) {
     const k = kinds.get(l.kind);
     if (!k) kinds.set(l.kind, { kind: l.kind, family: l.family, count: l.total, explain: l.explain, hint: l.hint, last: l.last });
@@ -116,6 +117,7 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
     for (const n of l.names) names.add(n);
     for (const [x, n] of l.nexthops) add(nexthops, x, n);
     for (const [x, n] of l.evidence) add(evidence, x, n);
+    for (const [x, n] of l.services) add(services, x, n);
   }
   const sorted = (m: Map<string, number>) => topN(m);
   const byReason = stats?.byReason ?? {};
@@ -154,6 +156,7 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
     names: [...names].sort(),
     nexthops: sorted(nexthops),
     evidence: sorted(evidence),
+    services: sorted(services),
     kernel,
     related,
   };

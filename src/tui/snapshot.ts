@@ -85,6 +85,8 @@ export interface GroupDetail {
   names: string[];
   nexthops: Counted[];
   evidence: Counted[];
+  /** drops after DNAT: "service → pod", the busiest first */
+  services: Counted[];
   /** exact in-kernel counts since the start for this group's reasons (all namespaces traced),
    * and for neighbour drops the kernel's count of failed neighbour creations */
   kernel: Counted[];

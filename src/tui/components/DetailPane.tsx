@@ -57,6 +57,7 @@ export function detailLines(s: Snapshot, t: Theme, width: number, budget: number
     out.push(field('table', (l.warn ? '! ' : '') + text, l.warn ? t.warn : undefined));
   }
   out.push(field('pods', list(d.pods, 3)));
+  if (d.services.length) out.push(field('service', list(d.services, 2)));
   if (d.names.length) out.push(field('dns', d.names.slice(0, 6).join(' · ')));
   if (d.nexthops.length) out.push(field('nexthop', list(d.nexthops, 4)));
   if (d.evidence.length) out.push(field('signs', list(d.evidence, 3)));
