@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { flowKeyOf, parseFilter, SPARK_SECONDS, TuiStore } from '../../src/tui/store.js';
+import { formatFilter } from '../../src/pipeline/filter/index.js';
 import type { GroupRow } from '../../src/tui/store.js';
 import { fixtureLines, loadedStore } from './helpers.js';
 
@@ -156,14 +157,10 @@ describe('sorting', () => {
 
 describe('filter', () => {
   it('parses fields, bare words and IPv6 addresses', () => {
-    expect(parseFilter('  pod:Web ns:kube-system  10.0.3.7 fe80::1 kind:neigh dns:payments ')).toEqual([
-      { field: 'pod', value: 'web' },
-      { field: 'ns', value: 'kube-system' },
-      { field: 'any', value: '10.0.3.7' },
-      { field: 'any', value: 'fe80::1' },
-      { field: 'kind', value: 'neigh' },
-      { field: 'dns', value: 'payments' },
-    ]);
+    // the one filter language (src/pipeline/filter/): a space is an `and`
+    expect(formatFilter(parseFilter('  pod:Web ns:kube-system  10.0.3.7 fe80::1 kind:neigh dns:payments '))).toBe(
+      'pod:Web and ns:kube-system and 10.0.3.7 and fe80::1 and kind:neigh and dns:payments',
+    );
   });
 
   it('filters drops, not groups: totals count only what matches', () => {
