@@ -195,6 +195,28 @@ describe('filter', () => {
     expect([s.groups.length, s.selected, s.detail, s.hiddenDrops]).toEqual([0, -1, null, 281]);
   });
 
+  it('speaks the stream\'s language: and/or/not, =, CIDR and ports; a half-typed filter keeps the last one', () => {
+    const store = loadedStore();
+    store.setFilter('ip=198.18.211.0/24 and not (kind=martian_source or reason=NO_SOCKET)');
+    expect(rows(store.snapshot().groups)).toEqual([['netfilter_rule', 44, 6.8]]);
+    store.setFilter('kind=martian_source or kind=no_socket and ip=198.18.211.1');
+    expect(rows(store.snapshot().groups)).toEqual([
+      ['martian_source', 3, 0.6],
+      ['no_socket', 2, 0.2],
+    ]);
+    expect(store.filterError).toBeNull();
+    // typed on: "kind=martian_source or (" does not parse yet, so the filter before it applies
+    store.setFilter('kind=martian_source or (');
+    expect(rows(store.snapshot().groups)).toEqual([
+      ['martian_source', 3, 0.6],
+      ['no_socket', 2, 0.2],
+    ]);
+    expect(store.filterError).toBe('expected a term, found the end at column 25: kind=martian_source or (^');
+    store.setFilter('kind=martian_source or (port=53)');
+    expect(store.filterError).toBeNull();
+    expect(rows(store.snapshot().groups).map((r) => r[0])).toContain('martian_source');
+  });
+
   it('filters on pod name and namespace', () => {
     const store = new TuiStore();
     store.ingest(drop({ at: T0, pod: { namespace: 'payments', name: 'api-7d9f', uid: 'u1' }, count: 5 }));
