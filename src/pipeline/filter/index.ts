@@ -1,4 +1,4 @@
-/** The filter language shared by `droptrace stream --filter` and the TUI's `/` (docs/filter.md). */
+/** The filter language shared by `droptrace stream --filter` and the TUI's `/` (README, "Filtering"). */
 export { FIELD_NAMES, FilterError, formatFilter, parseFilter } from './parse.js';
 export type { Field, Node, Op } from './parse.js';
 export { compile, compileFilter } from './match.js';
