@@ -1,7 +1,8 @@
 /**
  * End to end, as root: `droptrace stream --filter` against real drops of two kinds in a
  * throw-away namespace pair — a DROP rule on two ports and a closed port. Each stream writes
- * exactly the drops its filter matches, with exact counts, and its stats lines count the rest.
+ * exactly the drops its filter matches (detail and folded lines), with exact counts, and its stats
+ * lines count the rest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inNs, makePair, sendUdp } from '../../helpers/netns.js';
@@ -35,7 +36,8 @@ describe.skipIf(!isRoot)('droptrace stream --filter, end to end', () => {
     const RULE = 29; // DROP rule, port 5301: what the first filter wants
     const OTHER_RULE = 11; // DROP rule, port 5303: the right kind, the wrong port
     const CLOSED = 17; // nothing listens on 5302: NO_SOCKET
-    const netns = ['--netns', String(p.netnsB), '--stats-interval', '1'];
+    // past 5 detail events per key a second the rest comes as folded lines: the filter must count those whole too
+    const netns = ['--netns', String(p.netnsB), '--stats-interval', '1', '--detail-limit', '5'];
     const rule = startStream([...netns, '--filter', 'kind=netfilter_rule and port=5301']);
     const closed = startStream([...netns, '--filter', 'port=5302 and not (family=netfilter or reason=NETFILTER_DROP)']);
     try {
@@ -64,6 +66,8 @@ describe.skipIf(!isRoot)('droptrace stream --filter, end to end', () => {
       };
 
       const st = check(rule.lines, RULE);
+      expect(drops(rule.lines).some((d) => d.folded === true && (d.count as number) > 1)).toBe(true);
+      expect(drops(closed.lines).some((d) => d.folded === true && (d.count as number) > 1)).toBe(true);
       expect(st.filtered).toBeGreaterThanOrEqual(OTHER_RULE + CLOSED);
       expect(rule.lines[0]).toMatchObject({ type: 'start', filter: { netns: p.netnsB, expr: 'kind=netfilter_rule and port=5301' } });
       for (const d of drops(rule.lines)) {
