@@ -269,7 +269,7 @@ export class TuiStore implements Sink {
       this.#filterError = null;
     } catch (e) {
       if (!(e instanceof FilterError)) throw e;
-      this.#filterError = e.message;
+      this.#filterError = `${e.why} (column ${e.col})`;
     }
   }
 
@@ -397,6 +397,7 @@ export class TuiStore implements Sink {
       sortBy: this.#sortBy,
       filter: this.#filter,
       editing: this.#editing,
+      filterError: this.#filterError,
       paused: this.#frozen !== null,
       newWhilePaused: this.#frozen !== null ? Math.max(0, live.total - this.#frozen.total) : 0,
       help: this.#help,

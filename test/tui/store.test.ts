@@ -211,7 +211,8 @@ describe('filter', () => {
       ['martian_source', 3, 0.6],
       ['no_socket', 2, 0.2],
     ]);
-    expect(store.filterError).toBe('expected a term, found the end at column 25: kind=martian_source or (^');
+    expect(store.filterError).toBe('expected a term, found the end (column 25)');
+    expect(store.snapshot().filterError).toBe('expected a term, found the end (column 25)');
     store.setFilter('kind=martian_source or (port=53)');
     expect(store.filterError).toBeNull();
     expect(rows(store.snapshot().groups).map((r) => r[0])).toContain('martian_source');
