@@ -47,7 +47,9 @@ export class FilterError extends Error {
     readonly col: number,
     readonly text: string,
   ) {
-    super(`${why} at column ${col}: ${text.slice(0, col - 1)}^${text.slice(col - 1)}`);
+    // one line whatever was pasted: each whitespace character becomes a space, columns stay
+    const line = text.replace(/\s/g, ' ');
+    super(`${why} at column ${col}: ${line.slice(0, col - 1)}^${line.slice(col - 1)}`);
     this.name = 'FilterError';
   }
 }
