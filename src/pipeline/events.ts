@@ -81,7 +81,8 @@ export interface StartLine {
   version: string;
   node: string;
   kernel: string;
-  filter: { netns: number | null };
+  /** expr: the --filter text, only when one was given */
+  filter: { netns: number | null; expr?: string };
   probes: Array<{ probe: string; hook: string; state: string; why?: string }>;
   /** pod attribution sources: "file (3 pods), discovery, api (...)", or "none" */
   attribution: string;
@@ -100,6 +101,8 @@ export interface StatsLine {
   /** stdout: drops whose lines a stalled stdout reader cost (droptrace stream only) */
   lost: { ring_buffer: number; userspace: number; stdout?: number; total: number };
   decode_errors: number;
+  /** --filter: drops (sum of count) in the drop lines the filter left out; only with a filter */
+  filtered?: number;
   enrichment_failures: number;
   /** host samples that failed (counters lines not written) */
   counters_failures: number;

@@ -3,8 +3,8 @@
  * with totals, rates and sparklines, sorted), and the detail of one group.
  */
 import { add, topN } from '../aggregate/counts.js';
-import { matchesAll } from './filter.js';
-import type { Term } from './filter.js';
+import { leafMatches } from './filter.js';
+import type { Predicate } from './filter.js';
 import type { Data, Leaf, Recent } from './leaves.js';
 import { RATE_SECONDS, SPARK_SECONDS } from './snapshot.js';
 import type { GroupBy, GroupDetail, GroupRow, SortBy, StatsInfo } from './snapshot.js';
@@ -14,7 +14,8 @@ import type { TableLevel } from './tables.js';
 export interface View {
   groupBy: GroupBy;
   sortBy: SortBy;
-  terms: readonly Term[];
+  /** null: no filter */
+  match: Predicate | null;
 }
 
 function groupOf(l: Leaf, d: Data, groupBy: GroupBy): { key: string; label: string } {
@@ -46,7 +47,7 @@ export function groupRows(d: Data, view: View): { rows: GroupRow[]; byKey: Map<s
   let shownRate = 0;
   for (const l of d.leaves.values()) {
     const nsName = d.netnsNames.get(l.netns);
-    if (view.terms.length > 0 && !matchesAll(l, view.terms, nsName)) {
+    if (view.match !== null && !leafMatches(l, view.match, nsName)) {
       hiddenDrops += l.total;
       continue;
     }

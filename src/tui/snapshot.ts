@@ -112,6 +112,8 @@ export interface Snapshot {
   filter: string;
   /** the filter being typed, or null when not editing */
   editing: string | null;
+  /** why the filter text does not parse yet (`why (column N)`; the last good one applies), or null */
+  filterError: string | null;
   paused: boolean;
   /** drops that arrived since the view was paused */
   newWhilePaused: number;
