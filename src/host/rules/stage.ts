@@ -156,7 +156,10 @@ export class RuleStage {
     s.inFlight = false;
     const ready: Held[] = [];
     const waiting: Held[] = [];
-    for (const h of s.held) (h.seq < seq ? ready : waiting).push(h);
+    // a first snapshot's counters are whole histories, which also hold the drops of lines that
+    // came while it was read: those need not wait a second for a baseline that cannot say more
+    const first = s.prev === null && snap !== null;
+    for (const h of s.held) (h.seq < seq || first ? ready : waiting).push(h);
     s.held = waiting;
     if (snap === null) this.release(ready, null);
     else {
