@@ -92,11 +92,24 @@ export function attribute(
     delta.set(r.id, (r.packets >= before ? r.packets - before : r.packets) + (carried.get(r.id) ?? 0));
   }
   const byId = new Map(rules.map((r) => [r.id, r]));
-  const picks: Array<{ rule: RuleInfo; certainty: Certainty; candidates: number } | null> = [];
+  // only rules whose counter moved, or that have none, can be named: a node's thousands of
+  // rules whose counters stood still are never matched against the flows
+  const live = rules.filter((r) => r.packets === null || (delta.get(r.id) ?? 0) > 0);
+  type Pick = { rule: RuleInfo; certainty: Certainty; candidates: number } | null;
+  const picks: Pick[] = [];
   const named = new Map<string, number>();
+  // lines of one key fit the same rules
+  const byKey = new Map<string, Pick>();
   for (const ev of lines) {
+    const key = dropKey(ev);
+    const known = byKey.get(key);
+    if (known !== undefined) {
+      picks.push(known);
+      if (known !== null) named.set(known.rule.id, (named.get(known.rule.id) ?? 0) + ev.count);
+      continue;
+    }
     const fit: Array<{ r: RuleInfo; m: FlowMatch }> = [];
-    for (const r of rules) {
+    for (const r of live) {
       const m = matchFlow(r, ev.flow);
       if (m !== 'nomatch') fit.push({ r, m });
     }
@@ -115,7 +128,7 @@ export function attribute(
         pick = { rule: best.r, certainty: 'possible', candidates: moved.length + uncounted.length };
       }
     } else {
-      const kept = memory?.get(dropKey(ev));
+      const kept = memory?.get(key);
       const keptRule = kept !== undefined ? byId.get(kept.id) : undefined;
       if (kept !== undefined && keptRule !== undefined && matchFlow(keptRule, ev.flow) !== 'nomatch') {
         pick = { rule: keptRule, certainty: WEAKER[kept.certainty], candidates: 1 + uncounted.length };
@@ -125,6 +138,7 @@ export function attribute(
       }
     }
     picks.push(pick);
+    byKey.set(key, pick);
     if (pick !== null) named.set(pick.rule.id, (named.get(pick.rule.id) ?? 0) + lines[picks.length - 1]!.count);
   }
   // an exact rule's movement accounts for every drop named after it (and on a first snapshot,

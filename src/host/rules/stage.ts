@@ -10,9 +10,9 @@
 import type { DropEvent, StreamLine } from '../../pipeline/events.js';
 import { ruleHint, ruleSentence } from '../../pipeline/explain.js';
 import { Slots } from '../../aggregate/slots.js';
-import { attribute, countersOf, KeyMemory } from './attribute.js';
+import { attribute, countersOf, dropKey, KeyMemory, toDropRule } from './attribute.js';
 import type { Counters } from './attribute.js';
-import type { DropRule, RulesetSnapshot } from './types.js';
+import type { DropRule, RuleInfo, RulesetSnapshot } from './types.js';
 
 export interface RulesStats {
   /** snapshots taken, and those that failed (nft missing, netns gone, timeout) */
@@ -59,6 +59,8 @@ interface NetnsState {
   prev: Counters | null;
   /** movement of the last snapshot no line accounted for yet (attribute.ts) */
   carry: Map<string, number>;
+  /** the last snapshot's rules by id, for lines that cannot wait (remembered()) */
+  rules: Map<string, RuleInfo>;
 }
 
 export class RuleStage {
@@ -113,7 +115,7 @@ export class RuleStage {
   private hold(ev: DropEvent): void {
     const now = this.now();
     const s = this.states.take(String(ev.netns), now, () => {
-      const made: NetnsState = { netns: ev.netns, held: [], started: 0, lastStart: -Infinity, inFlight: false, timer: null, prev: null, carry: new Map() };
+      const made: NetnsState = { netns: ev.netns, held: [], started: 0, lastStart: -Infinity, inFlight: false, timer: null, prev: null, carry: new Map(), rules: new Map() };
       this.live.add(made);
       return made;
     });
@@ -122,8 +124,9 @@ export class RuleStage {
       return this.release([{ ev, seq: 0, deadline: 0 }], null);
     }
     if (this.heldCount >= this.maxHeld) {
+      // a flood: the line goes out at once, with the rule its key had last (if any)
       this.stats.hold_overflow++;
-      return this.release([{ ev, seq: 0, deadline: 0 }], null);
+      return this.release([{ ev, seq: 0, deadline: 0 }], [this.remembered(s, ev)]);
     }
     s.held.push({ ev, seq: s.started, deadline: now + this.holdMs });
     this.heldCount++;
@@ -172,10 +175,18 @@ export class RuleStage {
         s.carry,
       );
       s.prev = countersOf(snap.rules);
+      s.rules = new Map(snap.rules.map((r) => [r.id, r]));
       s.carry = got.carry;
       this.release(ready, got.rules);
     }
     this.schedule(s);
+  }
+
+  /** The rule this line's key was last named, as of the netns's last snapshot: 'likely' at best. */
+  private remembered(s: NetnsState, ev: DropEvent): DropRule | null {
+    const kept = this.memory.get(dropKey(ev));
+    const r = kept !== undefined ? s.rules.get(kept.id) : undefined;
+    return r === undefined || kept === undefined ? null : toDropRule(r, kept.certainty === 'possible' ? 'possible' : 'likely', 1);
   }
 
   private release(hs: Held[], rules: Array<DropRule | null> | null): void {
@@ -185,7 +196,8 @@ export class RuleStage {
       const rule = rules?.[i] ?? null;
       if (rule !== null) {
         h.ev.rule = rule;
-        h.ev.explain = ruleSentence(rule);
+        // a DNS drop's sentence leads with its question (events.ts): the rule follows it
+        h.ev.explain = h.ev.dns ? `${h.ev.explain}; ${ruleSentence(rule)}` : ruleSentence(rule);
         h.ev.hint = ruleHint(rule, h.ev.netns);
         this.stats.attributed++;
       } else this.stats.unattributed++;

@@ -151,3 +151,15 @@ describe('RuleStage', () => {
     expect(ports(h.out)).toEqual(['5301:#1', '5303:-']);
   });
 });
+
+describe('RuleStage, the explain line of a DNS drop', () => {
+  it('keeps the question first and adds the rule after it', async () => {
+    const out: StreamLine[] = [];
+    const stage = new RuleStage({ snapshot: async () => AFTER });
+    const emit = stage.wrap((l) => out.push(l));
+    const dns = { ...ruleDrop(7, 5301, 3), explain: 'DNS query for kube-dns. (A) dropped: a firewall rule returned DROP', dns: { name: 'kube-dns.', type: 'A', id: 1, response: false } };
+    emit(dns);
+    await stage.finish(1500);
+    expect((out[0] as DropEvent).explain).toBe('DNS query for kube-dns. (A) dropped: a firewall rule returned DROP; dropped by rule #1 in ip filter INPUT (handle 2)');
+  });
+});
