@@ -300,6 +300,11 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         failure ??= batchFailure(e);
       }
       await o.rules?.finish();
+      // a held line's emit that threw (on a timer's turn, where nobody catches it) fails the stream like a batch's throw
+      if (o.rules?.failure) {
+        failures++;
+        failure ??= batchFailure(o.rules.failure);
+      }
       await counters.finish();
       o.emit(stats(true));
     }

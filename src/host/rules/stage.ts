@@ -87,6 +87,11 @@ export class RuleStage {
   private closed = false;
   private drained: (() => void) | null = null;
   private emit: (line: StreamLine) => void = () => undefined;
+  /**
+   * The first throw of the emit when a held line went out (a timer's or a snapshot's turn, where
+   * nobody could catch it): kept, and the stream fails with it at its end (stream.ts).
+   */
+  failure: unknown = null;
 
   constructor(private readonly o: RuleStageOptions) {
     this.now = o.monotonicMs ?? (() => performance.now());
@@ -201,7 +206,11 @@ export class RuleStage {
         h.ev.hint = ruleHint(rule, h.ev.netns);
         this.stats.attributed++;
       } else this.stats.unattributed++;
-      this.emit(h.ev);
+      try {
+        this.emit(h.ev);
+      } catch (e) {
+        this.failure ??= e;
+      }
     }
     if (this.heldCount === 0) this.drained?.();
   }
