@@ -87,6 +87,34 @@ describe.skipIf(!isRoot)('the rule that dropped it, end to end', () => {
     expect(stats.rules).toMatchObject({ unattributed: 0, failures: 0, hold_timeouts: 0, netns_over_cap: 0, rules_over_cap: 0 });
   });
 
+  it('legacy iptables: the rule is read from iptables-legacy-save -c', async () => {
+    p = makePair({ ipv6: false });
+    const add = (port: number, comment: string) =>
+      inNs(p!.b, 'iptables-legacy', ['-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', String(port), '-m', 'comment', '--comment', comment, '-j', 'DROP']);
+    add(5601, 'legacy-a');
+    add(5602, 'legacy-b');
+    s = startStream(['--netns', String(p.netnsB)]);
+    await s.ready;
+    await dropsTo(5601, 2, 43001);
+    const b = await dropsTo(5602, 2, 43002);
+    for (const l of b) {
+      expect(l.rule).toEqual({
+        backend: 'iptables-legacy',
+        family: 'ip',
+        table: 'filter',
+        chain: 'INPUT',
+        position: 2,
+        handle: null,
+        text: '-A INPUT -p udp -m udp --dport 5602 -j DROP',
+        comment: 'legacy-b',
+        certainty: 'exact',
+        candidates: 1,
+      });
+    }
+    const stats = await finish();
+    expect(stats.rules).toMatchObject({ unattributed: 0, failures: 0 });
+  });
+
   it('native nft: each drop names its own rule, and a rule added while running is found', async () => {
     p = makePair({ ipv6: false });
     const nft = (cmd: string) => inNs(p!.b, 'nft', ['-f', '-'], cmd);
