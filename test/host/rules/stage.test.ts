@@ -138,6 +138,20 @@ describe('RuleStage', () => {
     expect(h.asked.map((a) => a.netns)).toEqual([7]);
   });
 
+  it("under a flood, a line past the hold bound goes out at once with its key's last rule (likely)", async () => {
+    const h = harness({ maxHeld: 1 });
+    h.emit(ruleDrop(7, 5301, 3));
+    await vi.advanceTimersByTimeAsync(0);
+    h.asked[0]!.settle(AFTER);
+    await vi.advanceTimersByTimeAsync(0);
+    h.emit(ruleDrop(7, 5303));
+    h.emit(ruleDrop(7, 5301));
+    h.emit(ruleDrop(7, 9999));
+    expect(ports(h.out)).toEqual(['5301:#1', '5301:#1', '9999:-']);
+    expect((h.out[1] as DropEvent).rule?.certainty).toBe('likely');
+    expect(h.stage.stats).toMatchObject({ hold_overflow: 2 });
+  });
+
   it('at the end, waits for the snapshot under way, then lets everything go; nothing is held after', async () => {
     const h = harness();
     h.emit(ruleDrop(7, 5301, 3));
