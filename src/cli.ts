@@ -111,6 +111,7 @@ interface StreamFlags {
   ringSize: number;
   backlog: number;
   hook?: Hook;
+  rules: boolean;
 }
 
 function liveFrom(flags: StreamFlags): LiveOptions {
@@ -121,6 +122,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
     ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
     ...(flags.hook ? { hook: flags.hook } : {}),
+    ...(flags.rules ? {} : { rules: false }),
     statsIntervalMs: flags.statsInterval * 1000,
     ringBytes: flags.ringSize * 1024 * 1024,
     backlogBytes: flags.backlog * 1024 * 1024,
@@ -318,6 +320,7 @@ function liveOptions(cmd: Command, statsDefault: number, backlogDefault = 64): C
     .addOption(new Option('--node <name>', 'whose pods to watch (default $NODE_NAME, else the host name)'))
     .addOption(new Option('--pod-rescan <seconds>', 'how often /proc and /var/log/pods are scanned for pods').argParser(seconds('--pod-rescan')).default(10))
     .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))
+    .addOption(new Option('--no-rules', 'do not name the firewall rule of netfilter_rule drops (no nft/iptables-save runs in their netns)'))
     .addOption(
       new Option('--pcap <file>', 'also write every detail event\'s packet headers (IP, TCP/UDP/ICMP, the DNS question) to this new pcapng file (mode 0600; never over an existing file), the drop kind in each packet comment'),
     )

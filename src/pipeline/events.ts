@@ -6,6 +6,8 @@ import { classify, classifyReadsFlowAt } from './classify.js';
 import type { Classification, Family } from './classify.js';
 import type { DropTime, LineTime, WallClock } from './clock.js';
 import type { CountersLine } from '../host/counters-line.js';
+import type { DropRule } from '../host/rules/types.js';
+import type { RulesStats } from '../host/rules/stage.js';
 import { parseDnsQuestion } from './dns.js';
 import { explain, explainReads } from './explain.js';
 import { FLAGS } from './layout.js';
@@ -72,6 +74,8 @@ export interface DropEvent {
   /** true: the packet ended (or its headers were not in the readable part) before the
    * headers the flow needs; `flow` holds only what it had */
   truncated?: true;
+  /** netfilter_rule drops: the rule that dropped it, from its netns's rule counters (src/host/rules) */
+  rule?: DropRule;
 }
 
 export interface StartLine {
@@ -110,6 +114,8 @@ export interface StatsLine {
   failures?: number;
   /** --pcap: packets and bytes written, packets not written past --pcap-max */
   pcap?: { packets: number; bytes: number; skipped: number; limit_reached: boolean };
+  /** rule attribution of netfilter_rule drops (src/host/rules/stage.ts), when it runs */
+  rules?: RulesStats;
   kernel: {
     drops: number;
     suppressed: number;

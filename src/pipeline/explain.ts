@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Classification } from './classify.js';
 import type { RawDrop } from './decode.js';
 import { MARTIAN_FLAG } from '../gen/record.js';
+import type { DropRule } from '../host/rules/types.js';
 
 export type SysctlReader = (key: string) => number | null;
 
@@ -197,4 +198,22 @@ export function explain(c: Classification, d: RawDrop, reason: string, sysctl: S
 function martianDetail(d: RawDrop): MartianDetail {
   if (!(d.martianConf & MARTIAN_FLAG.KNOWN)) return { kernel_logged: null, rp_filter: null };
   return { kernel_logged: (d.martianConf & (MARTIAN_FLAG.LOG_ALL | MARTIAN_FLAG.LOG_DEV)) !== 0, rp_filter: d.rpFilter };
+}
+
+/** The explain line of a rule drop whose rule was found (src/host/rules/stage.ts). */
+export function ruleSentence(r: DropRule): string {
+  const where = r.backend === 'iptables-legacy' ? `iptables (legacy) ${r.family} ${r.table} ${r.chain}` : `${r.family} ${r.table} ${r.chain}`;
+  const text = r.text !== null ? `: '${r.text}'` : r.handle !== null ? ` (handle ${r.handle})` : '';
+  const comment = r.comment !== null ? ` (comment: ${r.comment})` : '';
+  const sure = r.certainty === 'exact' ? '' : `; ${r.certainty}: ${r.candidates} rule${r.candidates === 1 ? '' : 's'} could have matched`;
+  return `dropped by rule #${r.position} in ${where}${text}${comment}${sure}`;
+}
+
+/** Where to look at that rule, in that netns. */
+export function ruleHint(r: DropRule, netns: number): string {
+  const look =
+    r.backend === 'iptables-legacy'
+      ? `${r.family === 'ip6' ? 'ip6tables' : 'iptables'}-legacy -t ${r.table} -L ${r.chain} -v -n --line-numbers`
+      : `nft -a list chain ${r.family} ${r.table} ${r.chain}${r.handle !== null ? ` (handle ${r.handle})` : ''}`;
+  return `in netns ${netns}: ${look}; its counters show how often it matched`;
 }

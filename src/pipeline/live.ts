@@ -21,6 +21,9 @@ import type { PcapOptions } from '../sinks/pcap.js';
 import { runStream } from './stream.js';
 import type { StreamTotals } from './stream.js';
 import type { WorkBudget } from './shed.js';
+import { nodeHostIo } from '../host/io.js';
+import { RuleReader } from '../host/rules/reader.js';
+import { RuleStage } from '../host/rules/stage.js';
 
 export const VERSION = (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -53,6 +56,8 @@ export interface LiveOptions {
   budget?: WorkBudget;
   /** false: no last fold, host sample or final stats line after a stop (runStream's) */
   finalLines?: boolean;
+  /** false: netfilter_rule drops are not given their rule (no nft/iptables runs) */
+  rules?: boolean;
 }
 
 export function requireTracingCaps(): void {
@@ -88,6 +93,8 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
   // Bad input (a pods file, a kubeconfig) fails here, before anything is attached.
   const pods = o.pods ? await startPodAttribution(o.pods) : null;
   let pcap: PcapSink | undefined;
+  const reader = o.rules === false ? null : new RuleReader(nodeHostIo());
+  const rules = reader ? new RuleStage({ snapshot: (n) => reader.read(n), forget: (n) => reader.forget(n) }) : null;
   try {
     pcap = o.pcap ? new PcapSink(o.pcap) : undefined;
     return await runStream({
@@ -114,6 +121,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
       signal,
       ...(o.budget ? { budget: o.budget } : {}),
       ...(o.finalLines === false ? { finalLines: false } : {}),
+      ...(rules ? { rules } : {}),
     });
   } finally {
     pcap?.close();

@@ -24,6 +24,7 @@ import type { KernelCounters, NativeBinding, ProbeReport, TracerError, TracerOpt
 import type { ReasonNames } from './reasons.js';
 import { handleWithin, ShedLedger, withShed } from './shed.js';
 import type { WorkBudget } from './shed.js';
+import type { RuleStage } from '../host/rules/stage.js';
 
 export interface StreamMeta {
   version: string;
@@ -73,6 +74,8 @@ export interface StreamOptions {
    * at once, without the last fold, host sample and final stats line.
    */
   finalLines?: boolean;
+  /** names the rule of netfilter_rule drops (src/host/rules): holds their lines until a snapshot of their netns's rules */
+  rules?: RuleStage;
   now?: () => Date;
 }
 
@@ -167,6 +170,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     });
   }
   const now = o.now ?? (() => new Date());
+  // drop lines pass the rule stage (rule drops wait there for their netns's rule counters)
+  const emit = o.rules ? o.rules.wrap(o.emit) : o.emit;
   const clock = new WallClock(o.native.clocks());
   const builder = new EventBuilder(o.reasons, o.symbols, clock, o.sysctl ?? cachedSysctl());
   const folder = new Folder();
@@ -176,7 +181,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     builder,
     folder,
     enrich,
-    emit: o.emit,
+    emit,
     ...(o.tap ? { tap: o.tap } : {}),
   });
   const counters = new CountersStage(o.sampleCounters, o.emit);
@@ -201,12 +206,12 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         now(),
         (ev) => {
           enrich.run(ev);
-          o.emit(ev);
+          emit(ev);
         },
         !last,
       );
     const tap = o.tap;
-    const stats = (final: boolean) =>
+    const stats = (final: boolean) => withRules(
       statsLine(
         tracer,
         o.reasons,
@@ -222,7 +227,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         },
         now().toISOString(),
         final,
-      );
+      ), o.rules);
 
     const start: StartLine = {
       type: 'start',
@@ -296,13 +301,21 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     });
 
     // detached and drained: the kernel's counts are final
-    if (o.finalLines === false) counters.abandon();
-    else {
+    if (o.finalLines === false) {
+      counters.abandon();
+      o.rules?.abandon();
+    } else {
       try {
         fold(true);
       } catch (e) {
         failures++;
         failure ??= batchFailure(e);
+      }
+      await o.rules?.finish();
+      // a held line's emit that threw (on a timer's turn, where nobody catches it) fails the stream like a batch's throw
+      if (o.rules?.failure) {
+        failures++;
+        failure ??= batchFailure(o.rules.failure);
       }
       await counters.finish();
       o.emit(stats(true));
@@ -310,6 +323,12 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     if (failure) throw failure;
     return { events: batches.events, decodeErrors: batches.decodeErrors, counters: tracer.readCounters() };
   } finally {
+    o.rules?.abandon();
     tracer.close();
   }
+}
+
+function withRules(line: StatsLine, rules: RuleStage | undefined): StatsLine {
+  if (rules) line.rules = { ...rules.stats };
+  return line;
 }

@@ -176,6 +176,8 @@ export function addDrop(d: Data, ev: DropEvent, maxLeaves: number): boolean {
     leaf = newLeaf(ev, key, flowKey, t, tLast);
     d.leaves.set(key, leaf);
   }
+  // the rule a rule drop's line names (src/host/rules) is what the detail pane says, the newest first
+  if (ev.rule !== undefined && !leaf.overflow) [leaf.explain, leaf.hint] = [ev.explain, ev.hint];
   leaf.total += n;
   if (t < leaf.first) leaf.first = t;
   if (tLast > leaf.last) leaf.last = tLast;
