@@ -37,6 +37,10 @@ export interface CheckDeps {
   cpus?: () => number;
 }
 
+const NO_REASONS =
+  'missing (kernel before 5.17): drops are classified by the place the kernel freed them and the hooks below, ' +
+  "each with a certainty (exact, likely, possible); `reason` is null, and drops the place does not explain are 'not_specified'";
+
 export function runCheck(d: CheckDeps): CheckReport {
   const exists = d.exists ?? existsSync;
   const features: CheckItem[] = [];
@@ -76,10 +80,12 @@ export function runCheck(d: CheckDeps): CheckReport {
       features.push({ name: 'drop reasons', ok: false, detail: `reading BTF failed: ${(e as Error).message}` });
     }
     if (reasons !== undefined) {
+      // before 5.17: drops are still traced, classified by their place (README, kernel requirements)
       features.push({
         name: 'drop reasons',
         ok: reasons !== null,
-        detail: reasons ? `enum skb_drop_reason has ${reasons.length} values` : 'no enum skb_drop_reason in BTF: needs kernel 5.17+',
+        ...(reasons ? {} : { optional: true }),
+        detail: reasons ? `enum skb_drop_reason has ${reasons.length} values` : NO_REASONS,
       });
     }
   }
