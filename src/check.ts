@@ -119,13 +119,16 @@ export function runCheck(d: CheckDeps): CheckReport {
   // an optional hook (neigh_create) attaching traces no drop: only a drop hook makes it ready
   const first = probes.find((p) => p.state === 'attached' && (HOOKS as readonly string[]).includes(p.hook));
   const ready = first !== undefined;
+  const noReasons = features.some((f) => f.name === 'drop reasons' && !f.ok && f.detail === NO_REASONS);
   return {
     kernel: d.kernel,
     features,
     probes,
     ...(maps ? { maps } : {}),
     ready,
-    verdict: ready ? `ready: droptrace will use ${first.hook}` : 'not ready: no drop probe can attach on this machine',
+    verdict: ready
+      ? `ready: droptrace will use ${first.hook}${noReasons ? ', without drop reasons (kinds from the drop location and hooks)' : ''}`
+      : 'not ready: no drop probe can attach on this machine',
   };
 }
 
