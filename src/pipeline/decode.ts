@@ -43,7 +43,7 @@ export interface RawDrop {
   icmpCode: number | null;
   pktLen: number;
   flags: number;
-  /** 1 tp_btf, 2 classic tracepoint */
+  /** 1 tp_btf, 2 classic tracepoint, 3 tp_btf without a reason argument (before 5.17) */
   probe: number;
   /** conntrack state of a NETFILTER_DROP (CT_FLAG) */
   ctFlags: number;
