@@ -7,6 +7,8 @@
 
 #include <cstdio>
 
+#include <bpf/btf.h>
+
 // the skeleton names the header's enums in its rodata
 #include "droptrace.h"
 #include "droptrace.skel.h"
@@ -48,6 +50,43 @@ std::vector<std::string> missing_ksyms(const std::vector<std::string> &names) {
   return out;
 }
 
+// Does this kernel's kfree_skb tracepoint carry a drop reason (5.17+)? Its BTF prototype
+// says: btf_trace_kfree_skb -> (void *, skb, location[, reason]). Read once per process.
+bool kfree_skb_has_reason() {
+  static int known = -1;
+  if (known >= 0) return known;
+  known = 1;  // unreadable BTF: the reasoned programs' load says why
+  btf *vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return known;
+  __s32 id = btf__find_by_name_kind(vmlinux, "btf_trace_kfree_skb", BTF_KIND_TYPEDEF);
+  const btf_type *t = id > 0 ? btf__type_by_id(vmlinux, id) : nullptr;
+  if (t) t = btf__type_by_id(vmlinux, t->type);
+  if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
+  if (t && btf_is_func_proto(t)) known = btf_vlen(t) >= 4;
+  btf__free(vmlinux);
+  return known;
+}
+
+// [start, next symbol) of a kernel text symbol, from /proc/kallsyms; {0, 0} when not there.
+std::pair<uint64_t, uint64_t> ksym_range(const char *name) {
+  FILE *f = fopen("/proc/kallsyms", "r");
+  if (!f) return {0, 0};
+  uint64_t lo = 0, hi = 0;
+  char line[512];
+  std::vector<uint64_t> text;
+  while (fgets(line, sizeof(line), f)) {
+    unsigned long long a = 0;
+    char type = 0, sym[256];
+    if (sscanf(line, "%llx %c %255s", &a, &type, sym) != 3 || (type != 't' && type != 'T')) continue;
+    if (!lo && strcmp(sym, name) == 0) lo = a;
+    text.push_back(a);
+  }
+  fclose(f);
+  for (uint64_t a : text)
+    if (a > lo && (!hi || a < hi)) hi = a;
+  return lo ? std::make_pair(lo, hi) : std::make_pair<uint64_t, uint64_t>(0, 0);
+}
+
 bool fail(ProbeReport *r, const char *code, const std::string &why, int err = 0) {
   r->state = "unavailable";
   r->code = code;
@@ -66,6 +105,7 @@ struct ProbeSet::Extra {
   const char *prog;   // program name in hooks.bpf.c
   ExtraType type;
   const char *target;  // kernel function (fexit, kretprobe)
+  bool without_reasons = false;  // only where kfree_skb has no reason: a reason says it elsewhere
 };
 
 namespace {
@@ -84,6 +124,9 @@ const ProbeSet::Extra kExtras[] = {
      "__nf_conntrack_alloc"},
     {"martian", "fentry/ip_handle_martian_source", "dt_martian_fentry", ExtraType::Fexit, "ip_handle_martian_source"},
     {"martian", "kprobe/ip_handle_martian_source", "dt_martian_kprobe", ExtraType::Kprobe, "ip_handle_martian_source"},
+    {"route_err", "fexit/ip_route_input_noref", "dt_route_fexit", ExtraType::Fexit, "ip_route_input_noref", true},
+    {"route_err", "kretprobe/ip_route_input_noref", "dt_route_kretprobe", ExtraType::Kretprobe, "ip_route_input_noref",
+     true},
 };
 
 }  // namespace
@@ -134,11 +177,23 @@ bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
   if (o_.ring_bytes) bpf_map__set_max_entries(skel->maps.events, o_.ring_bytes);
   // the drop program wakes the reader at once past a quarter of the ring (wake_flags)
   skel->rodata->wake_bytes = bpf_map__max_entries(skel->maps.events) / 4;
-  bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, c.btf);
-  bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, !c.btf);
+  // Before 5.17 kfree_skb has no reason: tp_btf takes two arguments, and netfilter drops are
+  // known by their place (nf_hook_slow) instead of NETFILTER_DROP.
+  bool reasons = kfree_skb_has_reason();
+  if (!reasons) {
+    auto nf = ksym_range("nf_hook_slow");
+    skel->rodata->nf_drop_lo = nf.first;
+    skel->rodata->nf_drop_hi = nf.second;
+    r->why = "without drop reasons: this kernel's kfree_skb has none (5.17+), drops are classified by place";
+  }
+  bpf_program *prog = !c.btf ? skel->progs.dt_kfree_skb_tp
+                      : reasons ? skel->progs.dt_kfree_skb_btf
+                                : skel->progs.dt_kfree_skb_btf_noreason;
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, prog == skel->progs.dt_kfree_skb_btf);
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf_noreason, prog == skel->progs.dt_kfree_skb_btf_noreason);
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, prog == skel->progs.dt_kfree_skb_tp);
   int err = droptrace_bpf__load(skel.get());
   if (err) return fail(r, "E_BPF_LOAD", Describe("load", err), err);
-  bpf_program *prog = c.btf ? skel->progs.dt_kfree_skb_btf : skel->progs.dt_kfree_skb_tp;
   Link link(bpf_program__attach(prog));
   if (!link) {
     int e = errno;
@@ -158,6 +213,11 @@ std::string ProbeSet::TargetOf(const Extra &x) const {
 
 bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
   ClearWarnings();
+  if (x.without_reasons && kfree_skb_has_reason()) {
+    r->state = "standby";
+    r->why = "not needed: this kernel's drop reasons say it";
+    return false;
+  }
   std::string target = TargetOf(x);
   if (!target.empty()) {
     if (!ksyms_checked_) {

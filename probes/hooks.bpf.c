@@ -136,3 +136,34 @@ int BPF_KPROBE(dt_martian_kprobe)
 	martian_seen();
 	return 0;
 }
+
+/*
+ * Kernels without drop reasons (5.10-5.16) drop rp_filter failures and martians alike in
+ * ip_rcv_finish_core; the input route lookup's error tells them apart: -EXDEV is rp_filter
+ * (fib_validate_source), -EINVAL a martian. Attached only there (the probe table).
+ */
+static __always_inline void route_failed(long err)
+{
+	if (err >= 0)
+		return;
+	struct dt_recent *r = mine();
+	if (!r)
+		return;
+	r->route_fail_ns = bpf_ktime_get_ns();
+	r->route_err = err;
+}
+
+SEC("fexit/ip_route_input_noref")
+int BPF_PROG(dt_route_fexit, struct sk_buff *skb, __be32 daddr, __be32 saddr, __u8 tos, struct net_device *dev,
+	     int ret)
+{
+	route_failed(ret);
+	return 0;
+}
+
+SEC("kretprobe/ip_route_input_noref")
+int BPF_KRETPROBE(dt_route_kretprobe, int ret)
+{
+	route_failed(ret);
+	return 0;
+}

@@ -37,6 +37,10 @@ export interface CheckDeps {
   cpus?: () => number;
 }
 
+const NO_REASONS =
+  'missing (kernel before 5.17): drops are classified by the place the kernel freed them and the hooks below, ' +
+  "each with a certainty (exact, likely, possible); `reason` is null, and drops the place does not explain are 'not_specified'";
+
 export function runCheck(d: CheckDeps): CheckReport {
   const exists = d.exists ?? existsSync;
   const features: CheckItem[] = [];
@@ -76,10 +80,12 @@ export function runCheck(d: CheckDeps): CheckReport {
       features.push({ name: 'drop reasons', ok: false, detail: `reading BTF failed: ${(e as Error).message}` });
     }
     if (reasons !== undefined) {
+      // before 5.17: drops are still traced, classified by their place (README, kernel requirements)
       features.push({
         name: 'drop reasons',
         ok: reasons !== null,
-        detail: reasons ? `enum skb_drop_reason has ${reasons.length} values` : 'no enum skb_drop_reason in BTF: needs kernel 5.17+',
+        ...(reasons ? {} : { optional: true }),
+        detail: reasons ? `enum skb_drop_reason has ${reasons.length} values` : NO_REASONS,
       });
     }
   }
@@ -113,13 +119,16 @@ export function runCheck(d: CheckDeps): CheckReport {
   // an optional hook (neigh_create) attaching traces no drop: only a drop hook makes it ready
   const first = probes.find((p) => p.state === 'attached' && (HOOKS as readonly string[]).includes(p.hook));
   const ready = first !== undefined;
+  const noReasons = features.some((f) => f.name === 'drop reasons' && !f.ok && f.detail === NO_REASONS);
   return {
     kernel: d.kernel,
     features,
     probes,
     ...(maps ? { maps } : {}),
     ready,
-    verdict: ready ? `ready: droptrace will use ${first.hook}` : 'not ready: no drop probe can attach on this machine',
+    verdict: ready
+      ? `ready: droptrace will use ${first.hook}${noReasons ? ', without drop reasons (kinds from the drop location and hooks)' : ''}`
+      : 'not ready: no drop probe can attach on this machine',
   };
 }
 

@@ -38,6 +38,19 @@ describe('droptrace check', () => {
     ].slice(-4));
   });
 
+  it('a kernel without drop reasons (5.10-5.16) is ready, and check says what that costs', () => {
+    const fake = new FakeBinding({ batches: [], probes: (o) => [{ probe: 'kfree_skb', hook: o.only!, state: 'attached' }] });
+    fake.btfEnum = () => null;
+    const report = runCheck({ native: () => fake, caps: ALL_CAPS, kernel: '5.10.0-32-amd64', exists: () => true });
+    expect(report.ready).toBe(true);
+    expect(report.verdict).toBe('ready: droptrace will use tp_btf/kfree_skb, without drop reasons (kinds from the drop location and hooks)');
+    const line = formatCheck(report).split('\n').find((l) => l.includes('drop reasons'));
+    expect(line).toBe(
+      '  no    drop reasons   missing (kernel before 5.17): drops are classified by the place the kernel freed them and the hooks below, ' +
+        "each with a certainty (exact, likely, possible); `reason` is null, and drops the place does not explain are 'not_specified'",
+    );
+  });
+
   it('nothing attaches: not ready; without the capabilities nothing is tried', () => {
     const none = check((o) => [{ probe: 'kfree_skb', hook: o.only!, state: 'unavailable', why: 'verifier said no' }]);
     expect([none.report.ready, none.report.verdict]).toEqual([false, 'not ready: no drop probe can attach on this machine']);

@@ -4,6 +4,7 @@
  */
 import { EVENT_FIELDS as FIELDS, EVENT_SIZE, EVENT_VERSION, FLAG, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../gen/record.js';
 import { ipv4, ipv6, TextCache } from './addr.js';
+import { isLocationKey, locationOfKey } from './classify-location.js';
 import { keyString } from './keytable.js';
 import { KEY_ENTRY_SIZE } from './layout.js';
 import { dnatOf } from './service.js';
@@ -43,7 +44,7 @@ export interface RawDrop {
   icmpCode: number | null;
   pktLen: number;
   flags: number;
-  /** 1 tp_btf, 2 classic tracepoint */
+  /** 1 tp_btf, 2 classic tracepoint, 3 tp_btf without a reason argument (before 5.17) */
   probe: number;
   /** conntrack state of a NETFILTER_DROP (CT_FLAG) */
   ctFlags: number;
@@ -267,10 +268,12 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
   const hasIp = ipv === 4 || ipv === 6;
   const hasPorts = hasIp && (l4 === 6 || l4 === 17);
   const fmt = ipv === 4 ? ipv4 : ipv6;
+  // without drop reasons the key's reason is the place (probes/droptrace.h)
+  const placed = isLocationKey(reason);
   return {
     monoDeltaNs: 0,
-    location: 0n,
-    locationLow: 0,
+    location: placed ? locationOfKey(reason) : 0n,
+    locationLow: placed ? reason | 0 : 0,
     reason,
     netns,
     ifindex,

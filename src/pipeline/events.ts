@@ -3,7 +3,8 @@
  * Repeats of one key within a batch are folded into one object with `count` > 1.
  */
 import { classify, classifyReadsFlowAt } from './classify.js';
-import type { Classification, Family } from './classify.js';
+import type { Certainty, Classification, Family } from './classify.js';
+import { classifyByLocation, isLocationKey, locationReadsDrop } from './classify-location.js';
 import type { DropTime, LineTime, WallClock } from './clock.js';
 import type { CountersLine } from '../host/counters-line.js';
 import type { DropRule } from '../host/rules/types.js';
@@ -45,7 +46,8 @@ export interface DropEvent {
   time: LineTime;
   family: Family;
   kind: string;
-  reason: string;
+  /** null: this kernel's kfree_skb gives no reason (before 5.17) */
+  reason: string | null;
   location: string;
   netns: number;
   ifname: string;
@@ -57,6 +59,8 @@ export interface DropEvent {
   explain: string;
   /** the knob or the next step, with current values */
   hint: string;
+  /** how sure family/kind are (src/pipeline/classify.ts) */
+  certainty?: Certainty;
   /** the signals that decided a conntrack kind */
   evidence?: string[];
   neigh?: NeighDetail;
@@ -157,7 +161,7 @@ interface Description {
   locationAddr: bigint;
   ctFlags: number;
   martianConf: number;
-  reason: string;
+  reason: string | null;
   location: string;
   /** null: classify() reads the flow for this reason at this place */
   c: Classification | null;
@@ -166,6 +170,12 @@ interface Description {
   x: Explanation | null;
   /** reads 'netns': one explanation per netns, bounded */
   byNetns: Map<number, Explanation> | null;
+}
+
+/** With a drop reason, classify(); without (before 5.17), by the place (src/pipeline/classify-location.ts). */
+function classifyDrop(reason: string | null, location: string, d: RawDrop): Classification {
+  if (reason !== null) return classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
+  return classifyByLocation({ location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf, rpFilter: d.rpFilter, neighFailed: d.neigh !== null });
 }
 
 /** Slots of the description cache, and how many places a description may take (a miss only costs building one again). */
@@ -205,9 +215,11 @@ export class EventBuilder {
       }
       if (hit.reasonNum === d.reason && hit.locationAddr === d.location && hit.ctFlags === d.ctFlags && hit.martianConf === d.martianConf) return hit;
     }
-    const reason = this.reasons.name(d.reason);
+    // a kernel without drop reasons puts the place in the key's reason (isLocationKey)
+    const reason = this.reasons.present || !isLocationKey(d.reason) ? this.reasons.name(d.reason) : null;
     const location = this.symbols.lookup(d.location);
-    const c = classifyReadsFlowAt(reason, location, d.martianConf) ? null : classify({ reason, location, src: null, dst: null, ctFlags: d.ctFlags, martianConf: d.martianConf });
+    const perDrop = reason === null ? locationReadsDrop(location) : classifyReadsFlowAt(reason, location, d.martianConf);
+    const c = perDrop ? null : classifyDrop(reason, location, d);
     const reads = c ? explainReads(c.kind) : 'sysctl';
     const desc: Description = {
       reasonNum: d.reason,
@@ -254,7 +266,7 @@ export class EventBuilder {
   private make(d: RawDrop, countFailures: boolean): DropEvent {
     const desc = this.description(d);
     const { reason, location } = desc;
-    const c = desc.c ?? classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
+    const c = desc.c ?? classifyDrop(reason, location, d);
     const x = desc.c ? this.explanation(desc, c, d) : explain(c, d, reason, this.sysctl, location);
     const ev: DropEvent = {
       type: 'drop',
@@ -271,6 +283,7 @@ export class EventBuilder {
       count: 1,
       explain: x.explain,
       hint: x.hint,
+      certainty: c.certainty ?? 'exact',
       // every field set later is here from the start, in the order lines have always had them:
       // setting one changes no object's shape, and JSON leaves out those still undefined
       evidence: undefined,

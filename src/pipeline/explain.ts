@@ -96,7 +96,8 @@ export function explainReads(kind: string): 'none' | 'netns' | 'drop' | 'sysctl'
   return 'none';
 }
 
-export function explain(c: Classification, d: RawDrop, reason: string, sysctl: SysctlReader, location = 'the kernel'): Explanation {
+/** `reason` null: the kernel gives none (before 5.17) */
+export function explain(c: Classification, d: RawDrop, reason: string | null, sysctl: SysctlReader, location = 'the kernel'): Explanation {
   const dev = d.ifname || 'its device';
   const src = d.src ?? 'the source';
   const dst = d.dst ?? 'the destination';
@@ -180,7 +181,7 @@ export function explain(c: Classification, d: RawDrop, reason: string, sysctl: S
       }
       const which = c.kind === 'martian_source' ? `source ${src}` : `destination ${dst}`;
       return {
-        explain: `martian packet on ${dev}: ${which} cannot be valid there (${reason}).${logged}`,
+        explain: `martian packet on ${dev}: ${which} cannot be valid there (${reason ?? `freed in ${location}`}).${logged}`,
         hint:
           c.kind === 'martian_source'
             ? `find who sends from ${src} (spoofing, a misconfigured NAT or a bridge loop); net.ipv4.conf.all.log_martians=1 makes the kernel log these`
@@ -188,6 +189,12 @@ export function explain(c: Classification, d: RawDrop, reason: string, sysctl: S
         martian: m,
       };
     }
+  }
+  if (reason === null) {
+    return {
+      explain: `the kernel dropped the packet in ${location}${c.kind === 'not_specified' ? '' : ` (${c.kind.replaceAll('_', ' ')}, going by the place)`}; this kernel gives no drop reason`,
+      hint: `the source of ${location} in this kernel says why; Linux 5.17 and newer name the reason`,
+    };
   }
   return {
     explain: `the kernel dropped the packet in ${location} with reason ${reason}`,

@@ -113,6 +113,7 @@ function blank(): DropEvent {
     count: 0,
     explain: '',
     hint: '',
+    certainty: undefined,
     evidence: undefined,
     dns: undefined,
     neigh: undefined,
@@ -189,6 +190,7 @@ export class Folder {
     d.netns = ev.netns;
     d.ifname = ev.ifname;
     d.ifindex = ev.ifindex;
+    d.certainty = ev.certainty;
     d.evidence = ev.evidence;
     d.neigh = ev.neigh;
     d.conntrack = ev.conntrack;

@@ -75,13 +75,8 @@ export function kernelReasons(btfPath = '/sys/kernel/btf/vmlinux'): ReasonNames 
       hint: 'droptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y, Linux 5.8 or newer',
     });
   }
-  const names = ReasonNames.fromKernel((n) => loadNative().btfEnum(n));
-  if (!names) {
-    throw new DroptraceError('E_NO_REASONS', 'kernel', 'this kernel has no enum skb_drop_reason in its BTF', {
-      hint: 'drop reasons need Linux 5.17 or newer',
-    });
-  }
-  return names;
+  // before 5.17: no reasons, drops are classified by their place (src/pipeline/classify-location.ts)
+  return ReasonNames.fromKernel((n) => loadNative().btfEnum(n)) ?? ReasonNames.none();
 }
 
 export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => void, signal: AbortSignal): Promise<StreamTotals> {

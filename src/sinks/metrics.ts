@@ -261,9 +261,11 @@ export class DropMetrics {
     const n = ev.count;
     const slot = ev.pod ? this.podSlot(ev.pod) : null;
     const who = ev.pod ? (slot ?? { namespace: OVERFLOW, pod: OVERFLOW }) : { namespace: '', pod: '' };
-    this.drops.inc({ family: ev.family, kind: ev.kind, reason: ev.reason, namespace: who.namespace, pod: who.pod }, n);
+    // no reason (kernels before 5.17): an empty label
+    const reason = ev.reason ?? '';
+    this.drops.inc({ family: ev.family, kind: ev.kind, reason, namespace: who.namespace, pod: who.pod }, n);
     // remembered so that evicting the pod removes exactly its series
-    slot?.series.set(`${ev.family}\0${ev.kind}\0${ev.reason}`, { family: ev.family, kind: ev.kind, reason: ev.reason });
+    slot?.series.set(`${ev.family}\0${ev.kind}\0${reason}`, { family: ev.family, kind: ev.kind, reason });
     if (ev.rule) {
       const r = ev.rule;
       const name = (r.comment ?? `${r.family} ${r.table} ${r.chain}`).slice(0, 128);

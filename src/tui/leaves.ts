@@ -132,7 +132,7 @@ function newLeaf(ev: DropEvent, key: string, flowKey: string | null, t: number, 
   return {
     family: ev.family,
     kind: ev.kind,
-    reason: ev.reason,
+    reason: ev.reason ?? '',
     netns: overflow ? -1 : ev.netns,
     pod: overflow ? null : ev.pod,
     flowKey: overflow ? '(other flows)' : flowKey,

@@ -16,7 +16,7 @@ export function subjectOfDrop(ev: DropEvent): Subject {
     namespace: ev.pod?.namespace ?? null,
     kind: ev.kind,
     family: ev.family,
-    reason: ev.reason,
+    reason: ev.reason ?? '', // none on kernels before 5.17
     proto: f?.proto ?? null,
     src: f?.src ?? null,
     dst: f?.dst ?? null,
