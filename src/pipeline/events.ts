@@ -78,6 +78,7 @@ export interface StartLine {
   node: string;
   kernel: string;
   filter: { netns: number | null };
+  /** every hook tried: attached, standby, unavailable, or waiting (for its module: see the stats line's probes) */
   probes: Array<{ probe: string; hook: string; state: string; why?: string }>;
   /** pod attribution sources: "file (3 pods), discovery, api (...)", or "none" */
   attribution: string;
@@ -103,6 +104,11 @@ export interface StatsLine {
   failures?: number;
   /** --pcap: packets and bytes written, packets not written past --pcap-max */
   pcap?: { packets: number; bytes: number; skipped: number; limit_reached: boolean };
+  /**
+   * each probe now: attached (its hook), waiting (for a module: attached when it loads, in a
+   * stats line of its own) or unavailable (always written by this version of a live stream)
+   */
+  probes?: Array<{ probe: string; state: 'attached' | 'waiting' | 'unavailable'; hook?: string; why?: string }>;
   kernel: {
     drops: number;
     suppressed: number;
