@@ -120,7 +120,8 @@ export function runCheck(d: CheckDeps): CheckReport {
       // the optional hooks are tried once, next to the first drop hook
       const t = native.createTracer({ only: hook, extras: hook === HOOKS[0] });
       try {
-        probes.push(...t.attach());
+        // check attaches nothing for long: a probe waiting for its module is said as such
+        probes.push(...t.attach().map((p) => (p.code === 'E_MODULE_NOT_LOADED' ? { ...p, why: `${p.why ?? ''} (stream and top attach it when it loads)` } : p)));
         const info = maps ? [] : t.mapInfo();
         if (info.length) maps = mapMemory(info, (d.cpus ?? possibleCpus)());
       } finally {

@@ -165,3 +165,28 @@ export class LateProbes {
     this.#timer = null;
   }
 }
+
+interface HookState {
+  probe: string;
+  hook: string;
+  state: string;
+  why?: string;
+}
+
+/**
+ * The start line's hooks with what a later stats line says of their probes (the TUI's view):
+ * a waiting hook that attached is attached, the others of its probe on standby; a wait that
+ * ended without a hook is unavailable, with why. Unchanged input comes back as it was.
+ */
+export function applyProbeStates<T extends HookState>(hooks: readonly T[], states: readonly ProbeState[]): readonly T[] {
+  let changed = false;
+  const out = hooks.map((h): T => {
+    const s = states.find((x) => x.probe === h.probe);
+    if (!s || h.state !== 'waiting' || s.state === 'waiting') return h;
+    changed = true;
+    const { why: _, ...rest } = h;
+    if (s.state === 'attached') return (s.hook === h.hook ? { ...rest, state: 'attached' } : { ...rest, state: 'standby', why: `not needed: ${s.hook ?? '?'} is attached` }) as T;
+    return { ...rest, state: 'unavailable', ...(s.why !== undefined ? { why: s.why } : {}) } as T;
+  });
+  return changed ? out : hooks;
+}
