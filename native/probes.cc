@@ -105,6 +105,10 @@ struct ProbeSet::Extra {
   const char *prog;   // program name in hooks.bpf.c
   ExtraType type;
   const char *target;  // kernel function (fexit, kretprobe)
+  // The loadable module `target` is in, when it may be loaded after droptrace started (e.g.
+  // nf_conntrack, loaded by kube-proxy): such a probe reports E_MODULE_NOT_LOADED, and the
+  // stream tries it again when the module appears (src/pipeline/late-probes.ts).
+  const char *module = "";
   bool without_reasons = false;  // only where kfree_skb has no reason: a reason says it elsewhere
 };
 
@@ -116,51 +120,81 @@ const ProbeSet::Candidate kCandidates[] = {
 };
 
 const ProbeSet::Extra kExtras[] = {
+    // tp_btf first: a classic tracepoint needs perf_event_open(), which container runtimes'
+    // default seccomp profiles may refuse
+    {"neigh_create", "tp_btf/neigh_create", "dt_neigh_create_btf", ExtraType::Tracepoint, ""},
     {"neigh_create", "tracepoint/neigh/neigh_create", "dt_neigh_create_tp", ExtraType::Tracepoint, ""},
     {"neigh_alloc", "fexit/__neigh_create", "dt_neigh_fexit", ExtraType::Fexit, "__neigh_create"},
     {"neigh_alloc", "kretprobe/__neigh_create", "dt_neigh_kretprobe", ExtraType::Kretprobe, "__neigh_create"},
-    {"ct_alloc", "fexit/__nf_conntrack_alloc", "dt_ct_alloc_fexit", ExtraType::Fexit, "__nf_conntrack_alloc"},
+    {"ct_alloc", "fexit/__nf_conntrack_alloc", "dt_ct_alloc_fexit", ExtraType::Fexit, "__nf_conntrack_alloc", "nf_conntrack"},
     {"ct_alloc", "kretprobe/__nf_conntrack_alloc", "dt_ct_alloc_kretprobe", ExtraType::Kretprobe,
-     "__nf_conntrack_alloc"},
+     "__nf_conntrack_alloc", "nf_conntrack"},
     {"martian", "fentry/ip_handle_martian_source", "dt_martian_fentry", ExtraType::Fexit, "ip_handle_martian_source"},
     {"martian", "kprobe/ip_handle_martian_source", "dt_martian_kprobe", ExtraType::Kprobe, "ip_handle_martian_source"},
-    {"route_err", "fexit/ip_route_input_noref", "dt_route_fexit", ExtraType::Fexit, "ip_route_input_noref", true},
+    {"route_err", "fexit/ip_route_input_noref", "dt_route_fexit", ExtraType::Fexit, "ip_route_input_noref", "", true},
     {"route_err", "kretprobe/ip_route_input_noref", "dt_route_kretprobe", ExtraType::Kretprobe, "ip_route_input_noref",
-     true},
+     "", true},
 };
 
 }  // namespace
 
 std::vector<ProbeReport> ProbeSet::Attach() {
-  std::vector<ProbeReport> reports;
+  reports_.clear();
   for (const Candidate &c : kCandidates) {
     if (!o_.only.empty() && o_.only != c.hook) continue;
-    ProbeReport r{"kfree_skb", c.hook, "attached", "", "", 0};
+    ProbeReport r{"kfree_skb", c.hook, "attached", "", "", 0, ""};
     if (skel_) {
       r.state = "standby";
       r.why = "not needed: " + attached_hook_ + " is attached";
     } else if (TryCandidate(c, &r)) {
       attached_hook_ = c.hook;
     }
-    reports.push_back(r);
+    reports_.push_back(r);
   }
-  if (!skel_ || !o_.extras) return reports;
+  if (skel_ && o_.extras) AttachExtras([](const char *) { return true; });
+  return reports_;
+}
+
+std::vector<ProbeReport> ProbeSet::Retry(const std::vector<std::string> &probes) {
+  if (!skel_ || detached_) return {};
+  ksyms_checked_ = false;  // modules came (or went) since: read kallsyms again
+  AttachExtras([&](const char *probe) {
+    bool named = false, live = false;
+    for (const std::string &p : probes) named = named || p == probe;
+    for (const ProbeReport &r : reports_) live = live || (r.probe == probe && r.state == "attached");
+    return named && !live;
+  });
+  return reports_;
+}
+
+template <typename Want>
+void ProbeSet::AttachExtras(Want want) {
   std::string group, winner;
+  bool wanted = false;
   for (const Extra &x : kExtras) {
     if (group != x.probe) {
       group = x.probe;
       winner.clear();
+      wanted = want(x.probe);  // once per group: its own reports change below
     }
-    ProbeReport r{x.probe, x.hook, "attached", "", "", 0};
+    if (!wanted) continue;
+    ProbeReport r{x.probe, x.hook, "attached", "", "", 0, ""};
     if (!winner.empty()) {
       r.state = "standby";
       r.why = "not needed: " + winner + " is attached";
     } else if (TryExtra(x, &r)) {
       winner = x.hook;
     }
-    reports.push_back(r);
+    // a retried hook replaces its earlier report, in place
+    bool replaced = false;
+    for (ProbeReport &old : reports_) {
+      if (old.hook == r.hook) {
+        old = r;
+        replaced = true;
+      }
+    }
+    if (!replaced) reports_.push_back(r);
   }
-  return reports;
 }
 
 bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
@@ -228,8 +262,14 @@ bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
       ksyms_checked_ = true;
     }
     for (const std::string &m : missing_) {
-      if (m == target)
-        return fail(r, "E_KSYM_MISSING",
+      if (m != target) continue;
+      // a renamed target (tests) is not the module's function
+      std::string module = target == x.target ? x.module : "";
+      if (!module.empty() && access(("/sys/module/" + module).c_str(), F_OK) != 0) {
+        r->module = module;
+        return fail(r, "E_MODULE_NOT_LOADED", "kernel function " + target + " is in module " + module + ", which is not loaded");
+      }
+      return fail(r, "E_KSYM_MISSING",
                     "kernel function " + target + " not found in /proc/kallsyms (module not loaded, renamed or inlined on this kernel)");
     }
   }
@@ -271,6 +311,7 @@ bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
 }
 
 void ProbeSet::Detach() {
+  detached_ = true;
   for (LoadedExtra &x : extras_loaded_) x.link.reset();
   link_.reset();
 }

@@ -1,14 +1,15 @@
 /** `droptrace check` over the FakeTracer: which hook it would use, and that every tracer it tried is closed. */
 import { describe, expect, it } from 'vitest';
 import { formatCheck, runCheck } from '../src/check.js';
+import type { CheckDeps } from '../src/check.js';
 import type { ProbeReport, TracerOptions } from '../src/native/binding.js';
 import { FakeBinding } from './helpers/fake-tracer.js';
 
 const ALL_CAPS = (1n << 64n) - 1n;
 
-function check(probes: (o: TracerOptions) => ProbeReport[], caps = ALL_CAPS) {
+function check(probes: (o: TracerOptions) => ProbeReport[], caps = ALL_CAPS, extra: Partial<CheckDeps> = {}) {
   const fake = new FakeBinding({ batches: [], probes });
-  const report = runCheck({ native: () => fake, caps, kernel: '6.18.0-test', exists: () => true });
+  const report = runCheck({ native: () => fake, caps, kernel: '6.18.0-test', exists: () => true, assumeMissing: new Set(), ...extra });
   return { fake, report };
 }
 
@@ -57,5 +58,24 @@ describe('droptrace check', () => {
     const noCaps = check(() => [], 0n);
     expect(noCaps.fake.tracers).toEqual([]);
     expect(noCaps.report.probes.map((p) => p.why)).toEqual(['not tried: missing permissions', 'not tried: missing permissions']);
+  });
+
+  it('a kernel that cannot work (no BTF, no ring buffer): the verdict is the line stream and top print, nothing is tried', () => {
+    const noBtf = check(() => [], ALL_CAPS, { exists: (p) => p !== '/sys/kernel/btf/vmlinux' });
+    expect(noBtf.fake.tracers).toEqual([]);
+    expect([noBtf.report.ready, noBtf.report.verdict]).toEqual([
+      false,
+      'not ready: cannot work on this kernel: missing kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y): droptrace needs Linux 5.10 or newer, built with BTF',
+    ]);
+    expect(noBtf.report.probes.map((p) => p.why)).toEqual(['not tried: this kernel cannot work (see below)', 'not tried: this kernel cannot work (see below)']);
+    const fake = new FakeBinding({ batches: [] });
+    fake.kernelFeatures = () => ({ ringbuf: false });
+    const old = runCheck({ native: () => fake, caps: ALL_CAPS, kernel: '5.4.0-test', exists: () => true, assumeMissing: new Set() });
+    expect(old.features.find((f) => f.name === 'ring buffer')).toEqual({ name: 'ring buffer', ok: false, detail: 'no BPF_MAP_TYPE_RINGBUF: needs kernel 5.8+' });
+    expect(old.verdict).toBe('not ready: cannot work on this kernel: missing the BPF ring buffer (Linux 5.8+): droptrace needs Linux 5.10 or newer, built with BTF');
+    expect(fake.tracers).toEqual([]);
+    // injected: the same through DROPTRACE_ASSUME_MISSING's set
+    const assumed = check(() => [], ALL_CAPS, { assumeMissing: new Set(['ringbuf']) });
+    expect(assumed.report.verdict).toBe(old.verdict);
   });
 });

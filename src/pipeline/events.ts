@@ -91,6 +91,7 @@ export interface StartLine {
   kernel: string;
   /** expr: the --filter text, only when one was given */
   filter: { netns: number | null; expr?: string };
+  /** every hook tried: attached, standby, unavailable, or waiting (for its module: see the stats line's probes) */
   probes: Array<{ probe: string; hook: string; state: string; why?: string }>;
   /** pod attribution sources: "file (3 pods), discovery, api (...)", or "none" */
   attribution: string;
@@ -120,6 +121,11 @@ export interface StatsLine {
   pcap?: { packets: number; bytes: number; skipped: number; limit_reached: boolean };
   /** rule attribution of netfilter_rule drops (src/host/rules/stage.ts), when it runs */
   rules?: RulesStats;
+  /**
+   * each probe now: attached (its hook), waiting (for a module: attached when it loads, in a
+   * stats line of its own) or unavailable (always written by this version of a live stream)
+   */
+  probes?: Array<{ probe: string; state: 'attached' | 'waiting' | 'unavailable'; hook?: string; why?: string }>;
   kernel: {
     drops: number;
     suppressed: number;

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
-import { effectiveCaps, missingTracingCaps } from '../host/caps.js';
+import { assumedMissing, cannotWork, effectiveCaps, kernelNeeds } from '../host/caps.js';
 import { DroptraceError } from '../errors.js';
 import type { Enricher } from '../enrich/types.js';
 import type { StreamLine } from './events.js';
@@ -60,13 +60,11 @@ export interface LiveOptions {
   rules?: boolean;
 }
 
+/** Capabilities, kernel BTF and the BPF ring buffer: without them, one line (src/host/caps.ts cannotWork). */
 export function requireTracingCaps(): void {
-  const missing = missingTracingCaps(effectiveCaps());
-  if (missing.length) {
-    throw new DroptraceError('E_PERM', 'permissions', `missing capabilities ${missing.join(', ')}: droptrace loads BPF programs`, {
-      hint: 'run as root, or grant CAP_BPF and CAP_PERFMON',
-    });
-  }
+  const needs = kernelNeeds({ caps: effectiveCaps(), exists: existsSync, ringbuf: () => loadNative().kernelFeatures().ringbuf, missing: assumedMissing() });
+  const cannot = cannotWork(needs);
+  if (cannot) throw cannot;
 }
 
 export function kernelReasons(btfPath = '/sys/kernel/btf/vmlinux'): ReasonNames {

@@ -17,6 +17,7 @@ import type { SysctlReader } from './explain.js';
 import type { CountersLine, StartLine, StatsLine, StreamLine } from './events.js';
 import { Folder } from './fold.js';
 import type { Symbolizer } from './kallsyms.js';
+import { LateProbes, probeStates } from './late-probes.js';
 import { layoutMismatches } from './layout.js';
 import { reconcile } from './reconcile.js';
 import { statsLine } from './stats.js';
@@ -77,6 +78,10 @@ export interface StreamOptions {
   /** names the rule of netfilter_rule drops (src/host/rules): holds their lines until a snapshot of their netns's rules */
   rules?: RuleStage;
   now?: () => Date;
+  /** live module names, for probes waiting for their module (default: /proc/modules) */
+  modules?: () => Set<string>;
+  /** how often the modules are read while a probe waits (default late-probes.ts MODULE_POLL_MS) */
+  modulePollMs?: number;
 }
 
 export interface StreamTotals {
@@ -191,10 +196,11 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   // shed records are the tracer's userspace loss to the reconcile and the stats line
   const ledger = o.budget ? new ShedLedger() : null;
   const tracer = ledger ? withShed(native, ledger) : native;
+  let late: LateProbes | null = null;
 
   try {
-    const probes = tracer.attach();
-    if (!probes.some((p) => p.state === 'attached')) throw attachError(probes);
+    const attached = tracer.attach();
+    if (!attached.some((p) => p.state === 'attached')) throw attachError(attached);
 
     // a periodic fold may leave a key whose own detail event is still in flight to the next
     // one (Folder.waitFor); the last fold, after the drain, folds everything
@@ -224,11 +230,21 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           countersFailures: () => counters.failures,
           failures: () => failures,
           ...(tap?.stats ? { pcap: () => tap.stats!() } : {}),
+          probes: () => probeStates(late!.reports),
         },
         now().toISOString(),
         final,
       ), o.rules);
 
+    // a probe waiting for its module attaches when it loads; that moment gets a stats line
+    let probesChanged = () => {};
+    late = new LateProbes(attached, {
+      retry: (names) => tracer.retry(names),
+      onChange: () => probesChanged(),
+      ...(o.modules ? { modules: o.modules } : {}),
+      ...(o.modulePollMs !== undefined ? { intervalMs: o.modulePollMs } : {}),
+    });
+    const probes = [...late.reports];
     const start: StartLine = {
       type: 'start',
       schema: SCHEMA_VERSION,
@@ -249,6 +265,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       const stop = () => {
         if (stopping) return;
         stopping = true;
+        late!.stop();
         for (const t of timers) clearInterval(t);
         o.signal.removeEventListener('abort', stop);
         tracer.stop();
@@ -295,6 +312,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         ),
       );
       if (o.sampleCounters && o.countersIntervalMs) timers.push(setInterval(counters.tick, o.countersIntervalMs));
+      probesChanged = guarded(() => o.emit(stats(false)));
+      late!.start();
       if (o.durationMs !== undefined) timers.push(setTimeout(stop, o.durationMs));
       if (o.signal.aborted) stop();
       else o.signal.addEventListener('abort', stop);
@@ -324,6 +343,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     return { events: batches.events, decodeErrors: batches.decodeErrors, counters: tracer.readCounters() };
   } finally {
     o.rules?.abandon();
+    late?.stop();
     tracer.close();
   }
 }

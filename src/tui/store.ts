@@ -8,6 +8,7 @@
  * The aggregate is leaves.ts, the filter language filter.ts, the views over the leaves
  * selectors.ts; this file holds the view state and the snapshot.
  */
+import { applyProbeStates } from '../pipeline/late-probes.js';
 import { rateOf, sparkOf } from '../aggregate/window.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 import { CountersMerger } from '../host/counters-merge.js';
@@ -191,6 +192,12 @@ export class TuiStore implements Sink {
     if (t !== null && t > this.#data.now) this.#data.now = t;
     if (before?.time != null && t !== null && t > before.time && before.kernelDrops !== null && this.#stats.kernelDrops !== null) {
       this.#kernelRate = Math.max(0, this.#stats.kernelDrops - before.kernelDrops) / ((t - before.time) / 1000);
+    }
+    // a probe that came later (its module loaded): the probes line follows the stats line
+    const probes = this.#start && s.probes ? applyProbeStates(this.#start.probes, s.probes) : null;
+    if (this.#start && probes && probes !== this.#start.probes) {
+      this.#start = { ...this.#start, probes: [...probes] };
+      return true;
     }
     const a = { ...before, time: null };
     const b = { ...this.#stats, time: null };

@@ -22,7 +22,7 @@ export function helpLines(s: Snapshot, t: Theme, width: number, budget: number):
   for (const [k, what] of KEYS) out.push([{ text: `  ${k.padEnd(11)}`, bold: true, color: t.accent }, { text: what }]);
   out.push([{ text: '  probes', bold: true }]);
   for (const p of s.start?.probes ?? []) {
-    const mark = p.state === 'attached' ? t.ok : p.state === 'standby' ? '·' : t.no;
+    const mark = p.state === 'attached' ? t.ok : p.state === 'standby' ? '·' : p.state === 'waiting' ? (t.unicode ? '…' : '~') : t.no;
     out.push([
       { text: `  ${mark} ${p.probe} ${p.hook} `, color: p.state === 'attached' ? t.good : undefined },
       { text: p.state === 'attached' ? 'live' : (p.why ?? p.state), dim: p.state !== 'unavailable', color: p.state === 'unavailable' ? t.warn : undefined },
