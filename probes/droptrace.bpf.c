@@ -28,6 +28,7 @@ enum dt_flag *const dt_btf_flag __attribute__((unused)) = 0;
 enum dt_ct_flag *const dt_btf_ct_flag __attribute__((unused)) = 0;
 enum dt_martian_flag *const dt_btf_martian_flag __attribute__((unused)) = 0;
 enum dt_stat *const dt_btf_stat __attribute__((unused)) = 0;
+enum dt_encap *const dt_btf_encap __attribute__((unused)) = 0;
 
 /* Set by the loader between open and load. */
 const volatile __u32 filter_netns = 0; /* 0: every namespace */
@@ -329,6 +330,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	}
 	if (dev && (ev.flags & DT_F_IPV4) && net)
 		martian_conf(&ev, dev, net, direct);
+	parse_encap(&ev, &p, skb);
 
 	__u32 tail = RD(skb, tail);
 	if (payload >= tail)

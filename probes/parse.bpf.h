@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The header parsers of the drop program (droptrace.bpf.c): what a dropped packet's IPv4/IPv6
- * and TCP/UDP/ICMP headers say, straight into the counter key. Every read is bounded by the
+ * and TCP/UDP/ICMP headers say, straight into the counter key, and what a VXLAN/Geneve
+ * datagram carries inside (parse_encap, into the event). Every read is bounded by the
  * packet's real end (see parse_headers); test/pipeline/headers.e2e.test.ts drops runt,
  * truncated, fragmented, extension-header and VLAN-tagged packets through it.
  *
@@ -32,6 +33,8 @@
  */
 struct parsed {
 	struct dt_key k;
+	__u32 l4_off; /* where the L4 header starts (offset from head), 0 when not found */
+	__u32 end;    /* where the IP packet's readable bytes end (see below) */
 	__u16 l3_proto;
 	__u8 flags;
 };
@@ -115,29 +118,14 @@ static __always_inline bool v6_ext(__u8 next)
 }
 
 /*
- * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
- * DNS message, or the IP header when `keep_l3`, for --pcap), or 0.
- *
- * IP is parsed only when skb->protocol says IPv4 or IPv6. A VLAN tag is the kernel's to
- * take off: on receive the core moves an in-packet 802.1Q/802.1ad tag into skb->vlan_tci
- * (skb_vlan_untag) before any protocol handler runs and points the network header past it,
- * and on transmit the tag stays there until just before the driver; either way skb->protocol
- * is then the inner one. A drop that still says 0x8100/0x88a8 (a stacked inner tag nobody
- * claimed, a driver drop after the tag went into the data) is one the kernel never treated
- * as IP, and where its network header points differs by path: it gets no flow.
+ * The IP header at nh_off (an offset from head; `proto` the ethertype) and its L4 header:
+ * fills addresses, ports and flags, and l4_off/end for the overlay parser. Returns where a
+ * DNS payload starts, or 0. Used for the packet itself and for a tunnel's inner packet.
  */
-static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb, unsigned char *head,
-					   const bool keep_l3, const bool direct)
+static __always_inline __u32 parse_ip(struct parsed *e, unsigned char *head, __u32 nh_off, __u32 end, __u16 proto)
 {
-	__u16 nh_off = RD(skb, network_header);
-	__u16 proto = bpf_ntohs(RD(skb, protocol));
 	__u32 payload = 0;
 
-	e->l3_proto = proto;
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
-		return 0;
-	/* network_header 0: never set (an skb is allocated with it at head) */
-	__u32 end = RD(skb, tail);
 	if (!nh_off || nh_off >= end)
 		goto truncated;
 	__u32 have = end - nh_off;
@@ -160,11 +148,13 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 		/* 0: a GSO packet past 64 KiB (BIG TCP) says its length only in skb->len */
 		if (tot && tot < have)
 			end = nh_off + tot;
+		e->end = end;
 		e->k.l4_proto = h.ip.protocol;
 		/* Only the first fragment carries the L4 header. */
 		if (h.ip.frag_off & bpf_htons(0x1fff))
-			goto out;
+			return 0;
 		__u32 l4 = nh_off + h.ip.ihl * 4;
+		e->l4_off = l4;
 		if (h.ip.ihl == 5 && l4 + sizeof(h.l4) <= end) {
 			l4_fields(e, h.ip.protocol, h.l4);
 			payload = dns_payload(e, head, l4, end);
@@ -188,16 +178,16 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 		/* 0: a jumbogram or BIG TCP GSO packet, its length only in skb->len */
 		if (plen && plen + sizeof(h.ip) < have)
 			end = nh_off + sizeof(h.ip) + plen;
+		e->end = end;
 		__u8 next = h.ip.nexthdr;
 		__u32 p = nh_off + sizeof(h.ip);
 		if (!v6_ext(next)) {
+			e->l4_off = p;
 			if (p + sizeof(h.l4) <= end) {
 				l4_fields(e, next, h.l4);
-				payload = dns_payload(e, head, p, end);
-			} else {
-				payload = parse_l4_at(e, head, p, end, next);
+				return dns_payload(e, head, p, end);
 			}
-			goto out;
+			return parse_l4_at(e, head, p, end, next);
 		}
 #pragma unroll
 		for (int i = 0; i < DT_V6_EXT_MAX; i++) {
@@ -212,7 +202,7 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 			if (next == IPPROTO_FRAGMENT) {
 				if ((ext[2] << 8 | ext[3]) & 0xfff8) {
 					e->k.l4_proto = ext[0];
-					goto out; /* not the first fragment: no L4 header */
+					return 0; /* not the first fragment: no L4 header */
 				}
 				p += 8;
 			} else if (next == IPPROTO_AH) {
@@ -230,17 +220,157 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 			e->k.l4_proto = next;
 			goto truncated;
 		}
+		e->l4_off = p;
 		payload = parse_l4_at(e, head, p, end, next);
 	}
-out:
+	return payload;
+truncated:
+	e->flags |= DT_F_TRUNCATED;
+	return 0;
+}
+
+/*
+ * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
+ * DNS message, or the IP header when `keep_l3`, for --pcap), or 0.
+ *
+ * IP is parsed only when skb->protocol says IPv4 or IPv6. A VLAN tag is the kernel's to
+ * take off: on receive the core moves an in-packet 802.1Q/802.1ad tag into skb->vlan_tci
+ * (skb_vlan_untag) before any protocol handler runs and points the network header past it,
+ * and on transmit the tag stays there until just before the driver; either way skb->protocol
+ * is then the inner one. A drop that still says 0x8100/0x88a8 (a stacked inner tag nobody
+ * claimed, a driver drop after the tag went into the data) is one the kernel never treated
+ * as IP, and where its network header points differs by path: it gets no flow.
+ */
+static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb, unsigned char *head,
+					   const bool keep_l3, const bool direct)
+{
+	__u16 nh_off = RD(skb, network_header);
+	__u16 proto = bpf_ntohs(RD(skb, protocol));
+
+	e->l3_proto = proto;
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	/* network_header 0: never set (an skb is allocated with it at head) */
+	__u32 payload = parse_ip(e, head, nh_off, RD(skb, tail), proto);
 	if (keep_l3) {
 		e->flags |= DT_F_PAYLOAD_L3;
 		return nh_off;
 	}
 	return payload;
-truncated:
-	e->flags |= DT_F_TRUNCATED;
-	goto out;
+}
+
+/*
+ * Overlays. A dropped UDP datagram to a tunnel port carries a whole packet: the pods' flow
+ * inside the nodes'. Read only for drops that send detail (never on the counted-only path),
+ * every read bounded by the outer packet's end, and the inner IP header parsed by parse_ip,
+ * as the outer one is.
+ *
+ * The inner flow is not in the counter key: Linux's vxlan and geneve devices (flannel's
+ * too) take the outer UDP source port from a hash of the inner flow (udp_flow_src_port), so
+ * the key's outer flow already tells the inner flows between two nodes apart, and a key the
+ * size of two flows would cost every drop, tunnelled or not, a longer hash (docs/overlay.md).
+ */
+#define DT_VXLAN_PORT 4789
+#define DT_VXLAN_LINUX_PORT 8472 /* the Linux vxlan default before IANA's; flannel's */
+#define DT_GENEVE_PORT 6081
+#define ETH_P_TEB 0x6558         /* Geneve: an Ethernet frame follows */
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define DT_UDP_HLEN 8
+#define DT_TUN_HLEN 8            /* the VXLAN header, and Geneve's before its options */
+#define DT_ETH_HLEN 14
+
+/* The ethertype of the Ethernet frame at *pos (one VLAN tag skipped), *pos moved past it; 0: cut short. */
+static __always_inline __u16 inner_eth(unsigned char *head, __u32 *pos, __u32 end)
+{
+	__u8 eth[DT_ETH_HLEN + 4];
+	__u32 at = *pos;
+	if (at + DT_ETH_HLEN > end || bpf_probe_read_kernel(eth, DT_ETH_HLEN, head + at))
+		return 0;
+	__u16 type = eth[12] << 8 | eth[13];
+	at += DT_ETH_HLEN;
+	if (type == ETH_P_8021Q || type == ETH_P_8021AD) {
+		if (at + 4 > end || bpf_probe_read_kernel(eth + DT_ETH_HLEN, 4, head + at))
+			return 0;
+		type = eth[DT_ETH_HLEN + 2] << 8 | eth[DT_ETH_HLEN + 3];
+		at += 4;
+	}
+	*pos = at;
+	return type;
+}
+
+/*
+ * A global function, verified once on its own: inlined, its paths multiplied the outer
+ * parser's past the verifier's limit. `head_addr` is the skb's head as a plain number (see
+ * parse_encap). `p`, the outer headers, is the caller's and
+ * spent once the event is built: the inner ones are parsed into it (the stack of both
+ * functions together must stay under 512 bytes). Returns 0.
+ */
+__noinline int dt_parse_encap(struct dt_event *ev, struct parsed *p, __u64 head_addr)
+{
+	if (!ev || !p || !p->l4_off)
+		return 0;
+	unsigned char *head = (unsigned char *)head_addr;
+	bool geneve = p->k.dport == DT_GENEVE_PORT;
+	__u32 end = p->end;
+	__u32 at = p->l4_off + DT_UDP_HLEN;
+	__u8 tun[DT_TUN_HLEN];
+	if (at + DT_TUN_HLEN > end || bpf_probe_read_kernel(tun, DT_TUN_HLEN, head + at))
+		return 0;
+	__u16 type;
+	if (geneve) {
+		/* version 0 (2 bits), options length in 4-byte words; protocol; VNI */
+		if (tun[0] >> 6)
+			return 0;
+		at += DT_TUN_HLEN + (tun[0] & 0x3f) * 4;
+		type = tun[2] << 8 | tun[3];
+	} else {
+		/* the I flag: the VNI is valid (RFC 7348); without it this is not VXLAN */
+		if (!(tun[0] & 0x08))
+			return 0;
+		at += DT_TUN_HLEN;
+		type = ETH_P_TEB;
+	}
+	ev->encap = geneve ? DT_ENCAP_GENEVE : DT_ENCAP_VXLAN;
+	ev->inner_vni = tun[4] << 16 | tun[5] << 8 | tun[6];
+	if (type == ETH_P_TEB)
+		type = inner_eth(head, &at, end);
+	if (type != ETH_P_IP && type != ETH_P_IPV6) {
+		/* an ARP or other frame is no flow; a frame cut short is */
+		if (!type)
+			ev->inner_flags = DT_F_TRUNCATED;
+		return 0;
+	}
+	struct parsed *in = p;
+	__builtin_memset(in, 0, sizeof(*in));
+	parse_ip(in, head, at, end, type);
+	ev->inner_flags = in->flags;
+	ev->inner_l4_proto = in->k.l4_proto;
+	ev->inner_sport = in->k.sport;
+	ev->inner_dport = in->k.dport;
+	ev->inner_icmp_type = in->k.icmp_type;
+	ev->inner_icmp_code = in->k.icmp_code;
+	__builtin_memcpy(ev->inner_saddr, in->k.saddr, 16);
+	__builtin_memcpy(ev->inner_daddr, in->k.daddr, 16);
+	return 0;
+}
+
+/*
+ * The event's inner block, when the drop is a UDP datagram to a tunnel port. Under tp_btf
+ * skb->head is a pointer the verifier will not hand to a global function, so it is read
+ * once more as a number (one probe read, tunnel datagrams only).
+ */
+static __always_inline void parse_encap(struct dt_event *ev, struct parsed *p, struct sk_buff *skb)
+{
+	if (!(p->flags & DT_F_L4) || p->k.l4_proto != IPPROTO_UDP)
+		return;
+	__u16 port = p->k.dport;
+	if (port != DT_VXLAN_PORT && port != DT_VXLAN_LINUX_PORT && port != DT_GENEVE_PORT)
+		return;
+	unsigned char *head = 0;
+	if (bpf_core_read(&head, sizeof(head), &skb->head))
+		return;
+	dt_parse_encap(ev, p, (__u64)head);
 }
 
 #endif

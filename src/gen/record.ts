@@ -2,7 +2,7 @@
 // The layout is written once, in probes/droptrace.h; bash scripts/setup.sh regenerates this file.
 
 // enum dt_const
-export const EVENT_VERSION = 3;
+export const EVENT_VERSION = 4;
 export const IFNAMSIZ = 16;
 export const REASON_SLOTS = 1024;
 export const PAYLOAD_MAX = 192;
@@ -17,6 +17,13 @@ export const CT_FLAG = {
   INVALID_ROSE: 32,
   NO_BASELINE: 64,
   ALLOC_FAILED: 128,
+} as const;
+
+/** enum dt_encap (DT_ENCAP_*) */
+export const ENCAP = {
+  NONE: 0,
+  VXLAN: 1,
+  GENEVE: 2,
 } as const;
 
 /** enum dt_flag (DT_F_*) */
@@ -48,7 +55,7 @@ export const STAT = {
 } as const;
 
 /** sizeof(struct dt_event) */
-export const EVENT_SIZE = 120;
+export const EVENT_SIZE = 168;
 /** struct dt_event: [offset, size] of each field */
 export const EVENT_FIELDS = {
   key: [0, 52],
@@ -79,6 +86,17 @@ export const EVENT_FIELDS = {
   rp_filter: [87, 1],
   ifname: [88, 16],
   neigh_key: [104, 16],
+  inner_vni: [120, 4],
+  inner_sport: [124, 2],
+  inner_dport: [126, 2],
+  encap: [128, 1],
+  inner_flags: [129, 1],
+  inner_l4_proto: [130, 1],
+  inner_icmp_type: [131, 1],
+  inner_icmp_code: [132, 1],
+  _inner_pad: [133, 3],
+  inner_saddr: [136, 16],
+  inner_daddr: [152, 16],
 } as const;
 
 /** sizeof(struct dt_key) */

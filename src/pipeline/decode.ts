@@ -6,6 +6,8 @@ import { EVENT_FIELDS as FIELDS, EVENT_SIZE, EVENT_VERSION, FLAG, KEY_FIELDS, KE
 import { ipv4, ipv6, TextCache } from './addr.js';
 import { keyString } from './keytable.js';
 import { KEY_ENTRY_SIZE } from './layout.js';
+import { innerOf } from './overlay.js';
+import type { InnerFlow } from './overlay.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   6: 'tcp',
@@ -53,6 +55,8 @@ export interface RawDrop {
   neigh: { family: number; entries: number; key: string } | null;
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
+  /** a VXLAN/Geneve datagram: the packet inside it (src/pipeline/overlay.ts); always set by the decoder, undefined for others */
+  inner?: InnerFlow | undefined;
   /**
    * The record's bytes (at `at`), which start with its per-key counter key (KeyTable,
    * keyString()): the batch's buffer, valid only while the batch is handled. null for a drop
@@ -156,6 +160,7 @@ export class Decoder {
       rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
       neigh: v.getUint8(off + FIELDS.neigh_family[0]) === 0 ? null : neighOf(buf, v, off),
       payload: v.getUint16(off + FIELDS.payload_len[0], true) === 0 ? null : payloadOf(buf, v, off),
+      inner: innerOf(this.text, buf, v, off),
       record: buf,
       at: off,
     };
@@ -278,6 +283,7 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
     rpFilter: 0,
     neigh: null,
     payload: null,
+    inner: undefined,
     record: null,
     at: 0,
   };

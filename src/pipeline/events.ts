@@ -7,7 +7,7 @@ import type { Classification, Family } from './classify.js';
 import type { DropTime, LineTime, WallClock } from './clock.js';
 import type { CountersLine } from '../host/counters-line.js';
 import { parseDnsQuestion } from './dns.js';
-import { explain, explainReads } from './explain.js';
+import { explain, explainReads, explainTunnel } from './explain.js';
 import { FLAGS } from './layout.js';
 import { l4PayloadOffset } from './packet.js';
 import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './explain.js';
@@ -16,6 +16,8 @@ import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
 import { KeyTable } from './keytable.js';
 import type { ReasonNames } from './reasons.js';
+import { sameInner } from './overlay.js';
+import type { InnerFlow } from './overlay.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -59,7 +61,7 @@ export interface DropEvent {
   martian?: MartianDetail;
   conntrack?: { nf_conntrack_max: number | null };
   /** added by enrichment (src/enrich): which rule matched the pod */
-  pod_match?: 'netns' | 'src' | 'dst';
+  pod_match?: 'netns' | 'src' | 'dst' | 'inner_src' | 'inner_dst';
   /** true: drops the kernel counted but sent no detail for (rate limit, full ring buffer) */
   folded?: boolean;
   /** DNS question of a dropped query (UDP/TCP port 53) */
@@ -68,6 +70,8 @@ export interface DropEvent {
   /** true: the packet ended (or its headers were not in the readable part) before the
    * headers the flow needs; `flow` holds only what it had */
   truncated?: true;
+  /** a VXLAN/Geneve datagram: the flow inside it (the pods'; `flow` is the nodes') */
+  inner?: InnerFlow;
 }
 
 export interface StartLine {
@@ -268,8 +272,13 @@ export class EventBuilder {
       last_time: undefined,
       pod_match: undefined,
       truncated: undefined,
+      inner: undefined,
     };
     if (d.flags & FLAGS.TRUNCATED) ev.truncated = true;
+    if (d.inner !== undefined) {
+      ev.inner = d.inner;
+      ev.explain = explainTunnel(ev.explain, d.inner, d.src, d.dst);
+    }
     if (c.evidence) ev.evidence = c.evidence;
     const dnsBytes = dnsPayload(d);
     if (dnsBytes) {
@@ -308,7 +317,7 @@ export class EventBuilder {
       // the kernel's key (reason, netns, device, flow) and what else tells drops apart
       while (at >= 0) {
         const f = firstDrop[at]!;
-        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key) break;
+        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key && sameInner(f.inner, d.inner)) break;
         at = sameKey[at]!;
       }
       if (at >= 0) {

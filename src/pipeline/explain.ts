@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { Classification } from './classify.js';
 import type { RawDrop } from './decode.js';
 import { MARTIAN_FLAG } from '../gen/record.js';
+import { innerFlowText, tunnelName } from './overlay.js';
+import type { InnerFlow } from './overlay.js';
 
 export type SysctlReader = (key: string) => number | null;
 
@@ -197,4 +199,12 @@ export function explain(c: Classification, d: RawDrop, reason: string, sysctl: S
 function martianDetail(d: RawDrop): MartianDetail {
   if (!(d.martianConf & MARTIAN_FLAG.KNOWN)) return { kernel_logged: null, rp_filter: null };
   return { kernel_logged: (d.martianConf & (MARTIAN_FLAG.LOG_ALL | MARTIAN_FLAG.LOG_DEV)) !== 0, rp_filter: d.rpFilter };
+}
+
+/**
+ * A tunnelled drop's sentence: the pods' flow inside the nodes' datagram, then why.
+ * `tcp 198.19.42.1:5555 → 198.19.42.2:7777 inside VXLAN 42 from node 198.18.0.1 to 198.18.0.2 dropped: …`
+ */
+export function explainTunnel(text: string, inner: InnerFlow, outerSrc: string | null, outerDst: string | null): string {
+  return `${innerFlowText(inner)} inside ${tunnelName(inner)} from node ${outerSrc ?? '?'} to ${outerDst ?? '?'} dropped: ${text}`;
 }
