@@ -268,7 +268,8 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
  * The inner flow is not in the counter key: Linux's vxlan and geneve devices (flannel's
  * too) take the outer UDP source port from a hash of the inner flow (udp_flow_src_port), so
  * the key's outer flow already tells the inner flows between two nodes apart, and a key the
- * size of two flows would cost every drop, tunnelled or not, a longer hash (docs/overlay.md).
+ * size of two flows would cost every drop, tunnelled or not, a longer hash (docs/ndjson.md,
+ * Overlays).
  */
 #define DT_VXLAN_PORT 4789
 #define DT_VXLAN_LINUX_PORT 8472 /* the Linux vxlan default before IANA's; flannel's */
@@ -299,21 +300,26 @@ static __always_inline __u16 inner_eth(unsigned char *head, __u32 *pos, __u32 en
 	return type;
 }
 
+/* The inner headers, parsed by dt_parse_encap for its caller (per CPU: the drop program never runs twice at once on one CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct parsed);
+} encap_inner SEC(".maps");
+
 /*
+ * The tunnel header at the UDP header `l4_off` (offsets from `head_addr`, the skb's head as a
+ * number; `end` the outer packet's end), and the inner packet's headers into encap_inner.
  * A global function, verified once on its own: inlined, its paths multiplied the outer
- * parser's past the verifier's limit. `head_addr` is the skb's head as a plain number (see
- * parse_encap). `p`, the outer headers, is the caller's and
- * spent once the event is built: the inner ones are parsed into it (the stack of both
- * functions together must stay under 512 bytes). Returns 0.
+ * parser's past the verifier's limit. Scalar arguments only, so 5.10 (which passes no
+ * pointers to global functions) verifies it too. Returns encap << 24 | VNI, or 0 when this
+ * is no VXLAN/Geneve datagram (encap_inner is then not written).
  */
-__noinline int dt_parse_encap(struct dt_event *ev, struct parsed *p, __u64 head_addr)
+__noinline int dt_parse_encap(__u64 head_addr, __u32 l4_off, __u32 end, __u32 geneve)
 {
-	if (!ev || !p || !p->l4_off)
-		return 0;
 	unsigned char *head = (unsigned char *)head_addr;
-	bool geneve = p->k.dport == DT_GENEVE_PORT;
-	__u32 end = p->end;
-	__u32 at = p->l4_off + DT_UDP_HLEN;
+	__u32 at = l4_off + DT_UDP_HLEN;
 	__u8 tun[DT_TUN_HLEN];
 	if (at + DT_TUN_HLEN > end || bpf_probe_read_kernel(tun, DT_TUN_HLEN, head + at))
 		return 0;
@@ -331,19 +337,43 @@ __noinline int dt_parse_encap(struct dt_event *ev, struct parsed *p, __u64 head_
 		at += DT_TUN_HLEN;
 		type = ETH_P_TEB;
 	}
-	ev->encap = geneve ? DT_ENCAP_GENEVE : DT_ENCAP_VXLAN;
-	ev->inner_vni = tun[4] << 16 | tun[5] << 8 | tun[6];
+	__u32 zero = 0;
+	struct parsed *in = bpf_map_lookup_elem(&encap_inner, &zero);
+	if (!in)
+		return 0;
+	__builtin_memset(in, 0, sizeof(*in));
+	int tag = (geneve ? DT_ENCAP_GENEVE : DT_ENCAP_VXLAN) << 24 | tun[4] << 16 | tun[5] << 8 | tun[6];
 	if (type == ETH_P_TEB)
 		type = inner_eth(head, &at, end);
-	if (type != ETH_P_IP && type != ETH_P_IPV6) {
-		/* an ARP or other frame is no flow; a frame cut short is */
-		if (!type)
-			ev->inner_flags = DT_F_TRUNCATED;
-		return 0;
-	}
-	struct parsed *in = p;
-	__builtin_memset(in, 0, sizeof(*in));
-	parse_ip(in, head, at, end, type);
+	if (type == ETH_P_IP || type == ETH_P_IPV6)
+		parse_ip(in, head, at, end, type);
+	else if (!type)
+		in->flags = DT_F_TRUNCATED; /* the frame was cut short; an ARP or other frame is no flow */
+	return tag;
+}
+
+/*
+ * The event's inner block, when the drop is a UDP datagram to a tunnel port. Under tp_btf
+ * skb->head is a pointer the verifier will not hand to a global function, so it is read
+ * once more as a number (one probe read, tunnel datagrams only).
+ */
+static __always_inline void parse_encap(struct dt_event *ev, const struct parsed *p, struct sk_buff *skb)
+{
+	if (!(p->flags & DT_F_L4) || p->k.l4_proto != IPPROTO_UDP || !p->l4_off)
+		return;
+	__u16 port = p->k.dport;
+	if (port != DT_VXLAN_PORT && port != DT_VXLAN_LINUX_PORT && port != DT_GENEVE_PORT)
+		return;
+	unsigned char *head = 0;
+	if (bpf_core_read(&head, sizeof(head), &skb->head))
+		return;
+	int tag = dt_parse_encap((__u64)head, p->l4_off, p->end, port == DT_GENEVE_PORT);
+	__u32 zero = 0;
+	struct parsed *in = tag ? bpf_map_lookup_elem(&encap_inner, &zero) : 0;
+	if (!in)
+		return;
+	ev->encap = tag >> 24;
+	ev->inner_vni = tag & 0xffffff;
 	ev->inner_flags = in->flags;
 	ev->inner_l4_proto = in->k.l4_proto;
 	ev->inner_sport = in->k.sport;
@@ -352,25 +382,6 @@ __noinline int dt_parse_encap(struct dt_event *ev, struct parsed *p, __u64 head_
 	ev->inner_icmp_code = in->k.icmp_code;
 	__builtin_memcpy(ev->inner_saddr, in->k.saddr, 16);
 	__builtin_memcpy(ev->inner_daddr, in->k.daddr, 16);
-	return 0;
-}
-
-/*
- * The event's inner block, when the drop is a UDP datagram to a tunnel port. Under tp_btf
- * skb->head is a pointer the verifier will not hand to a global function, so it is read
- * once more as a number (one probe read, tunnel datagrams only).
- */
-static __always_inline void parse_encap(struct dt_event *ev, struct parsed *p, struct sk_buff *skb)
-{
-	if (!(p->flags & DT_F_L4) || p->k.l4_proto != IPPROTO_UDP)
-		return;
-	__u16 port = p->k.dport;
-	if (port != DT_VXLAN_PORT && port != DT_VXLAN_LINUX_PORT && port != DT_GENEVE_PORT)
-		return;
-	unsigned char *head = 0;
-	if (bpf_core_read(&head, sizeof(head), &skb->head))
-		return;
-	dt_parse_encap(ev, p, (__u64)head);
 }
 
 #endif
