@@ -65,10 +65,12 @@ describe.skipIf(!isRoot)('overlay inner headers, end to end', () => {
     return i !== undefined && Object.entries(want).every(([k, v]) => i[k as keyof Inner] === v);
   };
 
-  it('VXLAN 4789: each inner flow counted exactly, its pod found by its inner address', async () => {
-    const s = startStream(['--netns', String(p.netnsB), '--pods', pods]);
+  // both ways of reaching kfree_skb: the parser reads the packet the same way under each
+  it.each(['tp_btf/kfree_skb', 'tracepoint/skb/kfree_skb'])('VXLAN 4789 (%s): each inner flow counted exactly, its pod found by its inner address', async (hook) => {
+    const s = startStream(['--netns', String(p.netnsB), '--pods', pods, '--hook', hook]);
     try {
-      await s.ready;
+      const start = await s.ready;
+      expect((start.probes as Array<{ hook: string; state: string }>).find((x) => x.hook === hook)?.state).toBe('attached');
       // two pod flows between the same two nodes
       sendUdp(p.a, vx42.innerA, 5555, vx42.innerB, 7777, 5);
       sendUdp(p.a, vx42.innerA, 5556, vx42.innerB, 7777, 3);
