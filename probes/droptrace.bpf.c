@@ -330,7 +330,6 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	}
 	if (dev && (ev.flags & DT_F_IPV4) && net)
 		martian_conf(&ev, dev, net, direct);
-	parse_encap(&ev, &p, skb);
 
 	__u32 tail = RD(skb, tail);
 	if (payload >= tail)
@@ -344,6 +343,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 			return 0;
 		}
 		*e = ev;
+		parse_encap(e, &p, skb);
 		bpf_ringbuf_submit(e, wake_flags(ev.ts_ns));
 		return 0;
 	}
@@ -363,6 +363,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 		ev.size = sizeof(ev) + n;
 	}
 	ep->ev = ev;
+	parse_encap(&ep->ev, &p, skb);
 	bpf_ringbuf_submit(ep, wake_flags(ev.ts_ns));
 	return 0;
 }

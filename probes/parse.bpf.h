@@ -33,8 +33,6 @@
  */
 struct parsed {
 	struct dt_key k;
-	__u32 l4_off; /* where the L4 header starts (offset from head), 0 when not found */
-	__u32 end;    /* where the IP packet's readable bytes end (see below) */
 	__u16 l3_proto;
 	__u8 flags;
 };
@@ -119,8 +117,8 @@ static __always_inline bool v6_ext(__u8 next)
 
 /*
  * The IP header at nh_off (an offset from head; `proto` the ethertype) and its L4 header:
- * fills addresses, ports and flags, and l4_off/end for the overlay parser. Returns where a
- * DNS payload starts, or 0. Used for the packet itself and for a tunnel's inner packet.
+ * fills addresses, ports and flags. Returns where a DNS payload starts, or 0. Used for the
+ * packet itself and for a tunnel's inner packet.
  */
 static __always_inline __u32 parse_ip(struct parsed *e, unsigned char *head, __u32 nh_off, __u32 end, __u16 proto)
 {
@@ -148,13 +146,11 @@ static __always_inline __u32 parse_ip(struct parsed *e, unsigned char *head, __u
 		/* 0: a GSO packet past 64 KiB (BIG TCP) says its length only in skb->len */
 		if (tot && tot < have)
 			end = nh_off + tot;
-		e->end = end;
 		e->k.l4_proto = h.ip.protocol;
 		/* Only the first fragment carries the L4 header. */
 		if (h.ip.frag_off & bpf_htons(0x1fff))
 			return 0;
 		__u32 l4 = nh_off + h.ip.ihl * 4;
-		e->l4_off = l4;
 		if (h.ip.ihl == 5 && l4 + sizeof(h.l4) <= end) {
 			l4_fields(e, h.ip.protocol, h.l4);
 			payload = dns_payload(e, head, l4, end);
@@ -178,11 +174,9 @@ static __always_inline __u32 parse_ip(struct parsed *e, unsigned char *head, __u
 		/* 0: a jumbogram or BIG TCP GSO packet, its length only in skb->len */
 		if (plen && plen + sizeof(h.ip) < have)
 			end = nh_off + sizeof(h.ip) + plen;
-		e->end = end;
 		__u8 next = h.ip.nexthdr;
 		__u32 p = nh_off + sizeof(h.ip);
 		if (!v6_ext(next)) {
-			e->l4_off = p;
 			if (p + sizeof(h.l4) <= end) {
 				l4_fields(e, next, h.l4);
 				return dns_payload(e, head, p, end);
@@ -220,7 +214,6 @@ static __always_inline __u32 parse_ip(struct parsed *e, unsigned char *head, __u
 			e->k.l4_proto = next;
 			goto truncated;
 		}
-		e->l4_off = p;
 		payload = parse_l4_at(e, head, p, end, next);
 	}
 	return payload;
@@ -309,17 +302,40 @@ struct {
 } encap_inner SEC(".maps");
 
 /*
- * The tunnel header at the UDP header `l4_off` (offsets from `head_addr`, the skb's head as a
- * number; `end` the outer packet's end), and the inner packet's headers into encap_inner.
- * A global function, verified once on its own: inlined, its paths multiplied the outer
- * parser's past the verifier's limit. Scalar arguments only, so 5.10 (which passes no
+ * The outer IP and UDP headers at `nh_off` again (offsets from `head_addr`, the skb's head as
+ * a number; `end` its tail), then the tunnel header and the inner packet's headers, into
+ * encap_inner. The drop program's parser keeps no offsets for this: a field it set on some
+ * paths and not on others made older verifiers (6.1) tell those paths apart to the end of
+ * the program, past their limit. A global function, verified once on its own (inlined, its
+ * paths multiplied the outer parser's); scalar arguments only, so 5.10 (which passes no
  * pointers to global functions) verifies it too. Returns encap << 24 | VNI, or 0 when this
  * is no VXLAN/Geneve datagram (encap_inner is then not written).
  */
-__noinline int dt_parse_encap(__u64 head_addr, __u32 l4_off, __u32 end, __u32 geneve)
+__noinline int dt_parse_encap(__u64 head_addr, __u32 nh_off, __u32 end, __u32 v6, __u32 geneve)
 {
 	unsigned char *head = (unsigned char *)head_addr;
-	__u32 at = l4_off + DT_UDP_HLEN;
+	__u32 udp;
+	if (v6) {
+		struct ipv6hdr ip6;
+		if (nh_off + sizeof(ip6) > end || bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh_off))
+			return 0;
+		/* extension headers before a tunnel's UDP header: not looked through */
+		if (ip6.nexthdr != IPPROTO_UDP)
+			return 0;
+		__u32 plen = bpf_ntohs(ip6.payload_len);
+		if (plen && nh_off + sizeof(ip6) + plen < end)
+			end = nh_off + sizeof(ip6) + plen;
+		udp = nh_off + sizeof(ip6);
+	} else {
+		struct iphdr ip;
+		if (nh_off + sizeof(ip) > end || bpf_probe_read_kernel(&ip, sizeof(ip), head + nh_off))
+			return 0;
+		__u32 tot = bpf_ntohs(ip.tot_len);
+		if (tot && nh_off + tot < end)
+			end = nh_off + tot;
+		udp = nh_off + ip.ihl * 4;
+	}
+	__u32 at = udp + DT_UDP_HLEN;
 	__u8 tun[DT_TUN_HLEN];
 	if (at + DT_TUN_HLEN > end || bpf_probe_read_kernel(tun, DT_TUN_HLEN, head + at))
 		return 0;
@@ -353,21 +369,27 @@ __noinline int dt_parse_encap(__u64 head_addr, __u32 l4_off, __u32 end, __u32 ge
 }
 
 /*
- * The event's inner block, when the drop is a UDP datagram to a tunnel port. Under tp_btf
- * skb->head is a pointer the verifier will not hand to a global function, so it is read
- * once more as a number (one probe read, tunnel datagrams only).
+ * The event's inner block, when the drop is a UDP datagram to a tunnel port: written into
+ * the reserved record, not the event on the stack, where the tunnel and no-tunnel paths would
+ * leave those bytes in states older verifiers (6.1) never prune as one, doubling the rest of
+ * the program's paths past their limit. Under tp_btf
+ * skb->head is a pointer the verifier will not hand to a global function, so it and the
+ * offsets are read once more as numbers (probe reads, tunnel datagrams only).
  */
 static __always_inline void parse_encap(struct dt_event *ev, const struct parsed *p, struct sk_buff *skb)
 {
-	if (!(p->flags & DT_F_L4) || p->k.l4_proto != IPPROTO_UDP || !p->l4_off)
+	if (!(p->flags & DT_F_L4) || p->k.l4_proto != IPPROTO_UDP)
 		return;
 	__u16 port = p->k.dport;
 	if (port != DT_VXLAN_PORT && port != DT_VXLAN_LINUX_PORT && port != DT_GENEVE_PORT)
 		return;
 	unsigned char *head = 0;
-	if (bpf_core_read(&head, sizeof(head), &skb->head))
+	__u32 tail = 0;
+	__u16 nh_off = 0;
+	if (bpf_core_read(&head, sizeof(head), &skb->head) || bpf_core_read(&tail, sizeof(tail), &skb->tail) ||
+	    bpf_core_read(&nh_off, sizeof(nh_off), &skb->network_header))
 		return;
-	int tag = dt_parse_encap((__u64)head, p->l4_off, p->end, port == DT_GENEVE_PORT);
+	int tag = dt_parse_encap((__u64)head, nh_off, tail, p->flags & DT_F_IPV6, port == DT_GENEVE_PORT);
 	__u32 zero = 0;
 	struct parsed *in = tag ? bpf_map_lookup_elem(&encap_inner, &zero) : 0;
 	if (!in)
