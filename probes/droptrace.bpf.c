@@ -28,6 +28,7 @@ enum dt_flag *const dt_btf_flag __attribute__((unused)) = 0;
 enum dt_ct_flag *const dt_btf_ct_flag __attribute__((unused)) = 0;
 enum dt_martian_flag *const dt_btf_martian_flag __attribute__((unused)) = 0;
 enum dt_stat *const dt_btf_stat __attribute__((unused)) = 0;
+enum dt_encap *const dt_btf_encap __attribute__((unused)) = 0;
 
 /* Set by the loader between open and load. */
 const volatile __u32 filter_netns = 0; /* 0: every namespace */
@@ -356,6 +357,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 			return 0;
 		}
 		*e = ev;
+		parse_encap(e, &p, skb);
 		bpf_ringbuf_submit(e, wake_flags(ev.ts_ns));
 		return 0;
 	}
@@ -375,6 +377,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 		ev.size = sizeof(ev) + n;
 	}
 	ep->ev = ev;
+	parse_encap(&ep->ev, &p, skb);
 	bpf_ringbuf_submit(ep, wake_flags(ev.ts_ns));
 	return 0;
 }

@@ -38,6 +38,13 @@ enum dt_flag {
 	DT_F_PAYLOAD_L3 = 0x20,    /* the payload starts at the network header (--pcap), not at L4 data */
 };
 
+/* dt_event.encap: the tunnel a dropped UDP datagram carries (by its destination port) */
+enum dt_encap {
+	DT_ENCAP_NONE = 0,
+	DT_ENCAP_VXLAN = 1,  /* UDP 4789 (IANA), 8472 (the Linux default, flannel) */
+	DT_ENCAP_GENEVE = 2, /* UDP 6081 */
+};
+
 /* dt_event.ct_flags: conntrack state of a NETFILTER_DROP, read in the kernel at the drop */
 enum dt_ct_flag {
 	DT_CT_HAS_CT = 0x01,             /* skb carries a conntrack entry (skb->_nfct) */
@@ -114,6 +121,22 @@ struct dt_event {
 	__u8 rp_filter;     /* max(conf.all, conf.<dev>) rp_filter, as the kernel applies it */
 	char ifname[DT_IFNAMSIZ];
 	__u8 neigh_key[16]; /* NEIGH_CREATEFAIL: the address being resolved */
+	/*
+	 * Overlay: the packet inside a dropped VXLAN/Geneve datagram (the pods; the key's flow is
+	 * the nodes'), filled by parse_encap (probes/parse.bpf.h) when encap != 0. Not in the key:
+	 * the tunnel's source port is already a hash of this flow (see parse_encap).
+	 */
+	__u32 inner_vni;       /* 24-bit VXLAN/Geneve network identifier */
+	__u16 inner_sport;     /* host order */
+	__u16 inner_dport;
+	__u8 encap;            /* enum dt_encap; 0: not a tunnel datagram, the rest of the block is 0 */
+	__u8 inner_flags;      /* enum dt_flag: DT_F_IPV4/IPV6, DT_F_L4, DT_F_TRUNCATED of the inner headers */
+	__u8 inner_l4_proto;   /* IPPROTO_* */
+	__u8 inner_icmp_type;
+	__u8 inner_icmp_code;
+	__u8 _inner_pad[3];
+	__u8 inner_saddr[16];  /* IPv4 in the first 4 bytes, network order */
+	__u8 inner_daddr[16];
 	/*
 	 * Services: the skb's conntrack entry had its destination NATed (IPS_DST_NAT: kube-proxy's
 	 * ClusterIP DNAT, any DNAT rule): the original direction's destination, before translation

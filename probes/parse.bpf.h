@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The header parsers of the drop program (droptrace.bpf.c): what a dropped packet's IPv4/IPv6
- * and TCP/UDP/ICMP headers say, straight into the counter key. Every read is bounded by the
+ * and TCP/UDP/ICMP headers say, straight into the counter key, and what a VXLAN/Geneve
+ * datagram carries inside (encap.bpf.h, into the event). Every read is bounded by the
  * packet's real end (see parse_headers); test/pipeline/headers.e2e.test.ts drops runt,
  * truncated, fragmented, extension-header and VLAN-tagged packets through it.
  *
@@ -115,29 +116,14 @@ static __always_inline bool v6_ext(__u8 next)
 }
 
 /*
- * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
- * DNS message, or the IP header when `keep_l3`, for --pcap), or 0.
- *
- * IP is parsed only when skb->protocol says IPv4 or IPv6. A VLAN tag is the kernel's to
- * take off: on receive the core moves an in-packet 802.1Q/802.1ad tag into skb->vlan_tci
- * (skb_vlan_untag) before any protocol handler runs and points the network header past it,
- * and on transmit the tag stays there until just before the driver; either way skb->protocol
- * is then the inner one. A drop that still says 0x8100/0x88a8 (a stacked inner tag nobody
- * claimed, a driver drop after the tag went into the data) is one the kernel never treated
- * as IP, and where its network header points differs by path: it gets no flow.
+ * The IP header at nh_off (an offset from head; `proto` the ethertype) and its L4 header:
+ * fills addresses, ports and flags. Returns where a DNS payload starts, or 0. Used for the
+ * packet itself and for a tunnel's inner packet.
  */
-static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb, unsigned char *head,
-					   const bool keep_l3, const bool direct)
+static __always_inline __u32 parse_ip(struct parsed *e, unsigned char *head, __u32 nh_off, __u32 end, __u16 proto)
 {
-	__u16 nh_off = RD(skb, network_header);
-	__u16 proto = bpf_ntohs(RD(skb, protocol));
 	__u32 payload = 0;
 
-	e->l3_proto = proto;
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
-		return 0;
-	/* network_header 0: never set (an skb is allocated with it at head) */
-	__u32 end = RD(skb, tail);
 	if (!nh_off || nh_off >= end)
 		goto truncated;
 	__u32 have = end - nh_off;
@@ -163,7 +149,7 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 		e->k.l4_proto = h.ip.protocol;
 		/* Only the first fragment carries the L4 header. */
 		if (h.ip.frag_off & bpf_htons(0x1fff))
-			goto out;
+			return 0;
 		__u32 l4 = nh_off + h.ip.ihl * 4;
 		if (h.ip.ihl == 5 && l4 + sizeof(h.l4) <= end) {
 			l4_fields(e, h.ip.protocol, h.l4);
@@ -193,11 +179,9 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 		if (!v6_ext(next)) {
 			if (p + sizeof(h.l4) <= end) {
 				l4_fields(e, next, h.l4);
-				payload = dns_payload(e, head, p, end);
-			} else {
-				payload = parse_l4_at(e, head, p, end, next);
+				return dns_payload(e, head, p, end);
 			}
-			goto out;
+			return parse_l4_at(e, head, p, end, next);
 		}
 #pragma unroll
 		for (int i = 0; i < DT_V6_EXT_MAX; i++) {
@@ -212,7 +196,7 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 			if (next == IPPROTO_FRAGMENT) {
 				if ((ext[2] << 8 | ext[3]) & 0xfff8) {
 					e->k.l4_proto = ext[0];
-					goto out; /* not the first fragment: no L4 header */
+					return 0; /* not the first fragment: no L4 header */
 				}
 				p += 8;
 			} else if (next == IPPROTO_AH) {
@@ -232,15 +216,42 @@ static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb
 		}
 		payload = parse_l4_at(e, head, p, end, next);
 	}
-out:
+	return payload;
+truncated:
+	e->flags |= DT_F_TRUNCATED;
+	return 0;
+}
+
+/*
+ * Fills addresses and ports; returns where the payload to keep starts (offset from head: a
+ * DNS message, or the IP header when `keep_l3`, for --pcap), or 0.
+ *
+ * IP is parsed only when skb->protocol says IPv4 or IPv6. A VLAN tag is the kernel's to
+ * take off: on receive the core moves an in-packet 802.1Q/802.1ad tag into skb->vlan_tci
+ * (skb_vlan_untag) before any protocol handler runs and points the network header past it,
+ * and on transmit the tag stays there until just before the driver; either way skb->protocol
+ * is then the inner one. A drop that still says 0x8100/0x88a8 (a stacked inner tag nobody
+ * claimed, a driver drop after the tag went into the data) is one the kernel never treated
+ * as IP, and where its network header points differs by path: it gets no flow.
+ */
+static __always_inline __u32 parse_headers(struct parsed *e, struct sk_buff *skb, unsigned char *head,
+					   const bool keep_l3, const bool direct)
+{
+	__u16 nh_off = RD(skb, network_header);
+	__u16 proto = bpf_ntohs(RD(skb, protocol));
+
+	e->l3_proto = proto;
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	/* network_header 0: never set (an skb is allocated with it at head) */
+	__u32 payload = parse_ip(e, head, nh_off, RD(skb, tail), proto);
 	if (keep_l3) {
 		e->flags |= DT_F_PAYLOAD_L3;
 		return nh_off;
 	}
 	return payload;
-truncated:
-	e->flags |= DT_F_TRUNCATED;
-	goto out;
 }
+
+#include "encap.bpf.h"
 
 #endif

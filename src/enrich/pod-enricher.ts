@@ -1,6 +1,8 @@
 /**
  * Sets `pod` on each drop: the pod owning the netns where it was dropped, else the pod owning
- * its source IP, else its destination IP's, each at the time of the drop (IPs are reused).
+ * its source IP, else its destination IP's, each at the time of the drop (IPs are reused). A
+ * tunnelled drop (VXLAN, Geneve) is matched by its inner addresses first: the outer ones are
+ * the nodes'.
  * `pod_match` says which rule matched. A netns nobody owns is reported to the index, where
  * node-local discovery may be listening for pods started since its last scan.
  */
@@ -12,6 +14,7 @@ import type { Enricher } from './types.js';
 
 export interface PodMatchCounts {
   netns: number;
+  /** by source or destination address, inner ones (pod_match inner_src/inner_dst) included */
   src: number;
   dst: number;
   none: number;
@@ -47,6 +50,23 @@ export function podEnricher(index: PodIndex, opts: PodEnricherOptions = {}): Pod
           return;
         }
         index.netnsMiss(ev.netns);
+      }
+      const inner = ev.inner;
+      if (inner?.src !== undefined && inner.dst !== undefined) {
+        const s = index.byIp(inner.src, t);
+        if (s !== undefined) {
+          ev.pod = s.pod;
+          ev.pod_match = 'inner_src';
+          matches.src++;
+          return;
+        }
+        const d = index.byIp(inner.dst, t);
+        if (d !== undefined) {
+          ev.pod = d.pod;
+          ev.pod_match = 'inner_dst';
+          matches.dst++;
+          return;
+        }
       }
       const f = ev.flow;
       if (f !== null) {

@@ -20,6 +20,13 @@ export const CT_FLAG = {
   ALLOC_FAILED: 128,
 } as const;
 
+/** enum dt_encap (DT_ENCAP_*) */
+export const ENCAP = {
+  NONE: 0,
+  VXLAN: 1,
+  GENEVE: 2,
+} as const;
+
 /** enum dt_flag (DT_F_*) */
 export const FLAG = {
   IPV4: 1,
@@ -51,7 +58,7 @@ export const STAT = {
 } as const;
 
 /** sizeof(struct dt_event) */
-export const EVENT_SIZE = 144;
+export const EVENT_SIZE = 192;
 /** struct dt_event: [offset, size] of each field */
 export const EVENT_FIELDS = {
   key: [0, 52],
@@ -82,11 +89,22 @@ export const EVENT_FIELDS = {
   rp_filter: [87, 1],
   ifname: [88, 16],
   neigh_key: [104, 16],
-  dnat_daddr: [120, 16],
-  dnat_dport: [136, 2],
-  dnat_family: [138, 1],
-  dnat_ctinfo: [139, 1],
-  dnat_status: [140, 4],
+  inner_vni: [120, 4],
+  inner_sport: [124, 2],
+  inner_dport: [126, 2],
+  encap: [128, 1],
+  inner_flags: [129, 1],
+  inner_l4_proto: [130, 1],
+  inner_icmp_type: [131, 1],
+  inner_icmp_code: [132, 1],
+  _inner_pad: [133, 3],
+  inner_saddr: [136, 16],
+  inner_daddr: [152, 16],
+  dnat_daddr: [168, 16],
+  dnat_dport: [184, 2],
+  dnat_family: [186, 1],
+  dnat_ctinfo: [187, 1],
+  dnat_status: [188, 4],
 } as const;
 
 /** sizeof(struct dt_key) */

@@ -8,6 +8,8 @@ import { isLocationKey, locationOfKey } from './classify-location.js';
 import { keyString } from './keytable.js';
 import { KEY_ENTRY_SIZE } from './layout.js';
 import { dnatOf } from './service.js';
+import { innerOf } from './overlay.js';
+import type { InnerFlow } from './overlay.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   6: 'tcp',
@@ -57,6 +59,8 @@ export interface RawDrop {
   service: DnatOrigin | null;
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
+  /** a VXLAN/Geneve datagram: the packet inside it (src/pipeline/overlay.ts); always set by the decoder, undefined for others */
+  inner?: InnerFlow | undefined;
   /**
    * The record's bytes (at `at`), which start with its per-key counter key (KeyTable,
    * keyString()): the batch's buffer, valid only while the batch is handled. null for a drop
@@ -170,6 +174,7 @@ export class Decoder {
       neigh: v.getUint8(off + FIELDS.neigh_family[0]) === 0 ? null : neighOf(buf, v, off),
       service: v.getUint8(off + FIELDS.dnat_family[0]) === 0 ? null : dnatOf(buf, v, off, l4),
       payload: v.getUint16(off + FIELDS.payload_len[0], true) === 0 ? null : payloadOf(buf, v, off),
+      inner: innerOf(this.text, buf, v, off),
       record: buf,
       at: off,
     };
@@ -295,6 +300,7 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
     neigh: null,
     service: null,
     payload: null,
+    inner: undefined,
     record: null,
     at: 0,
   };

@@ -10,7 +10,7 @@ import type { CountersLine } from '../host/counters-line.js';
 import type { DropRule } from '../host/rules/types.js';
 import type { RulesStats } from '../host/rules/stage.js';
 import { parseDnsQuestion } from './dns.js';
-import { explain, explainReads } from './explain.js';
+import { explain, explainReads, explainTunnel } from './explain.js';
 import { FLAGS } from './layout.js';
 import { l4PayloadOffset } from './packet.js';
 import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './explain.js';
@@ -21,6 +21,8 @@ import { KeyTable } from './keytable.js';
 import type { ReasonNames } from './reasons.js';
 import { serviceClause, serviceRef } from './service.js';
 import type { ServiceRef } from './service.js';
+import { sameInner } from './overlay.js';
+import type { InnerFlow } from './overlay.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -67,7 +69,7 @@ export interface DropEvent {
   martian?: MartianDetail;
   conntrack?: { nf_conntrack_max: number | null };
   /** added by enrichment (src/enrich): which rule matched the pod */
-  pod_match?: 'netns' | 'src' | 'dst';
+  pod_match?: 'netns' | 'src' | 'dst' | 'inner_src' | 'inner_dst';
   /** true: drops the kernel counted but sent no detail for (rate limit, full ring buffer) */
   folded?: boolean;
   /** DNS question of a dropped query (UDP/TCP port 53) */
@@ -80,6 +82,8 @@ export interface DropEvent {
   truncated?: true;
   /** netfilter_rule drops: the rule that dropped it, from its netns's rule counters (src/host/rules) */
   rule?: DropRule;
+  /** a VXLAN/Geneve datagram: the flow inside it (the pods'; `flow` is the nodes') */
+  inner?: InnerFlow;
 }
 
 export interface StartLine {
@@ -301,8 +305,13 @@ export class EventBuilder {
       pod_match: undefined,
       truncated: undefined,
       service: undefined,
+      inner: undefined,
     };
     if (d.flags & FLAGS.TRUNCATED) ev.truncated = true;
+    if (d.inner !== undefined) {
+      ev.inner = d.inner;
+      ev.explain = explainTunnel(ev.explain, d.inner, d.src, d.dst);
+    }
     if (c.evidence) ev.evidence = c.evidence;
     const svc = d.service ? serviceClause(d.service, d) : '';
     if (d.service) ev.service = serviceRef(d.service);
@@ -342,7 +351,7 @@ export class EventBuilder {
       // the kernel's key (reason, netns, device, flow) and what else tells drops apart
       while (at >= 0) {
         const f = firstDrop[at]!;
-        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key && f.service?.ip === d.service?.ip && f.service?.port === d.service?.port) break;
+        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key && f.service?.ip === d.service?.ip && f.service?.port === d.service?.port && sameInner(f.inner, d.inner)) break;
         at = sameKey[at]!;
       }
       if (at >= 0) {

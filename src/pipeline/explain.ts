@@ -8,6 +8,8 @@ import type { Classification } from './classify.js';
 import type { RawDrop } from './decode.js';
 import { MARTIAN_FLAG } from '../gen/record.js';
 import type { DropRule } from '../host/rules/types.js';
+import { innerFlowText, tunnelName } from './overlay.js';
+import type { InnerFlow } from './overlay.js';
 
 export type SysctlReader = (key: string) => number | null;
 
@@ -223,4 +225,12 @@ export function ruleHint(r: DropRule, netns: number): string {
       ? `${r.family === 'ip6' ? 'ip6tables' : 'iptables'}-legacy -t ${r.table} -L ${r.chain} -v -n --line-numbers`
       : `nft -a list chain ${r.family} ${r.table} ${r.chain}${r.handle !== null ? ` (handle ${r.handle})` : ''}`;
   return `in netns ${netns}: ${look}; its counters show how often it matched`;
+}
+
+/**
+ * A tunnelled drop's sentence: the pods' flow inside the nodes' datagram, then why.
+ * `tcp 198.19.42.1:5555 → 198.19.42.2:7777 inside VXLAN 42 from node 198.18.0.1 to 198.18.0.2 dropped: …`
+ */
+export function explainTunnel(text: string, inner: InnerFlow, outerSrc: string | null, outerDst: string | null): string {
+  return `${innerFlowText(inner)} inside ${tunnelName(inner)} from node ${outerSrc ?? '?'} to ${outerDst ?? '?'} dropped: ${text}`;
 }

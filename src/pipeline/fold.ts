@@ -90,7 +90,7 @@ class Generation {
     for (let i = 0; i < this.slots.size; i++) {
       const d = this.described[i]!;
       d.pod = null;
-      d.evidence = d.neigh = d.martian = d.conntrack = undefined;
+      d.evidence = d.neigh = d.martian = d.conntrack = d.inner = undefined;
     }
     this.slots.clear();
   }
@@ -122,6 +122,7 @@ function blank(): DropEvent {
     last_time: undefined,
     pod_match: undefined,
     truncated: undefined,
+    inner: undefined,
   };
 }
 
@@ -194,6 +195,8 @@ export class Folder {
     d.evidence = ev.evidence;
     d.neigh = ev.neigh;
     d.conntrack = ev.conntrack;
+    // not in the kernel's key (probes/parse.bpf.h): the key's last delivered inner flow
+    d.inner = ev.inner;
     const f = ev.flow;
     g.flowShape[slot] = f === null ? NO_FLOW : f.sport !== undefined || f.type !== undefined ? FLOW_L4 : FLOW_BARE;
     if (((ev.dns !== undefined && ev.dns !== null) || explainReads(ev.kind) === 'drop') && g.keepText(slot, ev)) {

@@ -11,6 +11,7 @@ import { timeMs as lineTimeMs } from '../pipeline/clock.js';
 import type { LineTime } from '../pipeline/clock.js';
 import type { DropEvent, Flow, Pod } from '../pipeline/events.js';
 import { serviceText } from '../pipeline/service.js';
+import { withInner } from '../pipeline/overlay.js';
 import type { Tables } from './tables.js';
 
 /** Distinct leaves kept; drops of further keys are counted in one `(other)` leaf per kind. */
@@ -187,7 +188,8 @@ export function addDrop(d: Data, ev: DropEvent, maxLeaves: number): boolean {
   d.total += n;
   if (ev.location !== '') bump(leaf.locations, ev.location, n, SMALL_MAP);
   if (ev.ifname !== '') bump(leaf.ifnames, ev.ifname, n, SMALL_MAP);
-  const exact = flowText(flow);
+  // a tunnelled drop: the nodes' flow and the pods' inside it
+  const exact = withInner(flowText(flow), ev.inner);
   const r = leaf.recent.get(exact);
   if (r) {
     r.count += n;

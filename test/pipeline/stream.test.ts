@@ -3,6 +3,7 @@
  * attached or ticking), reconcile with the kernel's and the addon's lost keys, and how a
  * failure in the batch path or in the tracer ends a stream.
  */
+import { EVENT_SIZE } from '../../src/gen/record.js';
 import { keyEntry } from '../helpers/records.js';
 import { describe, expect, it, vi } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
@@ -203,7 +204,7 @@ describe('runStream with a replayed tracer', () => {
         statsIntervalMs: 1000,
         signal: new AbortController().signal,
       }),
-    ).rejects.toThrow(/event layout of the addon and the decoder differ: sizeof\(struct dt_event\): addon 999, src\/gen\/record.ts 120/);
+    ).rejects.toThrow(`event layout of the addon and the decoder differ: sizeof(struct dt_event): addon 999, src/gen/record.ts ${EVENT_SIZE}`);
     expect(fake.tracers).toEqual([]);
   });
 
