@@ -171,6 +171,28 @@ md.push(
 );
 md.push('');
 
+// kinds × kernels: the one-glance answer to "does this kernel classify that, and how sure"
+const kindKeys = [...new Set(scenarioNames.filter((k) => !k.includes(' (')).map((k) => expect[k]?.kind).filter(Boolean))];
+md.push('## Kinds × kernels');
+md.push('');
+md.push('Each kind of DESIGN.md its lab scenario produced (default hook), and how droptrace knew it: the kernel\'s drop reason, or where the kernel has none, its certainty.');
+md.push('');
+md.push(
+  table(
+    ['kind', ...kernels.map(col)],
+    kindKeys.map((kind) => [
+      `\`${kind}\``,
+      ...kernels.map((k) => {
+        const runs = (k.passes ?? []).filter((p) => p.label === 'default').flatMap((p) => p.scenarios).filter((s) => s.expect?.kind === kind);
+        if (runs.length === 0) return 'not run';
+        const how = [...new Set(runs.flatMap((s) => (s.drops ?? []).filter((d) => d.kind === kind).map((d) => (d.reason === null ? d.certainty ?? 'no certainty' : d.reason))))];
+        return `${runs.every((s) => s.ok) ? '✅' : '❌'} ${how.join(', ') || 'not classified'}`;
+      }),
+    ]),
+  ),
+);
+md.push('');
+
 md.push('## Probes × kinds exercised');
 md.push('');
 md.push('Per stream run: the drop hook in use, the optional probes attached next to it, and the kinds classified while they were.');
