@@ -163,6 +163,7 @@ export async function runStreamPass(label: string, streamArgs: string[], scenari
     pass.stderr = s.err.trim();
     pass.error = `stream did not start: ${s.err.trim().split('\n').slice(-3).join(' | ')}`;
     // each scenario is then a failure of its own, saying why, rather than absent from the report
+    log(`${label}: ${pass.error}`);
     for (const [sc] of ready) pass.scenarios.push({ name: sc.name, what: sc.what, expect: sc.expect, exact: sc.exact ?? null, ok: false, problems: [`not run: ${pass.error}`] });
     return pass;
   }
