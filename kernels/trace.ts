@@ -30,6 +30,39 @@ function formatReasons(): { reasons: Record<string, string>; printFmt: string | 
   return { reasons: out, printFmt: (fmt.match(/print fmt: "([^"]*)"/) ?? [])[1] ?? null };
 }
 
+/**
+ * Before 5.17 skb:kfree_skb prints its location as a bare address (`location=%p`, unhashed in
+ * the trace buffer): the function holding it, from /proc/kallsyms (root reads real addresses).
+ */
+class Kallsyms {
+  private addrs: bigint[] = [];
+  private names: string[] = [];
+  constructor() {
+    const syms: Array<[bigint, string]> = [];
+    for (const line of readOr('/proc/kallsyms', '').split('\n')) {
+      const [a, t, name] = line.split(/\s+/);
+      if (a && name && (t === 't' || t === 'T') && !/^0+$/.test(a)) syms.push([BigInt(`0x${a}`), name]);
+    }
+    syms.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+    this.addrs = syms.map((x) => x[0]);
+    this.names = syms.map((x) => x[1]);
+  }
+  /** the function at or before `addr`, null when unknown (no kallsyms) */
+  at(addr: bigint): string | null {
+    let lo = 0;
+    let hi = this.addrs.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.addrs[mid]! <= addr) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found < 0 ? null : this.names[found]!;
+  }
+}
+
 export interface TraceEvent {
   /** null on a kernel without drop reasons */
   reason: string | null;
@@ -41,6 +74,13 @@ export class KernelTrace {
   readonly dir: string | null;
   /** the kernel's trace names a reason for each drop */
   readonly hasReasons = kernelHasReasons();
+  private syms: Kallsyms | null = null;
+
+  /** a location as printed (`fn+0x1c/0x60` or, before 5.17, an address) to its function */
+  private fnOf(loc: string): string | null {
+    if (/^(0x)?ffff[0-9a-f]{12}$/.test(loc)) return (this.syms ??= new Kallsyms()).at(BigInt(loc.startsWith('0x') ? loc : `0x${loc}`));
+    return /^[A-Za-z_]/.test(loc) ? loc.split('+')[0]! : null;
+  }
 
   constructor() {
     this.dir = TRACEFS ? join(TRACEFS, 'instances', `droptrace-matrix-${process.pid}`) : null;
@@ -62,7 +102,9 @@ export class KernelTrace {
     const events: TraceEvent[] = [];
     for (const line of text.split('\n')) {
       const m = line.match(/kfree_skb: .*location=(\S+)(?:.*reason: (\S+))?/);
-      if (m) events.push({ fn: /^[A-Za-z_]/.test(m[1]!) ? baseName(m[1]!.split('+')[0]!) : null, reason: m[2] ?? null });
+      if (!m) continue;
+      const fn = this.fnOf(m[1]!);
+      events.push({ fn: fn && baseName(fn), reason: m[2] ?? null });
     }
     const w = text.match(/entries-in-buffer\/entries-written: (\d+)\/(\d+)/);
     return { events, overrun: w ? Number(w[2]) - Number(w[1]) : 0 };
