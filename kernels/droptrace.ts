@@ -56,9 +56,11 @@ export interface Line {
   type: string;
   family?: string;
   kind?: string;
-  /** null: the kernel has no drop reasons (before 5.17) */
+  /** null on a kernel without drop reasons */
   reason?: string | null;
+  /** how sure the classification is: exact, likely or possible (set where there is no reason) */
   certainty?: string;
+  evidence?: string[];
   location?: string;
   netns?: number;
   count?: number;

@@ -106,7 +106,8 @@ async function main(): Promise<void> {
   log(`check: exit ${c.exit}, ${c.report?.probes?.filter((p) => p.state === 'attached').length ?? 0} probes attached`);
   const names = reasonNameCheck();
   result.reasonNames = names;
-  log(`reason names: ${names.ok ? 'kernel format and droptrace agree' : names.mismatches.slice(0, 3).join('; ')}`);
+  const namesSay = !names.applicable ? 'n/a: this kernel has no enum skb_drop_reason' : names.ok ? 'kernel format and droptrace agree' : names.mismatches.slice(0, 3).join('; ');
+  log(`reason names: ${namesSay}`);
 
   const trace = new KernelTrace();
   try {

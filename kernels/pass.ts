@@ -6,9 +6,23 @@ import { drops, startStream, sum } from './droptrace.js';
 import type { Line } from './droptrace.js';
 import { makePair } from './scenarios.js';
 import type { Expect, Scenario } from './scenarios.js';
+import { baseName } from './trace.js';
 import type { KernelTrace } from './trace.js';
 import { firstErr, log, readOr, sleep, SLOW } from './util.js';
 import type { NsPair } from '../src/lab/pair.js';
+
+/** droptrace's drops of one scenario, folded by what they say */
+export interface Drop {
+  family: string;
+  kind: string;
+  /** null on a kernel without drop reasons */
+  reason: string | null;
+  location: string;
+  count: number;
+  /** how sure the classification is (kernels without drop reasons): exact, likely or possible */
+  certainty?: string;
+}
+const CERTAINTIES = ['exact', 'likely', 'possible'];
 
 export interface ScenarioResult {
   name: string;
@@ -16,7 +30,7 @@ export interface ScenarioResult {
   expect: Expect;
   exact: number | null;
   ok: boolean;
-  drops?: Array<{ family: string; kind: string; reason: string; location: string; certainty: string; count: number }>;
+  drops?: Drop[];
   sample?: Line | null;
   otherDrops?: Record<string, number>;
   kernelTrace?: Record<string, number>;
@@ -62,15 +76,16 @@ async function runScenario(s: ReturnType<typeof startStream>, sc: Scenario, p: N
     // a moment for late duplicates (a count must be exact, not at least)
     await sleep(sc.exact ? 300 * SLOW : 1000 * SLOW);
     const mine = drops(s.lines).filter((d) => sc.mine(d, p));
-    const seen = new Map<string, number>();
+    const seen = new Map<string, Drop>();
     for (const d of mine) {
-      const k = `${d.family}|${d.kind}|${d.reason}|${d.location}|${d.certainty}`;
-      seen.set(k, (seen.get(k) ?? 0) + (d.count ?? 1));
+      const one: Drop = { family: d.family ?? '', kind: d.kind ?? '', reason: d.reason ?? null, location: d.location ?? '', count: 0 };
+      if (typeof d.certainty === 'string') one.certainty = d.certainty;
+      const k = JSON.stringify(one);
+      const had = seen.get(k) ?? one;
+      had.count += d.count ?? 1;
+      seen.set(k, had);
     }
-    const found = [...seen].map(([k, count]) => {
-      const [family = '', kind = '', reason = '', location = '', certainty = ''] = k.split('|');
-      return { family, kind, reason, location, certainty, count };
-    });
+    const found = [...seen.values()];
     r.drops = found;
     r.sample = mine[0] ?? null;
     // everything else droptrace reported meanwhile, for the record (kernel noise differs)
@@ -96,17 +111,20 @@ async function runScenario(s: ReturnType<typeof startStream>, sc: Scenario, p: N
     if (total === 0) problems.push('no drop reported');
     if (sc.exact && total !== sc.exact) problems.push(`${total} drops reported, expected exactly ${sc.exact}`);
     for (const d of found) {
-      // a kernel without drop reasons says none (null), and its trace has none to compare with
-      const noReason = d.reason === 'null';
-      for (const f of ['family', 'kind', 'reason'] as const) {
-        if (f === 'reason' && noReason) continue;
-        if (sc.expect[f] && d[f] !== sc.expect[f]) problems.push(`${f} ${d[f]}, expected ${sc.expect[f]}`);
+      for (const f of ['family', 'kind'] as const) {
+        if (d[f] !== sc.expect[f]) problems.push(`${f} ${d[f]}, expected ${sc.expect[f]}`);
       }
-      if (noReason) continue;
-      // every reason name droptrace printed, the kernel printed for at least as many drops
-      const k = kt.filter((e) => e.reason === d.reason && (e.fn === null || e.fn === d.location)).length;
+      if (!trace.hasReasons) {
+        // nothing to name: the classification says how it was made and how sure it is
+        if (d.reason !== null) problems.push(`reason ${d.reason} on a kernel without drop reasons, expected null`);
+        if (!CERTAINTIES.includes(d.certainty ?? '')) problems.push(`certainty ${d.certainty ?? 'missing'}, expected one of ${CERTAINTIES.join(', ')}`);
+      } else if (sc.expect.reason && d.reason !== sc.expect.reason) problems.push(`reason ${d.reason}, expected ${sc.expect.reason}`);
+      // every drop droptrace printed, the kernel printed at the same function (clone suffixes
+      // such as .constprop.0 stripped on both sides) with the same reason, where it has one
+      const at = baseName(d.location);
+      const k = kt.filter((e) => (!trace.hasReasons || e.reason === d.reason) && (e.fn === null || e.fn === at)).length;
       if (trace.dir && k < d.count) {
-        const msg = `kernel trace shows ${k} × ${d.reason} at ${d.location}, droptrace ${d.count}`;
+        const msg = `kernel trace shows ${k} × ${trace.hasReasons ? d.reason : 'drop'} at ${at}, droptrace ${d.count}`;
         // a ring the rest of the machine overran proves nothing either way
         if (overrun) (r.notes ??= []).push(`${msg} (inconclusive: the trace ring lost ${overrun} events)`);
         else problems.push(msg);
@@ -144,6 +162,9 @@ export async function runStreamPass(label: string, streamArgs: string[], scenari
     await s.stop();
     pass.stderr = s.err.trim();
     pass.error = `stream did not start: ${s.err.trim().split('\n').slice(-3).join(' | ')}`;
+    // each scenario is then a failure of its own, saying why, rather than absent from the report
+    log(`${label}: ${pass.error}`);
+    for (const [sc] of ready) pass.scenarios.push({ name: sc.name, what: sc.what, expect: sc.expect, exact: sc.exact ?? null, ok: false, problems: [`not run: ${pass.error}`] });
     return pass;
   }
   pass.start = s.lines.find((l) => l.type === 'start') ?? null;

@@ -39,6 +39,14 @@ const short = (why) => {
 };
 const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
+// why a kernel failed, in a few words: the run's error, else the first pass that could not run
+const failWhy = (k) => {
+  const why = k.error ?? (k.passes ?? []).find((p) => p.error)?.error ?? (k.checks?.[0]?.exit ? `check exit ${k.checks[0].exit}` : '');
+  return why ? `: ${short(why)}` : '';
+};
+// a drop as droptrace reported it; where the kernel has no reasons, the location and how sure
+const dropText = (d) => `\`${d.kind}\` — ${d.reason === null ? '' : `${d.reason} @ `}${d.location} ×${d.count}${d.certainty ? ` (${d.certainty})` : ''}`;
+
 const md = [];
 md.push('# Kernel matrix');
 md.push('');
@@ -67,11 +75,11 @@ md.push(
       return [
         k.kernel,
         k.where === 'qemu' ? 'qemu (software emulation), boot included' : k.where,
-        k.reasonNames ? `${k.reasonNames.btfCount} / ${k.reasonNames.formatCount}` : '-',
-        k.reasonNames ? (k.reasonNames.ok ? 'yes' : `no: ${short(k.reasonNames.mismatches[0])}`) : '-',
+        !k.reasonNames ? '-' : k.reasonNames.applicable === false ? 'none (no `enum skb_drop_reason`)' : `${k.reasonNames.btfCount} / ${k.reasonNames.formatCount}`,
+        !k.reasonNames ? '-' : k.reasonNames.applicable === false ? 'n/a' : k.reasonNames.ok ? 'yes' : `no: ${short(k.reasonNames.mismatches[0])}`,
         `${scs.filter((s) => s.ok).length} of ${scs.length}`,
         `${k.wallS.toFixed(0)} s`,
-        k.ok ? 'pass' : `**fail**${k.error ? `: ${esc(k.error)}` : ''}`,
+        k.ok ? 'pass' : `**fail**${failWhy(k)}`,
       ];
     }),
   ),
@@ -122,7 +130,12 @@ if (missing.length) {
 }
 md.push('## Drops classified (`droptrace stream`)');
 md.push('');
-md.push('`kind` — reason @ kernel location × count, as droptrace reported them; ✅ as DESIGN.md expects, ❌ not.');
+md.push(
+  '`kind` — reason @ kernel location × count (certainty), as droptrace reported them; ✅ as DESIGN.md expects, ❌ not. ' +
+    'A kernel without drop reasons (5.10 to 5.16) has no reason to show: there the cell is `kind` — location × count (certainty), ' +
+    'droptrace classifying it from the location and the hooks that kernel allows, and saying how sure that is ' +
+    '(exact, likely or possible: the `certainty` field of docs/ndjson.md; its `evidence` is in the raw results).',
+);
 md.push('');
 const scenarioNames = [];
 const what = {};
@@ -137,7 +150,7 @@ for (const k of kernels)
     }
 const cellOf = (s) => {
   if (!s) return 'not run';
-  const ds = (s.drops ?? []).map((d) => `\`${d.kind}\` — ${d.reason} @ ${d.location} ×${d.count}`).join('<br>');
+  const ds = (s.drops ?? []).map(dropText).join('<br>');
   const problems = s.ok ? (s.notes?.length ? ` ${note(s.notes.join('; '))}` : '') : ` ${note(s.problems.join('; '))}`;
   return `${s.ok ? '✅' : '❌'} ${ds || 'no drop reported'}${problems}`;
 };
@@ -158,6 +171,28 @@ md.push(
 );
 md.push('');
 
+// kinds × kernels: the one-glance answer to "does this kernel classify that, and how sure"
+const kindKeys = [...new Set(scenarioNames.filter((k) => !k.includes(' (')).map((k) => expect[k]?.kind).filter(Boolean))];
+md.push('## Kinds × kernels');
+md.push('');
+md.push('Each kind of DESIGN.md its lab scenario produced (default hook), and how droptrace knew it: the kernel\'s drop reason, or where the kernel has none, its certainty.');
+md.push('');
+md.push(
+  table(
+    ['kind', ...kernels.map(col)],
+    kindKeys.map((kind) => [
+      `\`${kind}\``,
+      ...kernels.map((k) => {
+        const runs = (k.passes ?? []).filter((p) => p.label === 'default').flatMap((p) => p.scenarios).filter((s) => s.expect?.kind === kind);
+        if (runs.length === 0) return 'not run';
+        const how = [...new Set(runs.flatMap((s) => (s.drops ?? []).filter((d) => d.kind === kind).map((d) => (d.reason === null ? d.certainty ?? 'no certainty' : d.reason))))];
+        return `${runs.every((s) => s.ok) ? '✅' : '❌'} ${how.join(', ') || 'not classified'}`;
+      }),
+    ]),
+  ),
+);
+md.push('');
+
 md.push('## Probes × kinds exercised');
 md.push('');
 md.push('Per stream run: the drop hook in use, the optional probes attached next to it, and the kinds classified while they were.');
@@ -168,7 +203,7 @@ for (const k of kernels)
     const probes = p.start?.probes ?? [];
     const hook = probes.find((x) => x.probe === 'kfree_skb' && x.state === 'attached')?.hook ?? 'none';
     const extras = probes.filter((x) => x.probe !== 'kfree_skb' && x.state === 'attached').map((x) => `\`${x.hook}\``);
-    const kinds = [...new Set(p.scenarios.flatMap((s) => (s.drops ?? []).map((d) => `${s.ok ? '✅' : '❌'} ${d.kind}`)))];
+    const kinds = [...new Set(p.scenarios.flatMap((s) => (s.drops ?? []).map((d) => `${s.ok ? '✅' : '❌'} ${d.kind}${d.certainty ? ` (${d.certainty})` : ''}`)))];
     const lost = p.stats?.lost;
     const kd = p.stats?.kernel?.drops;
     passRows.push([
@@ -197,9 +232,11 @@ for (const k of kernels)
 md.push('## Running it');
 md.push('');
 md.push('```sh');
-md.push('npm run test:kernels                         # this matrix: native + every other kernel in /boot under qemu');
+md.push('npm run test:kernels                         # this matrix: native + 5.10, 6.1, 6.12 under qemu (fetched at first use)');
 md.push('scripts/kernels.sh --smoke                   # check, reason names and two drops per kernel');
-md.push('kernels/run-in-vm.sh -- droptrace check      # any command under the newest other kernel');
+md.push('scripts/kernels.sh --no-native --kernel 5.10 # one kernel of the cache, by version or series');
+md.push('kernels/fetch.sh --matrix                    # fetch the guest kernels into /var/cache/droptrace/kernels');
+md.push('kernels/run-in-vm.sh --kernel "$(kernels/fetch.sh 6.1)" -- droptrace check');
 md.push('```');
 md.push('');
 md.push('Raw results, including every probe\'s full reason and the drops seen elsewhere meanwhile: `kernels/results/matrix.json`.');

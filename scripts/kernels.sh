@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# The kernel matrix (`npm run test:kernels`): this machine's kernel natively, plus every other
-# kernel under qemu (default: the newest one in /boot, Debian's linux-image-amd64, installed at
-# first use), each running kernels/exercise.ts (compiled: dist/kernels/exercise.js). Writes
-# kernels/results/matrix.json and renders docs/kernels.md from it. Exit 0 only when every kernel
-# met every expectation.
+# The kernel matrix (`npm run test:kernels`): this machine's kernel natively, plus Debian's 5.10
+# (bullseye), 6.1 (bookworm) and 6.12 (trixie) under qemu, fetched into a cache at first use
+# (kernels/fetch.sh --matrix), each running kernels/exercise.ts (compiled:
+# dist/kernels/exercise.js). Writes kernels/results/matrix.json and renders docs/kernels.md from
+# it. Exit 0 only when every kernel met every expectation.
 #
-#   scripts/kernels.sh [--smoke] [--kernel /boot/vmlinuz-X]... [--no-native] [--no-global] [--timeout S]
+#   scripts/kernels.sh [--smoke] [--kernel K]... [--no-native] [--no-global] [--timeout S]
 #
-#   --smoke       the smoke set only (check, reason names, two drops): about 40 s a guest
-#   --kernel K    a guest kernel to boot (repeatable); its modules must be in /lib/modules
+#   --smoke       the smoke set only (check, reason names, two drops): 70-100 s a guest
+#   --kernel K    a guest kernel to boot instead of the default three (repeatable): an image path
+#                 (/boot/vmlinuz-X: its modules in /lib/modules, or DIR/boot/vmlinuz-X with
+#                 DIR/lib/modules/X), a version (5.10.0-32-amd64) or a series (5.10, 6.1, 6.12)
+#                 of the cache, fetched when missing
 #   --no-native   skip this machine's kernel
 #   --no-global   natively, skip the scenarios that change machine-wide settings for a second or
 #                 two (IPv6 gc_thresh3, nf_conntrack_max; restored right after); guests always run them
@@ -37,10 +40,18 @@ done
 
 bash scripts/setup.sh
 bash kernels/run-in-vm.sh --install
+# versions and series go through the cache (fetched when missing); image paths are used as given
+names=()
+for k in ${guests[@]+"${guests[@]}"}; do [[ $k == */* ]] || names+=("$k"); done
 if ((${#guests[@]} == 0)); then
-  running=$(uname -r)
-  k=$(ls -1 /boot/vmlinuz-* 2>/dev/null | grep -v -- "-$running\$" | sort -V | tail -n 1 || true)
-  [[ -n $k ]] && guests=("$k")
+  mapfile -t guests < <(bash kernels/fetch.sh --matrix) || true
+  ((${#guests[@]} == 3)) || { say "could not fetch the guest kernels (kernels/fetch.sh --matrix)"; exit 1; }
+elif ((${#names[@]})); then
+  mapfile -t fetched < <(bash kernels/fetch.sh "${names[@]}") || true
+  ((${#fetched[@]} == ${#names[@]})) || { say "could not fetch ${names[*]} (kernels/fetch.sh)"; exit 1; }
+  paths=()
+  for k in "${guests[@]}"; do [[ $k == */* ]] && paths+=("$k"); done
+  guests=(${paths[@]+"${paths[@]}"} "${fetched[@]}")
 fi
 
 tmp=$(mktemp -d /tmp/droptrace-kernels.XXXXXX)

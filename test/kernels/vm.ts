@@ -9,6 +9,7 @@ import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const RUN_IN_VM = join(ROOT, 'kernels', 'run-in-vm.sh');
+export const FETCH = join(ROOT, 'kernels', 'fetch.sh');
 
 export interface VmRun {
   stdout: string;
@@ -52,8 +53,19 @@ export function runInVm(command: string[], o: VmOptions = {}): Promise<VmRun> {
 export interface Availability {
   ok: boolean;
   why: string;
-  /** the guest kernel that runs when none is named */
+  /** the guest kernel that runs when none is named: Debian's 6.1 */
   kernel?: string;
+  /** a kernel without drop reasons, Debian's 5.10; else why not */
+  noReasons?: string;
+  noReasonsWhy?: string;
+}
+
+/** A kernel of the cache (kernels/fetch.sh: a version or a series), fetched when missing; or why not. */
+export function cachedKernel(name: string): { path?: string; why: string } {
+  const r = spawnSync('bash', [FETCH, name], { encoding: 'utf8', timeout: 900_000 });
+  const path = r.stdout.trim().split('\n').at(-1);
+  if (r.status === 0 && path) return { path, why: '' };
+  return { why: `kernels/fetch.sh ${name} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').at(-1)}` };
 }
 
 /** The newest installed kernel that is not the running one, with its modules. */
@@ -72,16 +84,20 @@ export function guestKernel(): string | undefined {
 
 /**
  * Can a guest run here? Installs what is missing (Debian packages, through run-in-vm.sh
- * --install) when root; otherwise says why not, so tests can skip with that reason.
+ * --install; the kernels into the cache, through kernels/fetch.sh) when root; otherwise says why
+ * not, so tests can skip with that reason.
  */
 export function vmAvailability(): Availability {
   if (process.getuid?.() !== 0) return { ok: false, why: 'needs root (qemu with the root filesystem shared, BPF in the guest)' };
   if (process.arch !== 'x64') return { ok: false, why: `the harness boots x86-64 kernels; this is ${process.arch}` };
   const r = spawnSync('bash', [RUN_IN_VM, '--install'], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return { ok: false, why: `cannot install qemu, a kernel and busybox: ${(r.stderr || r.error?.message || '').trim().split('\n').at(-1)}` };
-  const kernel = guestKernel();
-  if (!kernel) return { ok: false, why: 'no guest kernel in /boot besides the running one (apt-get install linux-image-amd64)' };
-  return { ok: true, why: '', kernel };
+  // 6.1 from the cache, else from /boot (a machine that cannot reach Debian's archive)
+  const k61 = cachedKernel('6.1');
+  const kernel = k61.path ?? guestKernel();
+  if (!kernel) return { ok: false, why: `${k61.why}; and no guest kernel in /boot besides the running one` };
+  const k510 = cachedKernel('5.10');
+  return { ok: true, why: '', kernel, noReasons: k510.path, noReasonsWhy: k510.why };
 }
 
 /** Processes whose command line names the temporary directory of harness run `pid`. */
