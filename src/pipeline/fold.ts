@@ -121,6 +121,8 @@ function blank(): DropEvent {
     last_time: undefined,
     pod_match: undefined,
     truncated: undefined,
+    benign: undefined,
+    benign_why: undefined,
   };
 }
 
@@ -187,6 +189,8 @@ export class Folder {
     d.evidence = ev.evidence;
     d.neigh = ev.neigh;
     d.conntrack = ev.conntrack;
+    d.benign = ev.benign;
+    d.benign_why = ev.benign_why;
     const f = ev.flow;
     g.flowShape[slot] = f === null ? NO_FLOW : f.sport !== undefined || f.type !== undefined ? FLOW_L4 : FLOW_BARE;
     if (((ev.dns !== undefined && ev.dns !== null) || explainReads(ev.kind) === 'drop') && g.keepText(slot, ev)) {
