@@ -12,6 +12,19 @@ export interface Layout {
   body: number;
 }
 
+/**
+ * Rows and columns from which the detail pane is open before any key: the first screen then
+ * answers (kind, pods, flows, table fill, what to do) with at least four group rows and a
+ * detail of eight lines beside it; 80x24 qualifies. Below that the groups alone fit better.
+ */
+export const AUTO_DETAIL_ROWS = 22;
+export const AUTO_DETAIL_COLUMNS = 60;
+
+/** Whether the detail pane is on screen: the user's choice (Enter, Esc), else whether there is room. */
+export function detailShown(choice: boolean | null, columns: number, rows: number): boolean {
+  return choice ?? (rows >= AUTO_DETAIL_ROWS && columns >= AUTO_DETAIL_COLUMNS);
+}
+
 /** `wantedTables`/`wantedDetail`: lines those sections would fill with unlimited room. */
 export function layoutFor(rows: number, detailOpen: boolean, wantedTables: number, wantedDetail: number): Layout {
   const h = Math.max(4, rows - 1);
