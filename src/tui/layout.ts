@@ -25,8 +25,11 @@ export function detailShown(choice: boolean | null, columns: number, rows: numbe
   return choice ?? (rows >= AUTO_DETAIL_ROWS && columns >= AUTO_DETAIL_COLUMNS);
 }
 
-/** `wantedTables`/`wantedDetail`: lines those sections would fill with unlimited room. */
-export function layoutFor(rows: number, detailOpen: boolean, wantedTables: number, wantedDetail: number): Layout {
+/**
+ * `wantedTables`/`wantedDetail`/`wantedGroups`: lines those sections would fill with unlimited
+ * room. Rows the groups leave empty go to the detail pane (a few groups, a long detail).
+ */
+export function layoutFor(rows: number, detailOpen: boolean, wantedTables: number, wantedDetail: number, wantedGroups = Infinity): Layout {
   const h = Math.max(4, rows - 1);
   const header = h >= 10 ? 3 : 2;
   const body = h - header - 1;
@@ -41,5 +44,7 @@ export function layoutFor(rows: number, detailOpen: boolean, wantedTables: numbe
   // the group table keeps its title, column names and at least one row
   const minGroups = Math.min(3, body - tables);
   if (body - tables - detail < minGroups) detail = Math.max(0, body - tables - minGroups);
+  const spare = body - tables - detail - Math.max(minGroups, wantedGroups);
+  if (detailOpen && spare > 0) detail += Math.min(spare, wantedDetail - detail);
   return { header, tables, groups: body - tables - detail, detail, body };
 }

@@ -38,7 +38,9 @@ export function App({ store, theme, size: fixed, keys = true, speed, onQuit }: A
   const wantedTables = tablesLines(snap, theme, width, 99).length;
   const open = detailShown(snap.detailOpen, width, rows);
   const wantedDetail = open ? detailLines(snap, theme, width, 99).length : 0;
-  const l = layoutFor(rows, open, wantedTables, wantedDetail);
+  // the group table's title and column names, and a row per group (or the "no drops" line)
+  const wantedGroups = 2 + Math.max(1, snap.groups.length);
+  const l = layoutFor(rows, open, wantedTables, wantedDetail, wantedGroups);
   useKeys(store, { onQuit: onQuit ?? (() => exit()), page: Math.max(1, l.groups - 3), active: keys, detailOpen: open });
   return (
     <Box flexDirection="column" width={width}>
