@@ -69,6 +69,8 @@ describe.skipIf(why !== '')('droptrace top, first screen during neigh-overflow',
       (x) => /^[› ]neigh_table_full +\d{3} /m.test(x) && new RegExp(`^[› ]neigh_resolution_failed +${failed.count} `, 'm').test(x),
     );
     const lines = s.split('\n');
+    // DT_SCREEN_OUT=FILE keeps the screen: the capture in docs/tui.txt was taken so
+    if (process.env.DT_SCREEN_OUT) writeFileSync(process.env.DT_SCREEN_OUT, s);
     const top = /^›(\S+) /m.exec(s)![1]!;
     expect(['neigh_table_full', 'neigh_resolution_failed']).toContain(top);
     // the detail of the top group, open without a key
