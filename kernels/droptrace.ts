@@ -56,7 +56,9 @@ export interface Line {
   type: string;
   family?: string;
   kind?: string;
-  reason?: string;
+  /** null: the kernel has no drop reasons (before 5.17) */
+  reason?: string | null;
+  certainty?: string;
   location?: string;
   netns?: number;
   count?: number;

@@ -131,7 +131,8 @@ export const SCENARIOS: Scenario[] = [
         for (const [k, v] of saved) if (v) tryWrite(base + k, v);
       }
     },
-    mine: (d, p) => d.netns === p.netnsA && d.reason === 'NEIGH_CREATEFAIL',
+    // without drop reasons (before 5.17): the place that frees a packet whose neighbour could not be created
+    mine: (d, p) => d.netns === p.netnsA && (d.reason === null ? d.location === 'ip6_finish_output2' : d.reason === 'NEIGH_CREATEFAIL'),
   },
   {
     name: 'conntrack_table_full',

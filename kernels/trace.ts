@@ -109,6 +109,8 @@ export function reasonNameCheck(): ReasonNameCheck {
     if (ours !== name) r.mismatches.push(`${num}: kernel format says ${name}, droptrace says ${ours ?? 'nothing'}`);
   }
   r.sample = Object.fromEntries(['NO_SOCKET', 'NETFILTER_DROP', 'IP_RPFILTER', 'NEIGH_CREATEFAIL'].map((n) => [n, Number(Object.entries(fmt.reasons).find(([, v]) => v === n)?.[0] ?? -1)]));
-  r.ok = r.mismatches.length === 0 && r.formatCount > 0;
+  // before 5.17 neither the format nor BTF has reasons: they agree
+  const neither = r.formatCount === 0 && r.btfCount === 0 && !(fmt.printFmt ?? '').includes('reason');
+  r.ok = r.mismatches.length === 0 && (r.formatCount > 0 || neither);
   return r;
 }

@@ -46,12 +46,29 @@ ProbeOptions probe_options(const Napi::CallbackInfo &info, size_t *backlog) {
   return p;
 }
 
+Napi::Array report_array(Napi::Env env, const std::vector<ProbeReport> &reports) {
+  Napi::Array arr = Napi::Array::New(env, reports.size());
+  for (size_t i = 0; i < reports.size(); i++) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("probe", reports[i].probe);
+    r.Set("hook", reports[i].hook);
+    r.Set("state", reports[i].state);
+    if (!reports[i].why.empty()) r.Set("why", reports[i].why);
+    if (!reports[i].code.empty()) r.Set("code", reports[i].code);
+    if (reports[i].err) r.Set("errno", reports[i].err);
+    if (!reports[i].module.empty()) r.Set("module", reports[i].module);
+    arr.Set(i, r);
+  }
+  return arr;
+}
+
 class Tracer : public Napi::ObjectWrap<Tracer> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Function fn = DefineClass(env, "Tracer",
                                     {
                                         InstanceMethod("attach", &Tracer::Attach),
+                                        InstanceMethod("retry", &Tracer::Retry),
                                         InstanceMethod("start", &Tracer::Start),
                                         InstanceMethod("stop", &Tracer::Stop),
                                         InstanceMethod("readCounters", &Tracer::ReadCounters),
@@ -95,19 +112,20 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (closed_) return Refuse(env, "E_CLOSED", "attach after close");
     if (attach_tried_) return Refuse(env, "E_ALREADY_ATTACHED", "attach called twice on one tracer");
     attach_tried_ = true;
-    std::vector<ProbeReport> reports = probes_.Attach();
-    Napi::Array arr = Napi::Array::New(env, reports.size());
-    for (size_t i = 0; i < reports.size(); i++) {
-      Napi::Object r = Napi::Object::New(env);
-      r.Set("probe", reports[i].probe);
-      r.Set("hook", reports[i].hook);
-      r.Set("state", reports[i].state);
-      if (!reports[i].why.empty()) r.Set("why", reports[i].why);
-      if (!reports[i].code.empty()) r.Set("code", reports[i].code);
-      if (reports[i].err) r.Set("errno", reports[i].err);
-      arr.Set(i, r);
+    return report_array(env, probes_.Attach());
+  }
+
+  // retry([probe, ...]): the optional probes named, tried again (a module they wait for came);
+  // every probe's report, or [] once stopped. JS validates the names.
+  Napi::Value Retry(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (closed_) return Refuse(env, "E_CLOSED", "retry after close");
+    std::vector<std::string> names;
+    if (info.Length() > 0 && info[0].IsArray()) {
+      Napi::Array a = info[0].As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) names.push_back(a.Get(i).As<Napi::String>().Utf8Value());
     }
-    return arr;
+    return report_array(env, probes_.Retry(names));
   }
 
   // start(onBatch, onEnd): onBatch gets one Buffer of raw records per wake-up; onEnd runs
@@ -221,6 +239,21 @@ Napi::Value BtfEnum(const Napi::CallbackInfo &info) {
   return arr;
 }
 
+// kernelFeatures(): what droptrace cannot work without, probed by loading (libbpf's probes),
+// never guessed from the version: {ringbuf: true | false | null (the probe failed: errno)}.
+Napi::Value KernelFeatures(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  int r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
+  if (r < 0) {
+    o.Set("ringbuf", env.Null());
+    o.Set("ringbufErrno", -r);
+  } else {
+    o.Set("ringbuf", r == 1);
+  }
+  return o;
+}
+
 // clocks(): CLOCK_MONOTONIC (what bpf_ktime_get_ns returns) and CLOCK_REALTIME read back to
 // back, so event times can be turned into wall-clock time.
 Napi::Value Clocks(const Napi::CallbackInfo &info) {
@@ -242,6 +275,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("layout", Napi::Function::New(env, Layout));
   exports.Set("btfEnum", Napi::Function::New(env, BtfEnum));
   exports.Set("clocks", Napi::Function::New(env, Clocks));
+  exports.Set("kernelFeatures", Napi::Function::New(env, KernelFeatures));
   return exports;
 }
 

@@ -7,6 +7,8 @@
 
 #include <cstdio>
 
+#include <bpf/btf.h>
+
 // the skeleton names the header's enums in its rodata
 #include "droptrace.h"
 #include "droptrace.skel.h"
@@ -48,6 +50,43 @@ std::vector<std::string> missing_ksyms(const std::vector<std::string> &names) {
   return out;
 }
 
+// Does this kernel's kfree_skb tracepoint carry a drop reason (5.17+)? Its BTF prototype
+// says: btf_trace_kfree_skb -> (void *, skb, location[, reason]). Read once per process.
+bool kfree_skb_has_reason() {
+  static int known = -1;
+  if (known >= 0) return known;
+  known = 1;  // unreadable BTF: the reasoned programs' load says why
+  btf *vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return known;
+  __s32 id = btf__find_by_name_kind(vmlinux, "btf_trace_kfree_skb", BTF_KIND_TYPEDEF);
+  const btf_type *t = id > 0 ? btf__type_by_id(vmlinux, id) : nullptr;
+  if (t) t = btf__type_by_id(vmlinux, t->type);
+  if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
+  if (t && btf_is_func_proto(t)) known = btf_vlen(t) >= 4;
+  btf__free(vmlinux);
+  return known;
+}
+
+// [start, next symbol) of a kernel text symbol, from /proc/kallsyms; {0, 0} when not there.
+std::pair<uint64_t, uint64_t> ksym_range(const char *name) {
+  FILE *f = fopen("/proc/kallsyms", "r");
+  if (!f) return {0, 0};
+  uint64_t lo = 0, hi = 0;
+  char line[512];
+  std::vector<uint64_t> text;
+  while (fgets(line, sizeof(line), f)) {
+    unsigned long long a = 0;
+    char type = 0, sym[256];
+    if (sscanf(line, "%llx %c %255s", &a, &type, sym) != 3 || (type != 't' && type != 'T')) continue;
+    if (!lo && strcmp(sym, name) == 0) lo = a;
+    text.push_back(a);
+  }
+  fclose(f);
+  for (uint64_t a : text)
+    if (a > lo && (!hi || a < hi)) hi = a;
+  return lo ? std::make_pair(lo, hi) : std::make_pair<uint64_t, uint64_t>(0, 0);
+}
+
 bool fail(ProbeReport *r, const char *code, const std::string &why, int err = 0) {
   r->state = "unavailable";
   r->code = code;
@@ -66,6 +105,11 @@ struct ProbeSet::Extra {
   const char *prog;   // program name in hooks.bpf.c
   ExtraType type;
   const char *target;  // kernel function (fexit, kretprobe)
+  // The loadable module `target` is in, when it may be loaded after droptrace started (e.g.
+  // nf_conntrack, loaded by kube-proxy): such a probe reports E_MODULE_NOT_LOADED, and the
+  // stream tries it again when the module appears (src/pipeline/late-probes.ts).
+  const char *module = "";
+  bool without_reasons = false;  // only where kfree_skb has no reason: a reason says it elsewhere
 };
 
 namespace {
@@ -76,48 +120,81 @@ const ProbeSet::Candidate kCandidates[] = {
 };
 
 const ProbeSet::Extra kExtras[] = {
+    // tp_btf first: a classic tracepoint needs perf_event_open(), which container runtimes'
+    // default seccomp profiles may refuse
+    {"neigh_create", "tp_btf/neigh_create", "dt_neigh_create_btf", ExtraType::Tracepoint, ""},
     {"neigh_create", "tracepoint/neigh/neigh_create", "dt_neigh_create_tp", ExtraType::Tracepoint, ""},
     {"neigh_alloc", "fexit/__neigh_create", "dt_neigh_fexit", ExtraType::Fexit, "__neigh_create"},
     {"neigh_alloc", "kretprobe/__neigh_create", "dt_neigh_kretprobe", ExtraType::Kretprobe, "__neigh_create"},
-    {"ct_alloc", "fexit/__nf_conntrack_alloc", "dt_ct_alloc_fexit", ExtraType::Fexit, "__nf_conntrack_alloc"},
+    {"ct_alloc", "fexit/__nf_conntrack_alloc", "dt_ct_alloc_fexit", ExtraType::Fexit, "__nf_conntrack_alloc", "nf_conntrack"},
     {"ct_alloc", "kretprobe/__nf_conntrack_alloc", "dt_ct_alloc_kretprobe", ExtraType::Kretprobe,
-     "__nf_conntrack_alloc"},
+     "__nf_conntrack_alloc", "nf_conntrack"},
     {"martian", "fentry/ip_handle_martian_source", "dt_martian_fentry", ExtraType::Fexit, "ip_handle_martian_source"},
     {"martian", "kprobe/ip_handle_martian_source", "dt_martian_kprobe", ExtraType::Kprobe, "ip_handle_martian_source"},
+    {"route_err", "fexit/ip_route_input_noref", "dt_route_fexit", ExtraType::Fexit, "ip_route_input_noref", "", true},
+    {"route_err", "kretprobe/ip_route_input_noref", "dt_route_kretprobe", ExtraType::Kretprobe, "ip_route_input_noref",
+     "", true},
 };
 
 }  // namespace
 
 std::vector<ProbeReport> ProbeSet::Attach() {
-  std::vector<ProbeReport> reports;
+  reports_.clear();
   for (const Candidate &c : kCandidates) {
     if (!o_.only.empty() && o_.only != c.hook) continue;
-    ProbeReport r{"kfree_skb", c.hook, "attached", "", "", 0};
+    ProbeReport r{"kfree_skb", c.hook, "attached", "", "", 0, ""};
     if (skel_) {
       r.state = "standby";
       r.why = "not needed: " + attached_hook_ + " is attached";
     } else if (TryCandidate(c, &r)) {
       attached_hook_ = c.hook;
     }
-    reports.push_back(r);
+    reports_.push_back(r);
   }
-  if (!skel_ || !o_.extras) return reports;
+  if (skel_ && o_.extras) AttachExtras([](const char *) { return true; });
+  return reports_;
+}
+
+std::vector<ProbeReport> ProbeSet::Retry(const std::vector<std::string> &probes) {
+  if (!skel_ || detached_) return {};
+  ksyms_checked_ = false;  // modules came (or went) since: read kallsyms again
+  AttachExtras([&](const char *probe) {
+    bool named = false, live = false;
+    for (const std::string &p : probes) named = named || p == probe;
+    for (const ProbeReport &r : reports_) live = live || (r.probe == probe && r.state == "attached");
+    return named && !live;
+  });
+  return reports_;
+}
+
+template <typename Want>
+void ProbeSet::AttachExtras(Want want) {
   std::string group, winner;
+  bool wanted = false;
   for (const Extra &x : kExtras) {
     if (group != x.probe) {
       group = x.probe;
       winner.clear();
+      wanted = want(x.probe);  // once per group: its own reports change below
     }
-    ProbeReport r{x.probe, x.hook, "attached", "", "", 0};
+    if (!wanted) continue;
+    ProbeReport r{x.probe, x.hook, "attached", "", "", 0, ""};
     if (!winner.empty()) {
       r.state = "standby";
       r.why = "not needed: " + winner + " is attached";
     } else if (TryExtra(x, &r)) {
       winner = x.hook;
     }
-    reports.push_back(r);
+    // a retried hook replaces its earlier report, in place
+    bool replaced = false;
+    for (ProbeReport &old : reports_) {
+      if (old.hook == r.hook) {
+        old = r;
+        replaced = true;
+      }
+    }
+    if (!replaced) reports_.push_back(r);
   }
-  return reports;
 }
 
 bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
@@ -134,11 +211,23 @@ bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
   if (o_.ring_bytes) bpf_map__set_max_entries(skel->maps.events, o_.ring_bytes);
   // the drop program wakes the reader at once past a quarter of the ring (wake_flags)
   skel->rodata->wake_bytes = bpf_map__max_entries(skel->maps.events) / 4;
-  bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, c.btf);
-  bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, !c.btf);
+  // Before 5.17 kfree_skb has no reason: tp_btf takes two arguments, and netfilter drops are
+  // known by their place (nf_hook_slow) instead of NETFILTER_DROP.
+  bool reasons = kfree_skb_has_reason();
+  if (!reasons) {
+    auto nf = ksym_range("nf_hook_slow");
+    skel->rodata->nf_drop_lo = nf.first;
+    skel->rodata->nf_drop_hi = nf.second;
+    r->why = "without drop reasons: this kernel's kfree_skb has none (5.17+), drops are classified by place";
+  }
+  bpf_program *prog = !c.btf ? skel->progs.dt_kfree_skb_tp
+                      : reasons ? skel->progs.dt_kfree_skb_btf
+                                : skel->progs.dt_kfree_skb_btf_noreason;
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, prog == skel->progs.dt_kfree_skb_btf);
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf_noreason, prog == skel->progs.dt_kfree_skb_btf_noreason);
+  bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, prog == skel->progs.dt_kfree_skb_tp);
   int err = droptrace_bpf__load(skel.get());
   if (err) return fail(r, "E_BPF_LOAD", Describe("load", err), err);
-  bpf_program *prog = c.btf ? skel->progs.dt_kfree_skb_btf : skel->progs.dt_kfree_skb_tp;
   Link link(bpf_program__attach(prog));
   if (!link) {
     int e = errno;
@@ -158,6 +247,11 @@ std::string ProbeSet::TargetOf(const Extra &x) const {
 
 bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
   ClearWarnings();
+  if (x.without_reasons && kfree_skb_has_reason()) {
+    r->state = "standby";
+    r->why = "not needed: this kernel's drop reasons say it";
+    return false;
+  }
   std::string target = TargetOf(x);
   if (!target.empty()) {
     if (!ksyms_checked_) {
@@ -168,8 +262,14 @@ bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
       ksyms_checked_ = true;
     }
     for (const std::string &m : missing_) {
-      if (m == target)
-        return fail(r, "E_KSYM_MISSING",
+      if (m != target) continue;
+      // a renamed target (tests) is not the module's function
+      std::string module = target == x.target ? x.module : "";
+      if (!module.empty() && access(("/sys/module/" + module).c_str(), F_OK) != 0) {
+        r->module = module;
+        return fail(r, "E_MODULE_NOT_LOADED", "kernel function " + target + " is in module " + module + ", which is not loaded");
+      }
+      return fail(r, "E_KSYM_MISSING",
                     "kernel function " + target + " not found in /proc/kallsyms (module not loaded, renamed or inlined on this kernel)");
     }
   }
@@ -211,6 +311,7 @@ bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
 }
 
 void ProbeSet::Detach() {
+  detached_ = true;
   for (LoadedExtra &x : extras_loaded_) x.link.reset();
   link_.reset();
 }

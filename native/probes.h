@@ -32,6 +32,7 @@ struct ProbeReport {
   std::string why;
   std::string code;   // E_* when unavailable
   int err = 0;
+  std::string module;  // E_MODULE_NOT_LOADED: the module the hooked function is in
 };
 
 class ProbeSet {
@@ -42,6 +43,10 @@ class ProbeSet {
   explicit ProbeSet(ProbeOptions o) : o_(std::move(o)) {}
 
   std::vector<ProbeReport> Attach();
+  // Tries again the optional probes named (those with no hook attached yet), e.g. once the
+  // module their function is in was loaded; returns every probe's report, as Attach does.
+  // Empty once detached: nothing is attached after a stop.
+  std::vector<ProbeReport> Retry(const std::vector<std::string> &probes);
   bool loaded() const { return skel_ != nullptr; }
   // No new drops are traced; the maps stay readable.
   void Detach();
@@ -61,6 +66,9 @@ class ProbeSet {
     Link link;  // after skel: destroyed first
   };
 
+  // Each group of optional hooks that `want` accepts: its first hook that attaches is kept.
+  template <typename Want>
+  void AttachExtras(Want want);
   bool TryCandidate(const Candidate &c, ProbeReport *r);
   bool TryExtra(const Extra &x, ProbeReport *r);
   std::string TargetOf(const Extra &x) const;
@@ -72,6 +80,8 @@ class ProbeSet {
   DropSkel skel_;
   Link link_;  // after skel_: destroyed first
   std::vector<LoadedExtra> extras_loaded_;
+  std::vector<ProbeReport> reports_;  // the latest report of every hook tried, in table order
+  bool detached_ = false;
 };
 
 }  // namespace droptrace

@@ -2,7 +2,8 @@
 /*
  * Was it conntrack that dropped a NETFILTER_DROP, and how (droptrace.bpf.c's ct_flags_of):
  * the skb's conntrack entry and whether this CPU's conntrack counters in the netns rose since
- * the last NETFILTER_DROP there. Needs RD(p, f) and the shared `stats` map from its includer.
+ * the last NETFILTER_DROP there; and a Service's address before DNAT (dnat_of). Needs RD(p, f)
+ * and the shared `stats` map from its includer.
  */
 #ifndef DROPTRACE_CONNTRACK_BPF_H
 #define DROPTRACE_CONNTRACK_BPF_H
@@ -162,6 +163,42 @@ static __always_inline __u8 ct_flags_of(struct sk_buff *skb, struct net *net, __
 	if (ct && (f & DT_CT_INSERT_FAILED_ROSE) && (BPF_CORE_READ(ct, status) & (1UL << 3 /* IPS_CONFIRMED_BIT */)))
 		f |= DT_CT_CONFIRMED;
 	return f;
+}
+
+/* enum ip_conntrack_status (uapi): the entry's destination was translated */
+#define DT_IPS_DST_NAT (1UL << 5)
+
+/*
+ * Services: the destination the packet had before DNAT (a ClusterIP and port), when the skb's
+ * conntrack entry says its destination was translated (IPS_DST_NAT): the original
+ * direction's tuple, which keeps it for the entry's life. Only drops that send detail pay for
+ * it: one probe read for a drop with conntrack, four with a DNAT. struct nf_conn is read
+ * through CO-RE from vmlinux BTF (where the kernel's own code keeps the type even with
+ * nf_conntrack a module, as on 5.10, 6.1, 6.12 here) or the module's; a kernel whose BTF
+ * lacks it leaves the fields zero: the existence checks are constants at load, and the
+ * verifier never walks the dead reads.
+ */
+static __always_inline void dnat_of(struct dt_event *e, struct sk_buff *skb, const bool direct)
+{
+	if (!bpf_core_field_exists(skb->_nfct) || !bpf_core_field_exists(struct nf_conn, status) ||
+	    !bpf_core_field_exists(struct nf_conn, tuplehash))
+		return;
+	unsigned long nfct = RD(skb, _nfct);
+	struct nf_conn *ct = (struct nf_conn *)(nfct & NFCT_PTRMASK);
+	if (!ct)
+		return;
+	unsigned long status = BPF_CORE_READ(ct, status);
+	if (!(status & DT_IPS_DST_NAT))
+		return;
+	__u16 family = BPF_CORE_READ(ct, tuplehash[0].tuple.src.l3num);
+	if (family != 2 && family != 10)
+		return;
+	if (bpf_core_read(e->dnat_daddr, sizeof(e->dnat_daddr), &ct->tuplehash[0].tuple.dst.u3))
+		return;
+	e->dnat_dport = bpf_ntohs(BPF_CORE_READ(ct, tuplehash[0].tuple.dst.u.all));
+	e->dnat_family = family;
+	e->dnat_ctinfo = nfct & ~NFCT_PTRMASK;
+	e->dnat_status = status;
 }
 
 #endif

@@ -37,6 +37,13 @@ const volatile __u32 key_burst = 0;    /* detail events per key per window; 0: n
 const volatile __u32 detail_budget = 0;
 const volatile __u64 key_window_ns = 1000000000ULL;
 const volatile __u64 wake_bytes = 2 << 20; /* a quarter of the ring: set by the loader from its size */
+/*
+ * nf_hook_slow's text [lo, hi), from kallsyms, set by the loader on kernels whose kfree_skb
+ * has no reason: every netfilter drop there (a rule's or conntrack's) is freed in it, so a
+ * drop there gets the conntrack state that NETFILTER_DROP gets elsewhere.
+ */
+const volatile __u64 nf_drop_lo = 0;
+const volatile __u64 nf_drop_hi = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -223,7 +230,8 @@ static __always_inline void martian_conf(struct dt_event *e, struct net_device *
 	int log_all = RD(all, data[DEVCONF_LOG_MARTIANS]);
 	int rp_dev = RD(idev, cnf.data[DEVCONF_RP_FILTER]);
 	int rp_all = RD(all, data[DEVCONF_RP_FILTER]);
-	e->martian_conf = DT_M_KNOWN | (log_all ? DT_M_LOG_ALL : 0) | (log_dev ? DT_M_LOG_DEV : 0);
+	/* |=: the hooks' flags are set already */
+	e->martian_conf |= DT_M_KNOWN | (log_all ? DT_M_LOG_ALL : 0) | (log_dev ? DT_M_LOG_DEV : 0);
 	e->rp_filter = rp_dev > rp_all ? rp_dev : rp_all;
 }
 
@@ -253,6 +261,8 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	__u8 ct = 0;
 	int is_nf = bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP) &&
 		    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NETFILTER_DROP);
+	if (nf_drop_hi && (__u64)location >= nf_drop_lo && (__u64)location < nf_drop_hi)
+		is_nf = 1;
 	if (is_nf)
 		ct = ct_flags_of(skb, net, netns, direct);
 
@@ -308,6 +318,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	ev.flags = p.flags;
 	ev.probe = probe;
 	ev.ct_flags = ct;
+	dnat_of(&ev, skb, direct);
 	ev.l3_proto = p.l3_proto;
 	__u32 len = RD(skb, len);
 	ev.pkt_len = len > 0xffff ? 0xffff : len;
@@ -326,6 +337,9 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 			ev.ct_flags |= DT_CT_ALLOC_FAILED;
 		if (r->martian_src_ns && now - r->martian_src_ns < DT_RECENT_NS)
 			ev.martian_conf |= DT_M_SOURCE_SEEN;
+		if (r->route_fail_ns && now - r->route_fail_ns < DT_RECENT_NS)
+			ev.martian_conf |= r->route_err == -18 /* EXDEV */ ? DT_M_ROUTE_EXDEV :
+					   r->route_err == -22 /* EINVAL */ ? DT_M_ROUTE_EINVAL : 0;
 	}
 	if (dev && (ev.flags & DT_F_IPV4) && net)
 		martian_conf(&ev, dev, net, direct);
@@ -371,8 +385,23 @@ int BPF_PROG(dt_kfree_skb_btf, struct sk_buff *skb, void *location, enum skb_dro
 	return handle_drop(skb, location, reason, 1, true);
 }
 
+/* Before 5.17 kfree_skb has no reason: the place stands in for it (DT_REASON_LOCATION_BIT). */
+static __always_inline __u32 location_key(void *location)
+{
+	return (__u32)(__u64)location | (1U << DT_REASON_LOCATION_BIT);
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(dt_kfree_skb_btf_noreason, struct sk_buff *skb, void *location)
+{
+	return handle_drop(skb, location, location_key(location), 3, true);
+}
+
 SEC("tracepoint/skb/kfree_skb")
 int dt_kfree_skb_tp(struct trace_event_raw_kfree_skb *ctx)
 {
-	return handle_drop(ctx->skbaddr, ctx->location, ctx->reason, 2, false);
+	/* resolved at load: the verifier never sees the read of a field this kernel lacks */
+	void *location = ctx->location;
+	__u32 reason = bpf_core_field_exists(ctx->reason) ? ctx->reason : location_key(location);
+	return handle_drop(ctx->skbaddr, location, reason, 2, false);
 }

@@ -14,12 +14,18 @@
  * into src/gen/record.ts from there.
  */
 enum dt_const {
-	DT_EVENT_VERSION = 3,
+	DT_EVENT_VERSION = 4,
 	DT_IFNAMSIZ = 16,
 	/* Counter slots for exact per-reason counts; reasons past the last slot share it. */
 	DT_REASON_SLOTS = 1024,
 	/* Payload bytes kept for DNS (port 53) drops, to name the query. */
 	DT_PAYLOAD_MAX = 192,
+	/*
+	 * Kernels whose kfree_skb has no reason (before 5.17): dt_key.reason is then the drop
+	 * location's low 32 bits with this bit set, so drops at different places keep apart
+	 * (kernel text and modules share their high 32 bits; real reasons stay far below).
+	 */
+	DT_REASON_LOCATION_BIT = 31,
 };
 
 /* dt_event.flags */
@@ -49,6 +55,8 @@ enum dt_martian_flag {
 	DT_M_LOG_ALL = 0x01,     /* net.ipv4.conf.all.log_martians */
 	DT_M_LOG_DEV = 0x02,     /* net.ipv4.conf.<dev>.log_martians */
 	DT_M_SOURCE_SEEN = 0x04, /* a hook saw ip_handle_martian_source just before the drop */
+	DT_M_ROUTE_EXDEV = 0x08, /* ... the input route lookup failing with -EXDEV (rp_filter) */
+	DT_M_ROUTE_EINVAL = 0x10, /* ... failing with -EINVAL (a martian source or destination) */
 	DT_M_KNOWN = 0x80,       /* the values above were read */
 };
 
@@ -71,7 +79,7 @@ enum dt_stat {
  * No padding: every byte is a field, zeroed before it is filled.
  */
 struct dt_key {
-	__u32 reason;       /* enum skb_drop_reason, numbered as on the running kernel */
+	__u32 reason;       /* enum skb_drop_reason, numbered as on the running kernel; see DT_REASON_LOCATION_BIT */
 	__u32 netns;        /* network namespace inode */
 	__u32 ifindex;      /* skb->dev->ifindex, 0 without a device */
 	__u16 sport;        /* host order */
@@ -99,13 +107,23 @@ struct dt_event {
 	__u16 pkt_len;      /* skb->len, saturated at 65535 */
 	__u16 payload_len;  /* L4 payload bytes that follow the struct (DNS only) */
 	__u8 flags;         /* enum dt_flag */
-	__u8 probe;         /* which program produced it: 1 tp_btf, 2 tracepoint */
+	__u8 probe;         /* which program produced it: 1 tp_btf, 2 tracepoint, 3 tp_btf without a reason */
 	__u8 ct_flags;      /* enum dt_ct_flag, NETFILTER_DROP only */
 	__u8 martian_conf;  /* enum dt_martian_flag, IPv4 drops on a device only */
 	__u8 neigh_family;  /* NEIGH_CREATEFAIL: family of the failed neigh_create (2, 10), 0 unknown */
 	__u8 rp_filter;     /* max(conf.all, conf.<dev>) rp_filter, as the kernel applies it */
 	char ifname[DT_IFNAMSIZ];
 	__u8 neigh_key[16]; /* NEIGH_CREATEFAIL: the address being resolved */
+	/*
+	 * Services: the skb's conntrack entry had its destination NATed (IPS_DST_NAT: kube-proxy's
+	 * ClusterIP DNAT, any DNAT rule): the original direction's destination, before translation
+	 * (conntrack.bpf.h's dnat_of). All zero when not.
+	 */
+	__u8 dnat_daddr[16]; /* tuplehash[IP_CT_DIR_ORIGINAL].tuple.dst.u3, IPv4 in the first 4 bytes */
+	__u16 dnat_dport;    /* ... tuple.dst.u.all, host order; 0 for protocols without ports */
+	__u8 dnat_family;    /* ... tuple.src.l3num (2, 10); 0: no DNAT on the skb (or not readable here) */
+	__u8 dnat_ctinfo;    /* enum ip_conntrack_info of the skb (>= 3: a reply-direction packet) */
+	__u32 dnat_status;   /* the entry's status bits (IPS_*), low 32 */
 };
 
 /*
@@ -117,10 +135,13 @@ struct dt_recent {
 	__u64 neigh_fail_ns;   /* a neighbour entry could not be created */
 	__u64 ct_alloc_fail_ns; /* a conntrack entry could not be allocated (table full) */
 	__u64 martian_src_ns;  /* the route lookup called a source martian (ip_handle_martian_source) */
+	__u64 route_fail_ns;   /* the input route lookup failed (ip_route_input_noref, kernels without reasons) */
 	__u32 neigh_entries;
 	__u8 neigh_family;
 	__u8 _pad[3];
 	__u8 neigh_key[16];
+	__s32 route_err;       /* ... with this error */
+	__u32 _pad2;
 };
 
 struct dt_key_val {

@@ -3,7 +3,8 @@
  * real (load + attach + detach), plus the kernel features and permissions behind it.
  */
 import { existsSync } from 'node:fs';
-import { CAP, missingTracingCaps } from './host/caps.js';
+import { assumedMissing, CAP, cannotWork, kernelNeeds, missingTracingCaps } from './host/caps.js';
+import type { Assumable } from './host/caps.js';
 import { DroptraceError } from './errors.js';
 import { HOOKS } from './native/binding.js';
 import type { NativeBinding, ProbeReport } from './native/binding.js';
@@ -35,12 +36,38 @@ export interface CheckDeps {
   exists?: (path: string) => boolean;
   /** possible CPUs (default /sys/devices/system/cpu/possible) */
   cpus?: () => number;
+  /** taken as missing whatever is there (default: DROPTRACE_ASSUME_MISSING, src/host/caps.ts) */
+  assumeMissing?: ReadonlySet<Assumable>;
 }
+
+const NO_REASONS =
+  'missing (kernel before 5.17): drops are classified by the place the kernel freed them and the hooks below, ' +
+  "each with a certainty (exact, likely, possible); `reason` is null, and drops the place does not explain are 'not_specified'";
 
 export function runCheck(d: CheckDeps): CheckReport {
   const exists = d.exists ?? existsSync;
+  let native: NativeBinding | null = null;
+  let addonError: string | null = null;
+  try {
+    native = d.native();
+  } catch (e) {
+    addonError = e instanceof DroptraceError ? e.line() : String(e);
+  }
+  let ringbufErrno: number | undefined;
+  const needs = kernelNeeds({
+    caps: d.caps,
+    exists,
+    ringbuf: () => {
+      if (!native) return null;
+      const f = native.kernelFeatures();
+      ringbufErrno = f.ringbufErrno;
+      return f.ringbuf;
+    },
+    missing: d.assumeMissing ?? assumedMissing(),
+  });
+  const cannot = cannotWork(needs);
   const features: CheckItem[] = [];
-  const missing = missingTracingCaps(d.caps);
+  const missing = missingTracingCaps(needs.caps);
   features.push({
     name: 'permissions',
     ok: missing.length === 0,
@@ -54,19 +81,18 @@ export function runCheck(d: CheckDeps): CheckReport {
     const ok = (d.caps & (1n << BigInt(cap))) !== 0n;
     features.push({ name, ok, optional: true, detail: ok ? `present: ${why}` : `missing: no ${why}` });
   }
-  const btf = exists('/sys/kernel/btf/vmlinux');
+  const btf = needs.btf;
   features.push({
     name: 'btf',
     ok: btf,
-    detail: btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux: needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8+)',
+    detail: btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux: needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.10+)',
   });
-
-  let native: NativeBinding | null = null;
-  try {
-    native = d.native();
-  } catch (e) {
-    features.push({ name: 'addon', ok: false, detail: e instanceof DroptraceError ? e.line() : String(e) });
-  }
+  features.push(
+    needs.ringbuf === null
+      ? { name: 'ring buffer', ok: false, optional: true, detail: ringbufErrno ? `could not be probed (errno ${ringbufErrno})` : 'not probed: missing permissions or addon' }
+      : { name: 'ring buffer', ok: needs.ringbuf, detail: needs.ringbuf ? 'BPF_MAP_TYPE_RINGBUF' : 'no BPF_MAP_TYPE_RINGBUF: needs kernel 5.8+' },
+  );
+  if (addonError !== null) features.push({ name: 'addon', ok: false, detail: addonError });
 
   if (native && btf) {
     let reasons: Array<[string, number]> | null = null;
@@ -76,10 +102,12 @@ export function runCheck(d: CheckDeps): CheckReport {
       features.push({ name: 'drop reasons', ok: false, detail: `reading BTF failed: ${(e as Error).message}` });
     }
     if (reasons !== undefined) {
+      // before 5.17: drops are still traced, classified by their place (README, kernel requirements)
       features.push({
         name: 'drop reasons',
         ok: reasons !== null,
-        detail: reasons ? `enum skb_drop_reason has ${reasons.length} values` : 'no enum skb_drop_reason in BTF: needs kernel 5.17+',
+        ...(reasons ? {} : { optional: true }),
+        detail: reasons ? `enum skb_drop_reason has ${reasons.length} values` : NO_REASONS,
       });
     }
   }
@@ -93,12 +121,13 @@ export function runCheck(d: CheckDeps): CheckReport {
 
   const probes: ProbeReport[] = [];
   let maps: MapMemory | undefined;
-  if (native && missing.length === 0) {
+  if (native && !cannot) {
     for (const hook of HOOKS) {
       // the optional hooks are tried once, next to the first drop hook
       const t = native.createTracer({ only: hook, extras: hook === HOOKS[0] });
       try {
-        probes.push(...t.attach());
+        // check attaches nothing for long: a probe waiting for its module is said as such
+        probes.push(...t.attach().map((p) => (p.code === 'E_MODULE_NOT_LOADED' ? { ...p, why: `${p.why ?? ''} (stream and top attach it when it loads)` } : p)));
         const info = maps ? [] : t.mapInfo();
         if (info.length) maps = mapMemory(info, (d.cpus ?? possibleCpus)());
       } finally {
@@ -107,19 +136,23 @@ export function runCheck(d: CheckDeps): CheckReport {
     }
   } else {
     for (const hook of HOOKS) {
-      probes.push({ probe: 'kfree_skb', hook, state: 'unavailable', why: native ? 'not tried: missing permissions' : 'not tried: addon not loaded' });
+      const why = !native ? 'addon not loaded' : missing.length && cannot?.code === 'E_PERM' ? 'missing permissions' : 'this kernel cannot work (see below)';
+      probes.push({ probe: 'kfree_skb', hook, state: 'unavailable', why: `not tried: ${why}` });
     }
   }
   // an optional hook (neigh_create) attaching traces no drop: only a drop hook makes it ready
   const first = probes.find((p) => p.state === 'attached' && (HOOKS as readonly string[]).includes(p.hook));
   const ready = first !== undefined;
+  const noReasons = features.some((f) => f.name === 'drop reasons' && !f.ok && f.detail === NO_REASONS);
   return {
     kernel: d.kernel,
     features,
     probes,
     ...(maps ? { maps } : {}),
     ready,
-    verdict: ready ? `ready: droptrace will use ${first.hook}` : 'not ready: no drop probe can attach on this machine',
+    verdict: ready
+      ? `ready: droptrace will use ${first.hook}${noReasons ? ', without drop reasons (kinds from the drop location and hooks)' : ''}`
+      : `not ready: ${cannot ? cannot.line() : 'no drop probe can attach on this machine'}`,
   };
 }
 

@@ -24,6 +24,7 @@ import { loadNative } from './native/binding.js';
 import type { Hook } from './native/binding.js';
 import type { NicSelection } from './host/index.js';
 import { parseDuration } from './fleet/options.js';
+import { FilterGate, FILTER_HELP, filterOption } from './pipeline/filter/index.js';
 
 function seconds(flag: string) {
   return (v: string): number => {
@@ -110,6 +111,7 @@ interface StreamFlags {
   ringSize: number;
   backlog: number;
   hook?: Hook;
+  rules: boolean;
 }
 
 function liveFrom(flags: StreamFlags): LiveOptions {
@@ -120,6 +122,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
     ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
     ...(flags.hook ? { hook: flags.hook } : {}),
+    ...(flags.rules ? {} : { rules: false }),
     statsIntervalMs: flags.statsInterval * 1000,
     ringBytes: flags.ringSize * 1024 * 1024,
     backlogBytes: flags.backlog * 1024 * 1024,
@@ -151,6 +154,7 @@ interface TopFlags extends StreamFlags {
 async function top(flags: TopFlags, cmd: Command): Promise<number> {
   // live options given with --replay are a mistake the user should hear about
   const liveGiven = cmd.options.some((o) => !['replay', 'speed', 'groupBy', 'sort', 'filter'].includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+  filterOption(flags.filter);
   const { runTop } = await import('./tui/command.js');
   return runTop({
     ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
@@ -210,9 +214,11 @@ interface StreamCommandFlags extends StreamFlags {
   metrics?: string;
   nodeName?: string;
   metricsPodLimit: number;
+  filter?: string;
 }
 
 async function stream(flags: StreamCommandFlags): Promise<number> {
+  const filter = filterOption(flags.filter);
   const m = flags.metrics !== undefined ? await import('./sinks/metrics.js') : null;
   // the node's name in the start line and the metrics' node label: --node-name, else the node
   // whose pods are watched (--node), else $NODE_NAME or the host name
@@ -236,7 +242,8 @@ async function stream(flags: StreamCommandFlags): Promise<number> {
     ac.abort();
   });
   // metrics see every drop, also those a stalled reader costs the stream
-  const sinks: Sink[] = [out];
+  // --filter shapes the NDJSON only: metrics stay the node's exact totals (docs/ndjson.md)
+  const sinks: Sink[] = [filter ? { write: new FilterGate(filter, (l) => out.write(l)).emit } : out];
   if (metrics) sinks.push({ write: (line) => metrics.observe(line.type === 'stats' ? out.withStdoutLoss(line) : line) });
   if (health) sinks.push({ write: (line) => health.observe(line) });
   const onSignal = () => ac.abort();
@@ -313,6 +320,7 @@ function liveOptions(cmd: Command, statsDefault: number, backlogDefault = 64): C
     .addOption(new Option('--node <name>', 'whose pods to watch (default $NODE_NAME, else the host name)'))
     .addOption(new Option('--pod-rescan <seconds>', 'how often /proc and /var/log/pods are scanned for pods').argParser(seconds('--pod-rescan')).default(10))
     .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))
+    .addOption(new Option('--no-rules', 'do not name the firewall rule of netfilter_rule drops (no nft/iptables-save runs in their netns)'))
     .addOption(
       new Option('--pcap <file>', 'also write every detail event\'s packet headers (IP, TCP/UDP/ICMP, the DNS question) to this new pcapng file (mode 0600; never over an existing file), the drop kind in each packet comment'),
     )
@@ -349,6 +357,7 @@ Examples:
   droptrace stream                         NDJSON drop events on stdout until Ctrl-C
   droptrace stream --duration 10 | jq .    ten seconds of drops, pretty-printed
   droptrace stream --netns 4026532123      only drops in one network namespace
+  droptrace stream --filter 'kind=netfilter_rule and port=5301'   only matching drop lines
 
 Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.17+).`,
     );
@@ -366,6 +375,7 @@ Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and drop reasons (5.
     .addOption(
       new Option('--node-name <name>', 'this node\'s name in the start line and the node="..." label of every metric (default: --node, else $NODE_NAME, else the host name)').argParser(checkNodeName),
     )
+    .addOption(new Option('--filter <expr>', 'write only the drop lines that match (the language below); the stats lines count the rest'))
     .addOption(
       new Option('--metrics-pod-limit <n>', 'pods with their own label values in droptrace_drops_total; further pods count as pod="_overflow"')
         .argParser(count('--metrics-pod-limit'))
@@ -378,7 +388,8 @@ Lines: {"type":"start"} (probes attached; the ready signal), {"type":"drop"} per
 when repeats were folded), {"type":"stats"} every --stats-interval and once at the end with exact
 kernel counts and every lost event. Fields: docs/ndjson.md; JSON Schema: schema/ndjson.schema.json.
 With --prometheus URL: one {"type":"fleet_node"} line per node of the fleet (drops in --since by
-kind and pod, drops/s, table fill, NIC allowances), most drops per second first, then exit.`,
+kind and pod, drops/s, table fill, NIC allowances), most drops per second first, then exit.
+${FILTER_HELP}`,
     );
   fleetOptions(streamCmd);
   streamCmd.action((flags: StreamCommandFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('stream', flags, streamCmd) : noSince(flags).then(() => stream(flags))));
@@ -400,7 +411,7 @@ kind and pod, drops/s, table fill, NIC allowances), most drops per second first,
     )
     .addOption(new Option('--group-by <key>', 'group drops by').choices([...GROUP_BYS]))
     .addOption(new Option('--sort <order>', 'sort groups by').choices([...SORTS]))
-    .addOption(new Option('--filter <text>', 'start with this filter (pod:, ns:, kind:, reason:, ip:, dns: or a word)'));
+    .addOption(new Option('--filter <text>', 'start with this filter (the language of droptrace stream --filter: see droptrace stream --help)'));
   fleetOptions(topCmd);
   topCmd.action((flags: TopFlags & FleetFlags) => run(flags.prometheus !== undefined ? fleet('top', flags, topCmd) : noSince(flags).then(() => top(flags, topCmd))));
 

@@ -1,14 +1,15 @@
 /** `droptrace check` over the FakeTracer: which hook it would use, and that every tracer it tried is closed. */
 import { describe, expect, it } from 'vitest';
 import { formatCheck, runCheck } from '../src/check.js';
+import type { CheckDeps } from '../src/check.js';
 import type { ProbeReport, TracerOptions } from '../src/native/binding.js';
 import { FakeBinding } from './helpers/fake-tracer.js';
 
 const ALL_CAPS = (1n << 64n) - 1n;
 
-function check(probes: (o: TracerOptions) => ProbeReport[], caps = ALL_CAPS) {
+function check(probes: (o: TracerOptions) => ProbeReport[], caps = ALL_CAPS, extra: Partial<CheckDeps> = {}) {
   const fake = new FakeBinding({ batches: [], probes });
-  const report = runCheck({ native: () => fake, caps, kernel: '6.18.0-test', exists: () => true });
+  const report = runCheck({ native: () => fake, caps, kernel: '6.18.0-test', exists: () => true, assumeMissing: new Set(), ...extra });
   return { fake, report };
 }
 
@@ -38,11 +39,43 @@ describe('droptrace check', () => {
     ].slice(-4));
   });
 
+  it('a kernel without drop reasons (5.10-5.16) is ready, and check says what that costs', () => {
+    const fake = new FakeBinding({ batches: [], probes: (o) => [{ probe: 'kfree_skb', hook: o.only!, state: 'attached' }] });
+    fake.btfEnum = () => null;
+    const report = runCheck({ native: () => fake, caps: ALL_CAPS, kernel: '5.10.0-32-amd64', exists: () => true });
+    expect(report.ready).toBe(true);
+    expect(report.verdict).toBe('ready: droptrace will use tp_btf/kfree_skb, without drop reasons (kinds from the drop location and hooks)');
+    const line = formatCheck(report).split('\n').find((l) => l.includes('drop reasons'));
+    expect(line).toBe(
+      '  no    drop reasons   missing (kernel before 5.17): drops are classified by the place the kernel freed them and the hooks below, ' +
+        "each with a certainty (exact, likely, possible); `reason` is null, and drops the place does not explain are 'not_specified'",
+    );
+  });
+
   it('nothing attaches: not ready; without the capabilities nothing is tried', () => {
     const none = check((o) => [{ probe: 'kfree_skb', hook: o.only!, state: 'unavailable', why: 'verifier said no' }]);
     expect([none.report.ready, none.report.verdict]).toEqual([false, 'not ready: no drop probe can attach on this machine']);
     const noCaps = check(() => [], 0n);
     expect(noCaps.fake.tracers).toEqual([]);
     expect(noCaps.report.probes.map((p) => p.why)).toEqual(['not tried: missing permissions', 'not tried: missing permissions']);
+  });
+
+  it('a kernel that cannot work (no BTF, no ring buffer): the verdict is the line stream and top print, nothing is tried', () => {
+    const noBtf = check(() => [], ALL_CAPS, { exists: (p) => p !== '/sys/kernel/btf/vmlinux' });
+    expect(noBtf.fake.tracers).toEqual([]);
+    expect([noBtf.report.ready, noBtf.report.verdict]).toEqual([
+      false,
+      'not ready: cannot work on this kernel: missing kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y): droptrace needs Linux 5.10 or newer, built with BTF',
+    ]);
+    expect(noBtf.report.probes.map((p) => p.why)).toEqual(['not tried: this kernel cannot work (see below)', 'not tried: this kernel cannot work (see below)']);
+    const fake = new FakeBinding({ batches: [] });
+    fake.kernelFeatures = () => ({ ringbuf: false });
+    const old = runCheck({ native: () => fake, caps: ALL_CAPS, kernel: '5.4.0-test', exists: () => true, assumeMissing: new Set() });
+    expect(old.features.find((f) => f.name === 'ring buffer')).toEqual({ name: 'ring buffer', ok: false, detail: 'no BPF_MAP_TYPE_RINGBUF: needs kernel 5.8+' });
+    expect(old.verdict).toBe('not ready: cannot work on this kernel: missing the BPF ring buffer (Linux 5.8+): droptrace needs Linux 5.10 or newer, built with BTF');
+    expect(fake.tracers).toEqual([]);
+    // injected: the same through DROPTRACE_ASSUME_MISSING's set
+    const assumed = check(() => [], ALL_CAPS, { assumeMissing: new Set(['ringbuf']) });
+    expect(assumed.report.verdict).toBe(old.verdict);
   });
 });

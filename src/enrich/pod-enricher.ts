@@ -7,6 +7,7 @@
 import { timeMs } from '../pipeline/clock.js';
 import type { DropEvent } from '../pipeline/events.js';
 import type { PodIndex } from './pod-index.js';
+import { nameServicePod } from './service-pod.js';
 import type { Enricher } from './types.js';
 
 export interface PodMatchCounts {
@@ -36,6 +37,7 @@ export function podEnricher(index: PodIndex, opts: PodEnricherOptions = {}): Pod
     enrich(ev: DropEvent): void {
       let t = timeMs(ev.time);
       if (Number.isNaN(t)) t = now();
+      if (ev.service) nameServicePod(ev, index, t);
       if (ev.netns) {
         const r = index.byNetns(ev.netns, t);
         if (r !== undefined) {

@@ -2,10 +2,11 @@
 // The layout is written once, in probes/droptrace.h; bash scripts/setup.sh regenerates this file.
 
 // enum dt_const
-export const EVENT_VERSION = 3;
+export const EVENT_VERSION = 4;
 export const IFNAMSIZ = 16;
 export const REASON_SLOTS = 1024;
 export const PAYLOAD_MAX = 192;
+export const REASON_LOCATION_BIT = 31;
 
 /** enum dt_ct_flag (DT_CT_*) */
 export const CT_FLAG = {
@@ -34,6 +35,8 @@ export const MARTIAN_FLAG = {
   LOG_ALL: 1,
   LOG_DEV: 2,
   SOURCE_SEEN: 4,
+  ROUTE_EXDEV: 8,
+  ROUTE_EINVAL: 16,
   KNOWN: 128,
 } as const;
 
@@ -48,7 +51,7 @@ export const STAT = {
 } as const;
 
 /** sizeof(struct dt_event) */
-export const EVENT_SIZE = 120;
+export const EVENT_SIZE = 144;
 /** struct dt_event: [offset, size] of each field */
 export const EVENT_FIELDS = {
   key: [0, 52],
@@ -79,6 +82,11 @@ export const EVENT_FIELDS = {
   rp_filter: [87, 1],
   ifname: [88, 16],
   neigh_key: [104, 16],
+  dnat_daddr: [120, 16],
+  dnat_dport: [136, 2],
+  dnat_family: [138, 1],
+  dnat_ctinfo: [139, 1],
+  dnat_status: [140, 4],
 } as const;
 
 /** sizeof(struct dt_key) */
@@ -110,14 +118,17 @@ export const KEY_VAL_FIELDS = {
 } as const;
 
 /** sizeof(struct dt_recent) */
-export const RECENT_SIZE = 48;
+export const RECENT_SIZE = 64;
 /** struct dt_recent: [offset, size] of each field */
 export const RECENT_FIELDS = {
   neigh_fail_ns: [0, 8],
   ct_alloc_fail_ns: [8, 8],
   martian_src_ns: [16, 8],
-  neigh_entries: [24, 4],
-  neigh_family: [28, 1],
-  _pad: [29, 3],
-  neigh_key: [32, 16],
+  route_fail_ns: [24, 8],
+  neigh_entries: [32, 4],
+  neigh_family: [36, 1],
+  _pad: [37, 3],
+  neigh_key: [40, 16],
+  route_err: [56, 4],
+  _pad2: [60, 4],
 } as const;

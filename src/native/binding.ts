@@ -17,11 +17,21 @@ export const HOOKS: readonly Hook[] = ['tp_btf/kfree_skb', 'tracepoint/skb/kfree
 export interface ProbeReport {
   probe: string;
   hook: string;
-  state: 'attached' | 'unavailable' | 'standby';
+  /** waiting: its kernel function is in a module not loaded yet; the stream attaches it when it is (src/pipeline/late-probes.ts) */
+  state: 'attached' | 'unavailable' | 'standby' | 'waiting';
   why?: string;
-  /** why it is unavailable, as a code (E_BPF_LOAD, E_ATTACH, E_KSYM_MISSING ...; README "Error codes") */
+  /** why it is unavailable, as a code (E_BPF_LOAD, E_ATTACH, E_KSYM_MISSING, E_MODULE_NOT_LOADED ...; README "Error codes") */
   code?: string;
   errno?: number;
+  /** E_MODULE_NOT_LOADED: the module its kernel function is in (e.g. nf_conntrack) */
+  module?: string;
+}
+
+/** What droptrace cannot work without, probed by the addon (src/host/caps.ts names what is missing). */
+export interface KernelFeatures {
+  /** BPF_MAP_TYPE_RINGBUF (Linux 5.8+); null: the probe itself failed (ringbufErrno) */
+  ringbuf: boolean | null;
+  ringbufErrno?: number;
 }
 
 /** A BPF map of the loaded object as the kernel reports it; memlock is the kernel's own byte count. */
@@ -94,6 +104,11 @@ export interface TracerHandle {
   /** once per tracer: a second call throws E_ALREADY_ATTACHED */
   attach(): ProbeReport[];
   /**
+   * tries the named optional probes again (those with no hook attached, e.g. once the module
+   * they wait for is loaded); every probe's report, or [] once stopped (nothing attaches then)
+   */
+  retry(probes: string[]): ProbeReport[];
+  /**
    * onBatch gets one Buffer of raw records per wake-up; onEnd runs once after the last batch,
    * with an E_POLL error when reading the ring buffer failed (the poller has ended then)
    */
@@ -120,6 +135,7 @@ export interface NativeBinding {
   layout(): NativeLayout;
   btfEnum(name: string, file?: string): Array<[string, number]> | null;
   clocks(): ClockPair;
+  kernelFeatures(): KernelFeatures;
 }
 
 interface RawTracer extends Omit<TracerHandle, 'start'> {
@@ -131,6 +147,7 @@ interface RawAddon {
   layout(): NativeLayout;
   btfEnum(name: string, file?: string): Array<[string, number]> | null;
   clocks(): ClockPair;
+  kernelFeatures(): KernelFeatures;
 }
 
 export function packageRoot(): string {
@@ -224,6 +241,11 @@ function call<T>(f: () => T): T {
 export function wrapTracer(t: RawTracer): TracerHandle {
   return {
     attach: () => call(() => t.attach()),
+    retry: (probes) => {
+      // names reach C++ only checked: probe names are lower-case words
+      for (const p of probes) if (typeof p !== 'string' || !/^[a-z_]+$/.test(p)) throw new DroptraceError('E_ARGUMENT', 'usage', `bad probe name ${JSON.stringify(p)}`);
+      return call(() => t.retry(probes));
+    },
     start: (onBatch, onEnd) => call(() => t.start(onBatch, (err) => onEnd(err === undefined ? undefined : (fromNative(err) as DroptraceError)))),
     stop: () => call(() => t.stop()),
     readCounters: () => call(() => t.readCounters()),
@@ -255,6 +277,7 @@ export function loadNative(): NativeBinding {
     layout: () => addon.layout(),
     btfEnum: (name, file) => call(() => (file === undefined ? addon.btfEnum(name) : addon.btfEnum(name, file))),
     clocks: () => addon.clocks(),
+    kernelFeatures: () => call(() => addon.kernelFeatures()),
   };
   return cached;
 }

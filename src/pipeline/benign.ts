@@ -46,8 +46,14 @@ const RULES: Rule[] = [
   },
 ];
 
-/** Why a drop of this reason at this place is routine on a healthy node, or null. */
-export function benignWhy(reason: string, location: string): string | null {
-  for (const r of RULES) if (r.reason === reason && (r.at === undefined || r.at === location)) return r.why;
+/**
+ * Why a drop of this reason at this place is routine on a healthy node, or null. `reason` null
+ * (a kernel before drop reasons): only a rule tied to a place can tell, and there the kernel's
+ * reason would have been NOT_SPECIFIED.
+ */
+export function benignWhy(reason: string | null, location: string): string | null {
+  for (const r of RULES) {
+    if (r.at === undefined ? r.reason === reason : r.at === location && (reason ?? 'NOT_SPECIFIED') === r.reason) return r.why;
+  }
   return null;
 }

@@ -8,9 +8,18 @@ import { RESOLUTION_FAILED_UNREASONED, resolutionFailedWithoutReason } from './n
 
 export type Family = 'neigh' | 'conntrack' | 'netfilter' | 'martian' | 'other';
 
+/**
+ * How sure the classification is: `exact` the kernel said it (a drop reason, or a hook that
+ * saw the failure); `likely` inferred from signals next to the drop (a counter that rose, a
+ * place with one meaning, an address that is never valid); `possible` one of several meanings.
+ */
+export type Certainty = 'exact' | 'likely' | 'possible';
+
 export interface Classification {
   family: Family;
   kind: string;
+  /** absent: exact */
+  certainty?: Certainty;
   /** the signals that decided it, in words (conntrack and neigh kinds) */
   evidence?: string[];
 }
@@ -58,7 +67,7 @@ const isZeroNet = (ip: string | null) => ip !== null && ip.startsWith('0.');
  *   rule or conntrack itself dropped it);
  * - anything else: a rule.
  */
-function netfilter(ct: number): Classification {
+export function netfilterKind(ct: number): Classification {
   const ev: string[] = [];
   const has = (f: number) => (ct & f) !== 0;
   if (has(CT_FLAG.NO_BASELINE) && has(CT_FLAG.DROP_ROSE | CT_FLAG.INSERT_FAILED_ROSE | CT_FLAG.INVALID_ROSE)) {
@@ -111,7 +120,11 @@ export function classifyReadsFlowAt(reason: string, location: string, martianCon
 }
 
 export function classify(d: ClassifyInput): Classification {
-  if (d.reason === 'NETFILTER_DROP') return netfilter(d.ctFlags ?? 0);
+  if (d.reason === 'NETFILTER_DROP') {
+    // the reason says netfilter; which part of it, only the signals around it
+    const c = netfilterKind(d.ctFlags ?? 0);
+    return (d.ctFlags ?? 0) & CT_FLAG.ALLOC_FAILED ? c : { ...c, certainty: 'likely' };
+  }
   const direct = DIRECT[d.reason];
   if (direct) return direct;
   // Kernels before the IP_* drop reasons (6.1) say NOT_SPECIFIED for martians: a hook on
@@ -122,7 +135,7 @@ export function classify(d: ClassifyInput): Classification {
       return { family: 'martian', kind: 'martian_source', evidence: ['ip_handle_martian_source ran just before the drop'] };
     }
     if (d.location === 'ip_rcv_finish_core' && isMartianSource(d.src)) {
-      return { family: 'martian', kind: 'martian_source', evidence: ['dropped by the input route lookup (ip_rcv_finish_core)', `source ${d.src} is never valid`] };
+      return { family: 'martian', kind: 'martian_source', certainty: 'likely', evidence: ['dropped by the input route lookup (ip_rcv_finish_core)', `source ${d.src} is never valid`] };
     }
   }
   switch (d.reason) {

@@ -4,8 +4,10 @@
  */
 import { EVENT_FIELDS as FIELDS, EVENT_SIZE, EVENT_VERSION, FLAG, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX } from '../gen/record.js';
 import { ipv4, ipv6, TextCache } from './addr.js';
+import { isLocationKey, locationOfKey } from './classify-location.js';
 import { keyString } from './keytable.js';
 import { KEY_ENTRY_SIZE } from './layout.js';
+import { dnatOf } from './service.js';
 
 export const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'icmpv6'> = {
   6: 'tcp',
@@ -42,7 +44,7 @@ export interface RawDrop {
   icmpCode: number | null;
   pktLen: number;
   flags: number;
-  /** 1 tp_btf, 2 classic tracepoint */
+  /** 1 tp_btf, 2 classic tracepoint, 3 tp_btf without a reason argument (before 5.17) */
   probe: number;
   /** conntrack state of a NETFILTER_DROP (CT_FLAG) */
   ctFlags: number;
@@ -51,6 +53,8 @@ export interface RawDrop {
   rpFilter: number;
   /** NEIGH_CREATEFAIL: the failed neighbour entry, when a neigh hook saw it */
   neigh: { family: number; entries: number; key: string } | null;
+  /** the skb's conntrack entry had its destination NATed: the destination before (a Service) */
+  service: DnatOrigin | null;
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
   /**
@@ -60,6 +64,15 @@ export interface RawDrop {
    */
   record: Uint8Array | null;
   at: number;
+}
+
+/** The original direction's destination of a DNATed conntrack entry (src/pipeline/service.ts). */
+export interface DnatOrigin {
+  ip: string;
+  /** null for a protocol without ports */
+  port: number | null;
+  /** the packet went the reply way (from the backend) */
+  reply: boolean;
 }
 
 export interface DecodeResult {
@@ -155,6 +168,7 @@ export class Decoder {
       martianConf: v.getUint8(off + FIELDS.martian_conf[0]),
       rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
       neigh: v.getUint8(off + FIELDS.neigh_family[0]) === 0 ? null : neighOf(buf, v, off),
+      service: v.getUint8(off + FIELDS.dnat_family[0]) === 0 ? null : dnatOf(buf, v, off, l4),
       payload: v.getUint16(off + FIELDS.payload_len[0], true) === 0 ? null : payloadOf(buf, v, off),
       record: buf,
       at: off,
@@ -254,10 +268,12 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
   const hasIp = ipv === 4 || ipv === 6;
   const hasPorts = hasIp && (l4 === 6 || l4 === 17);
   const fmt = ipv === 4 ? ipv4 : ipv6;
+  // without drop reasons the key's reason is the place (probes/droptrace.h)
+  const placed = isLocationKey(reason);
   return {
     monoDeltaNs: 0,
-    location: 0n,
-    locationLow: 0,
+    location: placed ? locationOfKey(reason) : 0n,
+    locationLow: placed ? reason | 0 : 0,
     reason,
     netns,
     ifindex,
@@ -277,6 +293,7 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
     martianConf: 0,
     rpFilter: 0,
     neigh: null,
+    service: null,
     payload: null,
     record: null,
     at: 0,

@@ -4,9 +4,12 @@
  */
 import { benignWhy } from './benign.js';
 import { classify, classifyReadsFlowAt } from './classify.js';
-import type { Classification, Family } from './classify.js';
+import type { Certainty, Classification, Family } from './classify.js';
+import { classifyByLocation, isLocationKey, locationReadsDrop } from './classify-location.js';
 import type { DropTime, LineTime, WallClock } from './clock.js';
 import type { CountersLine } from '../host/counters-line.js';
+import type { DropRule } from '../host/rules/types.js';
+import type { RulesStats } from '../host/rules/stage.js';
 import { parseDnsQuestion } from './dns.js';
 import { explain, explainReads } from './explain.js';
 import { FLAGS } from './layout.js';
@@ -19,6 +22,8 @@ import { KeyTable } from './keytable.js';
 import { NeighPressure, neighTableOf } from './neigh-pressure.js';
 import type { NeighOverflow } from './neigh-pressure.js';
 import type { ReasonNames } from './reasons.js';
+import { serviceClause, serviceRef } from './service.js';
+import type { ServiceRef } from './service.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -44,7 +49,8 @@ export interface DropEvent {
   time: LineTime;
   family: Family;
   kind: string;
-  reason: string;
+  /** null: this kernel's kfree_skb gives no reason (before 5.17) */
+  reason: string | null;
   location: string;
   netns: number;
   ifname: string;
@@ -56,6 +62,8 @@ export interface DropEvent {
   explain: string;
   /** the knob or the next step, with current values */
   hint: string;
+  /** how sure family/kind are (src/pipeline/classify.ts) */
+  certainty?: Certainty;
   /** the signals that decided a conntrack kind */
   evidence?: string[];
   neigh?: NeighDetail;
@@ -68,9 +76,13 @@ export interface DropEvent {
   /** DNS question of a dropped query (UDP/TCP port 53) */
   dns?: { name: string; type: string; id: number; response: boolean } | null;
   last_time?: DropTime | string;
+  /** the destination before DNAT (a Service's ClusterIP and port); `flow` holds the translated one */
+  service?: ServiceRef;
   /** true: the packet ended (or its headers were not in the readable part) before the
    * headers the flow needs; `flow` holds only what it had */
   truncated?: true;
+  /** netfilter_rule drops: the rule that dropped it, from its netns's rule counters (src/host/rules) */
+  rule?: DropRule;
   /** a drop every healthy node makes (src/pipeline/benign.ts), and why */
   benign?: true;
   benign_why?: string;
@@ -83,7 +95,9 @@ export interface StartLine {
   version: string;
   node: string;
   kernel: string;
-  filter: { netns: number | null };
+  /** expr: the --filter text, only when one was given */
+  filter: { netns: number | null; expr?: string };
+  /** every hook tried: attached, standby, unavailable, or waiting (for its module: see the stats line's probes) */
   probes: Array<{ probe: string; hook: string; state: string; why?: string }>;
   /** pod attribution sources: "file (3 pods), discovery, api (...)", or "none" */
   attribution: string;
@@ -102,6 +116,8 @@ export interface StatsLine {
   /** stdout: drops whose lines a stalled stdout reader cost (droptrace stream only) */
   lost: { ring_buffer: number; userspace: number; stdout?: number; total: number };
   decode_errors: number;
+  /** --filter: drops (sum of count) in the drop lines the filter left out; only with a filter */
+  filtered?: number;
   enrichment_failures: number;
   /** host samples that failed (counters lines not written) */
   counters_failures: number;
@@ -109,6 +125,13 @@ export interface StatsLine {
   failures?: number;
   /** --pcap: packets and bytes written, packets not written past --pcap-max */
   pcap?: { packets: number; bytes: number; skipped: number; limit_reached: boolean };
+  /** rule attribution of netfilter_rule drops (src/host/rules/stage.ts), when it runs */
+  rules?: RulesStats;
+  /**
+   * each probe now: attached (its hook), waiting (for a module: attached when it loads, in a
+   * stats line of its own) or unavailable (always written by this version of a live stream)
+   */
+  probes?: Array<{ probe: string; state: 'attached' | 'waiting' | 'unavailable'; hook?: string; why?: string }>;
   kernel: {
     drops: number;
     suppressed: number;
@@ -150,7 +173,7 @@ interface Description {
   locationAddr: bigint;
   ctFlags: number;
   martianConf: number;
-  reason: string;
+  reason: string | null;
   location: string;
   /** null: classify() reads the flow for this reason at this place */
   c: Classification | null;
@@ -161,6 +184,12 @@ interface Description {
   byNetns: Map<number, Explanation> | null;
   /** why drops of this reason at this place are routine, or null */
   benign: string | null;
+}
+
+/** With a drop reason, classify(); without (before 5.17), by the place (src/pipeline/classify-location.ts). */
+function classifyDrop(reason: string | null, location: string, d: RawDrop): Classification {
+  if (reason !== null) return classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
+  return classifyByLocation({ location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf, rpFilter: d.rpFilter, neighFailed: d.neigh !== null });
 }
 
 /** Slots of the description cache, and how many places a description may take (a miss only costs building one again). */
@@ -202,9 +231,11 @@ export class EventBuilder {
       }
       if (hit.reasonNum === d.reason && hit.locationAddr === d.location && hit.ctFlags === d.ctFlags && hit.martianConf === d.martianConf) return hit;
     }
-    const reason = this.reasons.name(d.reason);
+    // a kernel without drop reasons puts the place in the key's reason (isLocationKey)
+    const reason = this.reasons.present || !isLocationKey(d.reason) ? this.reasons.name(d.reason) : null;
     const location = this.symbols.lookup(d.location);
-    const c = classifyReadsFlowAt(reason, location, d.martianConf) ? null : classify({ reason, location, src: null, dst: null, ctFlags: d.ctFlags, martianConf: d.martianConf });
+    const perDrop = reason === null ? locationReadsDrop(location) : classifyReadsFlowAt(reason, location, d.martianConf);
+    const c = perDrop ? null : classifyDrop(reason, location, d);
     const reads = c ? explainReads(c.kind) : 'sysctl';
     const desc: Description = {
       reasonNum: d.reason,
@@ -252,7 +283,7 @@ export class EventBuilder {
   private make(d: RawDrop, countFailures: boolean): DropEvent {
     const desc = this.description(d);
     const { reason, location } = desc;
-    const c = desc.c ?? classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
+    const c = desc.c ?? classifyDrop(reason, location, d);
     let overflow: NeighOverflow | undefined;
     if (c.kind === 'neigh_table_full') this.neighPressure.noteFull(d.netns, neighTableOf(d));
     else if (c.kind === 'neigh_resolution_failed') overflow = this.neighPressure.recent(d.netns, neighTableOf(d));
@@ -272,6 +303,7 @@ export class EventBuilder {
       count: 1,
       explain: x.explain,
       hint: x.hint,
+      certainty: c.certainty ?? 'exact',
       // every field set later is here from the start, in the order lines have always had them:
       // setting one changes no object's shape, and JSON leaves out those still undefined
       evidence: undefined,
@@ -282,20 +314,22 @@ export class EventBuilder {
       last_time: undefined,
       pod_match: undefined,
       truncated: undefined,
+      service: undefined,
       benign: undefined,
       benign_why: undefined,
     };
     if (d.flags & FLAGS.TRUNCATED) ev.truncated = true;
     if (c.evidence) ev.evidence = c.evidence;
+    const svc = d.service ? serviceClause(d.service, d) : '';
+    if (d.service) ev.service = serviceRef(d.service);
     const dnsBytes = dnsPayload(d);
+    const q = dnsBytes ? parseDnsQuestion(dnsBytes, d.l4Proto === 6) : undefined;
     if (dnsBytes) {
-      const q = parseDnsQuestion(dnsBytes, d.l4Proto === 6);
       if (!q && countFailures) this.dnsFailures++;
       ev.dns = q;
-      if (q) {
-        ev.explain = `DNS ${q.response ? 'answer' : 'query'} for ${q.name} (${q.type}) dropped: ${ev.explain}`;
-      }
     }
+    if (q) ev.explain = `DNS ${q.response ? 'answer' : 'query'} for ${q.name} (${q.type})${svc && ' ' + svc} dropped: ${ev.explain}`;
+    else if (svc) ev.explain = `packet ${svc} dropped: ${ev.explain}`;
     if (x.neigh) ev.neigh = x.neigh;
     if (x.martian) ev.martian = x.martian;
     if (x.conntrack) ev.conntrack = { nf_conntrack_max: x.conntrack.nf_conntrack_max };
@@ -328,7 +362,7 @@ export class EventBuilder {
       // the kernel's key (reason, netns, device, flow) and what else tells drops apart
       while (at >= 0) {
         const f = firstDrop[at]!;
-        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key) break;
+        if (f.locationLow === d.locationLow && f.ctFlags === d.ctFlags && f.neigh?.key === d.neigh?.key && f.service?.ip === d.service?.ip && f.service?.port === d.service?.port) break;
         at = sameKey[at]!;
       }
       if (at >= 0) {

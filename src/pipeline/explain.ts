@@ -8,6 +8,7 @@ import type { Classification } from './classify.js';
 import type { RawDrop } from './decode.js';
 import { MARTIAN_FLAG } from '../gen/record.js';
 import type { NeighOverflow } from './neigh-pressure.js';
+import type { DropRule } from '../host/rules/types.js';
 
 export type SysctlReader = (key: string) => number | null;
 
@@ -98,10 +99,11 @@ export function explainReads(kind: string): 'none' | 'netns' | 'drop' | 'sysctl'
   return 'none';
 }
 
+/** `reason` null: the kernel gives none (before 5.17) */
 export function explain(
   c: Classification,
   d: RawDrop,
-  reason: string,
+  reason: string | null,
   sysctl: SysctlReader,
   location = 'the kernel',
   overflow?: NeighOverflow,
@@ -193,7 +195,7 @@ export function explain(
       }
       const which = c.kind === 'martian_source' ? `source ${src}` : `destination ${dst}`;
       return {
-        explain: `martian packet on ${dev}: ${which} cannot be valid there (${reason}).${logged}`,
+        explain: `martian packet on ${dev}: ${which} cannot be valid there (${reason ?? `freed in ${location}`}).${logged}`,
         hint:
           c.kind === 'martian_source'
             ? `find who sends from ${src} (spoofing, a misconfigured NAT or a bridge loop); net.ipv4.conf.all.log_martians=1 makes the kernel log these`
@@ -201,6 +203,12 @@ export function explain(
         martian: m,
       };
     }
+  }
+  if (reason === null) {
+    return {
+      explain: `the kernel dropped the packet in ${location}${c.kind === 'not_specified' ? '' : ` (${c.kind.replaceAll('_', ' ')}, going by the place)`}; this kernel gives no drop reason`,
+      hint: `the source of ${location} in this kernel says why; Linux 5.17 and newer name the reason`,
+    };
   }
   return {
     explain: `the kernel dropped the packet in ${location} with reason ${reason}`,
@@ -227,4 +235,22 @@ function neighOverflowed(n: NeighDetail, o: NeighOverflow, dst: string, asked: s
       `or cut the number of neighbours on this node (ip -s neigh; cat /proc/net/stat/${n.table})`,
     neigh: { ...n, overflow: o },
   };
+}
+
+/** The explain line of a rule drop whose rule was found (src/host/rules/stage.ts). */
+export function ruleSentence(r: DropRule): string {
+  const where = r.backend === 'iptables-legacy' ? `iptables (legacy) ${r.family} ${r.table} ${r.chain}` : `${r.family} ${r.table} ${r.chain}`;
+  const text = r.text !== null ? `: '${r.text}'` : r.handle !== null ? ` (handle ${r.handle})` : '';
+  const comment = r.comment !== null ? ` (comment: ${r.comment})` : '';
+  const sure = r.certainty === 'exact' ? '' : `; ${r.certainty}: ${r.candidates} rule${r.candidates === 1 ? '' : 's'} could have matched`;
+  return `dropped by rule #${r.position} in ${where}${text}${comment}${sure}`;
+}
+
+/** Where to look at that rule, in that netns. */
+export function ruleHint(r: DropRule, netns: number): string {
+  const look =
+    r.backend === 'iptables-legacy'
+      ? `${r.family === 'ip6' ? 'ip6tables' : 'iptables'}-legacy -t ${r.table} -L ${r.chain} -v -n --line-numbers`
+      : `nft -a list chain ${r.family} ${r.table} ${r.chain}${r.handle !== null ? ` (handle ${r.handle})` : ''}`;
+  return `in netns ${netns}: ${look}; its counters show how often it matched`;
 }

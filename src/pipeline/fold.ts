@@ -113,6 +113,7 @@ function blank(): DropEvent {
     count: 0,
     explain: '',
     hint: '',
+    certainty: undefined,
     evidence: undefined,
     dns: undefined,
     neigh: undefined,
@@ -153,6 +154,11 @@ export class Folder {
   private readonly lostKeys = new KeyTable(1024);
   private lostCounts: number[] = [];
   private lostUsed: Uint8Array = new Uint8Array(1024);
+  /** keys whose growth the last reconcile held back (waitFor), and the ones this one holds */
+  private deferredLast = new KeyTable(64);
+  private deferredNext = new KeyTable(64);
+  /** drops the last reconcile held back, folded by the next */
+  private deferredSum = 0;
   /** for keys with no delivered event of their own: their siblings' (src/pipeline/siblings.ts) */
   readonly siblings: SiblingTemplates;
 
@@ -186,6 +192,7 @@ export class Folder {
     d.netns = ev.netns;
     d.ifname = ev.ifname;
     d.ifindex = ev.ifindex;
+    d.certainty = ev.certainty;
     d.evidence = ev.evidence;
     d.neigh = ev.neigh;
     d.conntrack = ev.conntrack;
@@ -265,9 +272,12 @@ export class Folder {
    * builds the event of a key no kept delivered event describes, from the key
    * (KeyCount.flowRecord, given a sibling's place and device when there is one).
    */
-  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: LineTime, emit?: (ev: DropEvent) => void, lost: readonly KeyCount[] = []): DropEvent[] {
+  reconcile(keys: Iterable<KeyCount>, describe: (raw: RawDrop) => DropEvent, time: LineTime, emit?: (ev: DropEvent) => void, lost: readonly KeyCount[] = [], defer = false): DropEvent[] {
     const out: DropEvent[] = [];
     const { folded, foldedCounts, next, nextCounts, lostKeys } = this;
+    const deferredNow = this.deferredNext;
+    deferredNow.clear();
+    this.deferredSum = 0;
     next.clear();
     lostKeys.clear();
     if (this.lostUsed.length < lost.length) this.lostUsed = new Uint8Array(lost.length * 2);
@@ -292,9 +302,16 @@ export class Folder {
       // lost that way, or before an eviction, is what settle() finds unfolded.)
       if (k.suppressed < done) done = 0;
       let delta = k.suppressed - done;
+      const l = lostKeys.size > 0 ? lostKeys.get(k.bytes, k.at) : -1;
+      if (defer && delta > 0 && l < 0 && this.waitFor(k)) {
+        // its folded count stays where it was: the growth is folded at the next reconcile
+        nextCounts[next.add(k.bytes, k.at)] = done;
+        deferredNow.add(k.bytes, k.at);
+        this.deferredSum += delta;
+        continue;
+      }
       if (k.suppressed > 0) nextCounts[next.add(k.bytes, k.at)] = k.suppressed;
       if (delta > 0) this.kernelFolded += delta;
-      const l = lostKeys.size > 0 ? lostKeys.get(k.bytes, k.at) : -1;
       if (l >= 0 && used[l] === 0) {
         used[l] = 1;
         delta += this.lostCounts[l]!;
@@ -312,7 +329,23 @@ export class Folder {
     this.foldedCounts = nextCounts;
     this.next = folded;
     this.nextCounts = foldedCounts;
+    this.deferredNext = this.deferredLast;
+    this.deferredLast = deferredNow;
     return out;
+  }
+
+  /**
+   * A key to fold at the next reconcile rather than now: the kernel sent it a detail event
+   * (count > suppressed) that has not reached us yet (nothing describes the key, and no sibling
+   * lends it a place), so folding it now would write a line at no place on no device. The
+   * event is in the ring buffer or the hand-off queue; a second miss folds it as it is (the
+   * event was lost, and the addon's lost count says so), as does the last reconcile.
+   */
+  private waitFor(k: KeyCount): boolean {
+    if (k.count <= k.suppressed) return false;
+    if (this.current.slots.get(k.bytes, k.at) >= 0 || this.older.slots.get(k.bytes, k.at) >= 0) return false;
+    if (this.siblings.has(k.flowRecord, k.bytes, k.at)) return false;
+    return this.deferredLast.size === 0 || this.deferredLast.get(k.bytes, k.at) < 0;
   }
 
   /**
@@ -325,7 +358,8 @@ export class Folder {
    * the last reconcile, when nothing is attached any more.
    */
   settle(held: number): void {
-    const gone = held - this.kernelFolded;
+    // growth held for the next reconcile (waitFor) is not gone
+    const gone = held - this.kernelFolded - this.deferredSum;
     if (gone > this.kernelUnfolded) this.kernelUnfolded = gone;
   }
 

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
-import { effectiveCaps, missingTracingCaps } from '../host/caps.js';
+import { assumedMissing, cannotWork, effectiveCaps, kernelNeeds } from '../host/caps.js';
 import { DroptraceError } from '../errors.js';
 import type { Enricher } from '../enrich/types.js';
 import type { StreamLine } from './events.js';
@@ -21,6 +21,9 @@ import type { PcapOptions } from '../sinks/pcap.js';
 import { runStream } from './stream.js';
 import type { StreamTotals } from './stream.js';
 import type { WorkBudget } from './shed.js';
+import { nodeHostIo } from '../host/io.js';
+import { RuleReader } from '../host/rules/reader.js';
+import { RuleStage } from '../host/rules/stage.js';
 
 export const VERSION = (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -53,15 +56,15 @@ export interface LiveOptions {
   budget?: WorkBudget;
   /** false: no last fold, host sample or final stats line after a stop (runStream's) */
   finalLines?: boolean;
+  /** false: netfilter_rule drops are not given their rule (no nft/iptables runs) */
+  rules?: boolean;
 }
 
+/** Capabilities, kernel BTF and the BPF ring buffer: without them, one line (src/host/caps.ts cannotWork). */
 export function requireTracingCaps(): void {
-  const missing = missingTracingCaps(effectiveCaps());
-  if (missing.length) {
-    throw new DroptraceError('E_PERM', 'permissions', `missing capabilities ${missing.join(', ')}: droptrace loads BPF programs`, {
-      hint: 'run as root, or grant CAP_BPF and CAP_PERFMON',
-    });
-  }
+  const needs = kernelNeeds({ caps: effectiveCaps(), exists: existsSync, ringbuf: () => loadNative().kernelFeatures().ringbuf, missing: assumedMissing() });
+  const cannot = cannotWork(needs);
+  if (cannot) throw cannot;
 }
 
 export function kernelReasons(btfPath = '/sys/kernel/btf/vmlinux'): ReasonNames {
@@ -70,13 +73,8 @@ export function kernelReasons(btfPath = '/sys/kernel/btf/vmlinux'): ReasonNames 
       hint: 'droptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y, Linux 5.8 or newer',
     });
   }
-  const names = ReasonNames.fromKernel((n) => loadNative().btfEnum(n));
-  if (!names) {
-    throw new DroptraceError('E_NO_REASONS', 'kernel', 'this kernel has no enum skb_drop_reason in its BTF', {
-      hint: 'drop reasons need Linux 5.17 or newer',
-    });
-  }
-  return names;
+  // before 5.17: no reasons, drops are classified by their place (src/pipeline/classify-location.ts)
+  return ReasonNames.fromKernel((n) => loadNative().btfEnum(n)) ?? ReasonNames.none();
 }
 
 export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => void, signal: AbortSignal): Promise<StreamTotals> {
@@ -88,6 +86,8 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
   // Bad input (a pods file, a kubeconfig) fails here, before anything is attached.
   const pods = o.pods ? await startPodAttribution(o.pods) : null;
   let pcap: PcapSink | undefined;
+  const reader = o.rules === false ? null : new RuleReader(nodeHostIo());
+  const rules = reader ? new RuleStage({ snapshot: (n) => reader.read(n), forget: (n) => reader.forget(n) }) : null;
   try {
     pcap = o.pcap ? new PcapSink(o.pcap) : undefined;
     return await runStream({
@@ -114,6 +114,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
       signal,
       ...(o.budget ? { budget: o.budget } : {}),
       ...(o.finalLines === false ? { finalLines: false } : {}),
+      ...(rules ? { rules } : {}),
     });
   } finally {
     pcap?.close();

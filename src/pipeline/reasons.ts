@@ -24,8 +24,22 @@ export class ReasonNames {
     return entries ? new ReasonNames(entries) : null;
   }
 
+  /**
+   * A kernel without drop reasons (before 5.17): drops carry their place instead
+   * (src/pipeline/classify-location.ts), and the per-reason count has one entry, NO_REASON.
+   */
+  static none(): ReasonNames {
+    const r = new ReasonNames([]);
+    r.present = false;
+    return r;
+  }
+
+  /** false: the kernel has no enum skb_drop_reason */
+  present = true;
+
   /** The tracepoint's own spelling: `NETFILTER_DROP`; unknown numbers say so. */
   name(value: number): string {
+    if (!this.present) return 'NO_REASON';
     return this.names.get(value) ?? `UNKNOWN_${value}`;
   }
 

@@ -97,6 +97,7 @@ export class ShedLedger {
 export function withShed(tracer: TracerHandle, ledger: ShedLedger): TracerHandle {
   return {
     attach: () => tracer.attach(),
+    retry: (probes) => tracer.retry(probes),
     start: (onBatch, onEnd) => tracer.start(onBatch, onEnd),
     stop: () => tracer.stop(),
     readCounters: (): KernelCounters => {

@@ -120,6 +120,12 @@ export class SiblingTemplates {
     this.pod[s] = ev.pod_match === 'netns' ? ev.pod : null;
   }
 
+  /** Whether fill() would find a sibling for this key. */
+  has(raw: RawDrop, key: Uint8Array, at: number): boolean {
+    const proto = (key[at + KEY_FIELDS.ip_version[0]]! << 8) | key[at + KEY_FIELDS.l4_proto[0]]!;
+    return this.find(groupHash(raw.reason, raw.netns, raw.ifindex, proto, this.mask), raw.reason, raw.netns, raw.ifindex, proto) >= 0;
+  }
+
   /**
    * The drop a key with no delivered event of its own is described from: `raw` (its
    * KeyCount.flowRecord; the key's bytes at `at` in `key`) given its sibling's place, device

@@ -14,6 +14,8 @@ export interface StatsSources {
   countersFailures(): number;
   failures(): number;
   pcap?: () => NonNullable<StatsLine['pcap']>;
+  /** each probe's state now (late-probes.ts probeStates) */
+  probes?: () => NonNullable<StatsLine['probes']>;
 }
 
 export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSources, time: string, final: boolean): StatsLine {
@@ -47,5 +49,6 @@ export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSo
     },
   };
   if (s.pcap) line.pcap = s.pcap();
+  if (s.probes) line.probes = s.probes();
   return line;
 }

@@ -17,6 +17,7 @@ import type { SysctlReader } from './explain.js';
 import type { CountersLine, StartLine, StatsLine, StreamLine } from './events.js';
 import { Folder } from './fold.js';
 import type { Symbolizer } from './kallsyms.js';
+import { LateProbes, probeStates } from './late-probes.js';
 import { layoutMismatches } from './layout.js';
 import { reconcile } from './reconcile.js';
 import { statsLine } from './stats.js';
@@ -24,6 +25,7 @@ import type { KernelCounters, NativeBinding, ProbeReport, TracerError, TracerOpt
 import type { ReasonNames } from './reasons.js';
 import { handleWithin, ShedLedger, withShed } from './shed.js';
 import type { WorkBudget } from './shed.js';
+import type { RuleStage } from '../host/rules/stage.js';
 
 export interface StreamMeta {
   version: string;
@@ -73,7 +75,13 @@ export interface StreamOptions {
    * at once, without the last fold, host sample and final stats line.
    */
   finalLines?: boolean;
+  /** names the rule of netfilter_rule drops (src/host/rules): holds their lines until a snapshot of their netns's rules */
+  rules?: RuleStage;
   now?: () => Date;
+  /** live module names, for probes waiting for their module (default: /proc/modules) */
+  modules?: () => Set<string>;
+  /** how often the modules are read while a probe waits (default late-probes.ts MODULE_POLL_MS) */
+  modulePollMs?: number;
 }
 
 export interface StreamTotals {
@@ -167,6 +175,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     });
   }
   const now = o.now ?? (() => new Date());
+  // drop lines pass the rule stage (rule drops wait there for their netns's rule counters)
+  const emit = o.rules ? o.rules.wrap(o.emit) : o.emit;
   const clock = new WallClock(o.native.clocks());
   const builder = new EventBuilder(o.reasons, o.symbols, clock, o.sysctl ?? cachedSysctl());
   const folder = new Folder();
@@ -176,7 +186,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     builder,
     folder,
     enrich,
-    emit: o.emit,
+    emit,
     ...(o.tap ? { tap: o.tap } : {}),
   });
   const counters = new CountersStage(o.sampleCounters, (l) => {
@@ -190,18 +200,28 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   // shed records are the tracer's userspace loss to the reconcile and the stats line
   const ledger = o.budget ? new ShedLedger() : null;
   const tracer = ledger ? withShed(native, ledger) : native;
+  let late: LateProbes | null = null;
 
   try {
-    const probes = tracer.attach();
-    if (!probes.some((p) => p.state === 'attached')) throw attachError(probes);
+    const attached = tracer.attach();
+    if (!attached.some((p) => p.state === 'attached')) throw attachError(attached);
 
-    const fold = () =>
-      reconcile(tracer, folder, builder, now(), (ev) => {
-        enrich.run(ev);
-        o.emit(ev);
-      });
+    // a periodic fold may leave a key whose own detail event is still in flight to the next
+    // one (Folder.waitFor); the last fold, after the drain, folds everything
+    const fold = (last = false) =>
+      reconcile(
+        tracer,
+        folder,
+        builder,
+        now(),
+        (ev) => {
+          enrich.run(ev);
+          emit(ev);
+        },
+        !last,
+      );
     const tap = o.tap;
-    const stats = (final: boolean) =>
+    const stats = (final: boolean) => withRules(
       statsLine(
         tracer,
         o.reasons,
@@ -214,11 +234,21 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           countersFailures: () => counters.failures,
           failures: () => failures,
           ...(tap?.stats ? { pcap: () => tap.stats!() } : {}),
+          probes: () => probeStates(late!.reports),
         },
         now().toISOString(),
         final,
-      );
+      ), o.rules);
 
+    // a probe waiting for its module attaches when it loads; that moment gets a stats line
+    let probesChanged = () => {};
+    late = new LateProbes(attached, {
+      retry: (names) => tracer.retry(names),
+      onChange: () => probesChanged(),
+      ...(o.modules ? { modules: o.modules } : {}),
+      ...(o.modulePollMs !== undefined ? { intervalMs: o.modulePollMs } : {}),
+    });
+    const probes = [...late.reports];
     const start: StartLine = {
       type: 'start',
       schema: SCHEMA_VERSION,
@@ -239,6 +269,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
       const stop = () => {
         if (stopping) return;
         stopping = true;
+        late!.stop();
         for (const t of timers) clearInterval(t);
         o.signal.removeEventListener('abort', stop);
         tracer.stop();
@@ -279,22 +310,35 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           }),
           o.statsIntervalMs,
         ),
-        setInterval(guarded(fold), o.foldIntervalMs ?? 1000),
+        setInterval(
+          guarded(() => fold()),
+          o.foldIntervalMs ?? 1000,
+        ),
       );
       if (o.sampleCounters && o.countersIntervalMs) timers.push(setInterval(counters.tick, o.countersIntervalMs));
+      probesChanged = guarded(() => o.emit(stats(false)));
+      late!.start();
       if (o.durationMs !== undefined) timers.push(setTimeout(stop, o.durationMs));
       if (o.signal.aborted) stop();
       else o.signal.addEventListener('abort', stop);
     });
 
     // detached and drained: the kernel's counts are final
-    if (o.finalLines === false) counters.abandon();
-    else {
+    if (o.finalLines === false) {
+      counters.abandon();
+      o.rules?.abandon();
+    } else {
       try {
-        fold();
+        fold(true);
       } catch (e) {
         failures++;
         failure ??= batchFailure(e);
+      }
+      await o.rules?.finish();
+      // a held line's emit that threw (on a timer's turn, where nobody catches it) fails the stream like a batch's throw
+      if (o.rules?.failure) {
+        failures++;
+        failure ??= batchFailure(o.rules.failure);
       }
       await counters.finish();
       o.emit(stats(true));
@@ -302,6 +346,13 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     if (failure) throw failure;
     return { events: batches.events, decodeErrors: batches.decodeErrors, counters: tracer.readCounters() };
   } finally {
+    o.rules?.abandon();
+    late?.stop();
     tracer.close();
   }
+}
+
+function withRules(line: StatsLine, rules: RuleStage | undefined): StatsLine {
+  if (rules) line.rules = { ...rules.stats };
+  return line;
 }

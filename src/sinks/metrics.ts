@@ -32,6 +32,8 @@ export interface MetricsOptions {
   podIdleMs?: number;
   /** distinct conntrack netns with their own `netns` label value (default 500) */
   netnsLimit?: number;
+  /** distinct firewall rules with their own `rule` label value (default 200; idle ones give theirs up like pods) */
+  ruleLimit?: number;
   /** also export process_* and nodejs_* metrics (RSS, fds, event loop lag); default true */
   processMetrics?: boolean;
   /** monotonic milliseconds, for pod idleness (tests) */
@@ -41,6 +43,7 @@ export interface MetricsOptions {
 const DEFAULT_POD_LIMIT = 500;
 const DEFAULT_POD_IDLE_MS = 3_600_000;
 const DEFAULT_NETNS_LIMIT = 500;
+const DEFAULT_RULE_LIMIT = 200;
 
 type DropLabels = 'family' | 'kind' | 'reason' | 'namespace' | 'pod';
 
@@ -87,6 +90,9 @@ export class DropMetrics {
   private readonly kernelDrops: Counter;
   private readonly observeErrors: Counter;
   private readonly scrapesRefused: Counter;
+  /** netfilter_rule drops by the rule named (its comment, else its chain): src/host/rules */
+  private readonly ruleDrops: Counter<'rule'>;
+  private readonly ruleSlots: Slots<string>;
 
   constructor(opts: MetricsOptions = {}) {
     this.nowMs = opts.nowMs ?? (() => performance.now());
@@ -94,6 +100,9 @@ export class DropMetrics {
       for (const s of slot.series.values()) this.drops.remove({ ...s, namespace: slot.namespace, pod: slot.pod });
     });
     this.netnsSlots = new Slots<true>(positiveInt(opts.netnsLimit ?? DEFAULT_NETNS_LIMIT, 'netns limit'));
+    this.ruleSlots = new Slots<string>(positiveInt(opts.ruleLimit ?? DEFAULT_RULE_LIMIT, 'rule limit'), opts.podIdleMs ?? DEFAULT_POD_IDLE_MS, (rule) =>
+      this.ruleDrops.remove({ rule }),
+    );
     const r = (this.registry = new Registry());
     // on every series, process metrics and those registered later (conntrack_max) included:
     // alert rules, the dashboard and the fleet view group by `node`
@@ -205,6 +214,12 @@ export class DropMetrics {
       help: 'Stream lines the metrics could not take in (malformed); the NDJSON still has them.',
       registers,
     });
+    this.ruleDrops = new Counter({
+      name: 'droptrace_rule_drops_total',
+      help: 'Drops of netfilter_rule lines by the rule named for them: its comment (kube-proxy and CNIs name the Service or NetworkPolicy), else family, table and chain ("_overflow" past the rule limit).',
+      labelNames: ['rule'],
+      registers,
+    });
     this.scrapesRefused = new Counter({
       name: 'droptrace_metrics_scrapes_refused_total',
       help: 'Scrapes of /metrics answered 503 because too many were already waiting for the one render in flight.',
@@ -246,9 +261,16 @@ export class DropMetrics {
     const n = ev.count;
     const slot = ev.pod ? this.podSlot(ev.pod) : null;
     const who = ev.pod ? (slot ?? { namespace: OVERFLOW, pod: OVERFLOW }) : { namespace: '', pod: '' };
-    this.drops.inc({ family: ev.family, kind: ev.kind, reason: ev.reason, namespace: who.namespace, pod: who.pod }, n);
+    // no reason (kernels before 5.17): an empty label
+    const reason = ev.reason ?? '';
+    this.drops.inc({ family: ev.family, kind: ev.kind, reason, namespace: who.namespace, pod: who.pod }, n);
     // remembered so that evicting the pod removes exactly its series
-    slot?.series.set(`${ev.family}\0${ev.kind}\0${ev.reason}`, { family: ev.family, kind: ev.kind, reason: ev.reason });
+    slot?.series.set(`${ev.family}\0${ev.kind}\0${reason}`, { family: ev.family, kind: ev.kind, reason });
+    if (ev.rule) {
+      const r = ev.rule;
+      const name = (r.comment ?? `${r.family} ${r.table} ${r.chain}`).slice(0, 128);
+      this.ruleDrops.inc({ rule: this.ruleSlots.take(name, this.nowMs(), () => name) ?? OVERFLOW }, n);
+    }
   }
 
   /**

@@ -1,81 +1,40 @@
 /**
- * The filter language of `/`: space-separated terms over the leaves (what each drop hit), all of
- * which must match. Filters apply to drops, not to groups, so a group's total counts only what
- * matches.
+ * The TUI's `/` speaks the one filter language (src/pipeline/filter/): this is what a leaf
+ * offers it. Filters apply to drops, not to groups, so a group's total counts only what
+ * matches. A leaf keeps no source port (its key leaves it out), so `sport=` matches no leaf and
+ * `port=` is the destination port here.
  */
+import type { Predicate, Subject } from '../pipeline/filter/match.js';
 import type { Leaf } from './leaves.js';
 
-export type FilterField = 'any' | 'pod' | 'ns' | 'kind' | 'reason' | 'ip' | 'netns' | 'dns';
-export interface Term {
-  field: FilterField;
-  value: string;
+export { compileFilter, FilterError } from '../pipeline/filter/index.js';
+export type { Filter, Predicate } from '../pipeline/filter/index.js';
+
+/** `udp 198.18.7.1 → 198.18.7.2:5301` or `… → [fd99::2]:53`: the destination port, if any */
+const DPORT = /:(\d+)$/;
+
+export function subjectOfLeaf(l: Leaf, netnsName: string | undefined): Subject {
+  const dport = l.flowKey !== null ? DPORT.exec(l.flowKey) : null;
+  return {
+    pod: l.pod ? `${l.pod.namespace}/${l.pod.name}` : null,
+    namespace: l.pod?.namespace ?? null,
+    kind: l.kind,
+    family: l.family,
+    reason: l.reason,
+    proto: l.flowKey !== null ? l.flowKey.slice(0, l.flowKey.indexOf(' ')) : null,
+    src: l.src,
+    dst: l.dst,
+    sport: null,
+    dport: dport ? Number(dport[1]) : null,
+    netns: l.netns,
+    netnsName,
+    // `example.com A`: the name without its query type
+    names: [...l.names].map((n) => n.split(' ')[0]!),
+    ifnames: [...l.ifnames.keys()],
+  };
 }
 
-const FIELD_ALIASES: Record<string, FilterField> = {
-  pod: 'pod',
-  ns: 'ns',
-  namespace: 'ns',
-  kind: 'kind',
-  reason: 'reason',
-  ip: 'ip',
-  netns: 'netns',
-  dns: 'dns',
-};
-
-/**
- * Space-separated terms, all of which must match (case-insensitive substrings). A term may
- * name its field: `pod:web`, `ns:kube-system`, `kind:neigh`, `reason:NETFILTER`, `ip:10.0.3.`,
- * `netns:4026532` (or the netns's name), `dns:payments` (a dropped query's name); a bare term
- * matches any of them.
- */
-export function parseFilter(text: string): Term[] {
-  const terms: Term[] = [];
-  for (const raw of text.trim().split(/\s+/)) {
-    if (raw === '') continue;
-    const colon = raw.indexOf(':');
-    const field = colon > 0 ? FIELD_ALIASES[raw.slice(0, colon).toLowerCase()] : undefined;
-    // IPv6 addresses have colons too: only a known field name before the colon is a field
-    if (field !== undefined) terms.push({ field, value: raw.slice(colon + 1).toLowerCase() });
-    else terms.push({ field: 'any', value: raw.toLowerCase() });
-  }
-  return terms;
-}
-
-function termMatches(l: Leaf, t: Term, netnsName: string | undefined): boolean {
-  const has = (s: string | null | undefined) => s != null && s.toLowerCase().includes(t.value);
-  const pod = l.pod ? `${l.pod.namespace}/${l.pod.name}` : null;
-  switch (t.field) {
-    case 'pod':
-      return has(pod);
-    case 'ns':
-      return has(l.pod?.namespace);
-    case 'kind':
-      return has(l.kind) || has(l.family);
-    case 'reason':
-      return has(l.reason);
-    case 'ip':
-      return has(l.src) || has(l.dst);
-    case 'netns':
-      return has(String(l.netns)) || has(netnsName);
-    case 'dns':
-      return [...l.names].some(has);
-    case 'any':
-      return (
-        has(pod) ||
-        has(l.kind) ||
-        has(l.family) ||
-        has(l.reason) ||
-        has(l.src) ||
-        has(l.dst) ||
-        has(String(l.netns)) ||
-        has(netnsName) ||
-        [...l.names].some(has)
-      );
-  }
-}
-
-/** Whether a leaf passes every term; `netnsName` is what the netns is known as, if anything. */
-export function matchesAll(l: Leaf, terms: readonly Term[], netnsName: string | undefined): boolean {
-  for (const t of terms) if (!termMatches(l, t, netnsName)) return false;
-  return true;
+/** Whether a leaf passes the filter; `netnsName` is what the netns is known as, if anything. */
+export function leafMatches(l: Leaf, match: Predicate, netnsName: string | undefined): boolean {
+  return match(subjectOfLeaf(l, netnsName));
 }

@@ -10,6 +10,7 @@ import { SecondWindow } from '../aggregate/window.js';
 import { timeMs as lineTimeMs } from '../pipeline/clock.js';
 import type { LineTime } from '../pipeline/clock.js';
 import type { DropEvent, Flow, Pod } from '../pipeline/events.js';
+import { serviceText } from '../pipeline/service.js';
 import type { Tables } from './tables.js';
 
 /** Distinct leaves kept; drops of further keys are counted in one `(other)` leaf per kind. */
@@ -58,6 +59,8 @@ export interface Leaf {
   nexthops: Map<string, number>;
   /** the signals that decided a conntrack kind */
   evidence: Map<string, number>;
+  /** drops after DNAT: "service → pod" (src/pipeline/service.ts) */
+  services: Map<string, number>;
   /** the catch-all leaf of a kind once MAX_LEAVES is reached */
   overflow: boolean;
   /** benign drops (src/pipeline/benign.ts): why they are routine; null for all others */
@@ -120,6 +123,7 @@ export function cloneData(d: Data): Data {
       names: new Set(l.names),
       nexthops: new Map(l.nexthops),
       evidence: new Map(l.evidence),
+      services: new Map(l.services),
     });
   }
   return { ...d, leaves, global: d.global.clone(), netnsNames: new Map(d.netnsNames) };
@@ -130,7 +134,7 @@ function newLeaf(ev: DropEvent, key: string, flowKey: string | null, t: number, 
   return {
     family: ev.family,
     kind: ev.kind,
-    reason: ev.reason,
+    reason: ev.reason ?? '',
     netns: overflow ? -1 : ev.netns,
     pod: overflow ? null : ev.pod,
     flowKey: overflow ? '(other flows)' : flowKey,
@@ -148,6 +152,7 @@ function newLeaf(ev: DropEvent, key: string, flowKey: string | null, t: number, 
     names: new Set(),
     nexthops: new Map(),
     evidence: new Map(),
+    services: new Map(),
     overflow,
     benign: ev.benign === true ? (ev.benign_why ?? 'benign') : null,
   };
@@ -176,6 +181,8 @@ export function addDrop(d: Data, ev: DropEvent, maxLeaves: number): boolean {
     leaf = newLeaf(ev, key, flowKey, t, tLast);
     d.leaves.set(key, leaf);
   }
+  // the rule a rule drop's line names (src/host/rules) is what the detail pane says, the newest first
+  if (ev.rule !== undefined && !leaf.overflow) [leaf.explain, leaf.hint] = [ev.explain, ev.hint];
   leaf.total += n;
   if (t < leaf.first) leaf.first = t;
   if (tLast > leaf.last) leaf.last = tLast;
@@ -204,6 +211,7 @@ export function addDrop(d: Data, ev: DropEvent, maxLeaves: number): boolean {
   const hop = ev.neigh?.address;
   if (hop !== undefined && hop !== null && hop !== '') bump(leaf.nexthops, hop, n, SMALL_MAP);
   for (const e of ev.evidence ?? []) bump(leaf.evidence, e, n, SMALL_MAP);
+  if (ev.service) bump(leaf.services, serviceText(ev.service, flow), n, SMALL_MAP);
   if (tLast > d.now) d.now = tLast;
   if (tLast > d.lastDrop) d.lastDrop = tLast;
   return true;

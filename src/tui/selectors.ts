@@ -3,8 +3,8 @@
  * with totals, rates and sparklines, sorted), and the detail of one group.
  */
 import { add, topN } from '../aggregate/counts.js';
-import { matchesAll } from './filter.js';
-import type { Term } from './filter.js';
+import { leafMatches } from './filter.js';
+import type { Predicate } from './filter.js';
 import type { Data, Leaf, Recent } from './leaves.js';
 import { RATE_SECONDS, SPARK_SECONDS } from './snapshot.js';
 import type { GroupBy, GroupDetail, GroupRow, SortBy, StatsInfo } from './snapshot.js';
@@ -14,7 +14,8 @@ import type { TableLevel } from './tables.js';
 export interface View {
   groupBy: GroupBy;
   sortBy: SortBy;
-  terms: readonly Term[];
+  /** null: no filter */
+  match: Predicate | null;
   /** false: benign drops are left out of the groups (counted in benignDrops) */
   showBenign: boolean;
 }
@@ -56,7 +57,7 @@ export function groupRows(
       if (!view.showBenign) continue;
     }
     const nsName = d.netnsNames.get(l.netns);
-    if (view.terms.length > 0 && !matchesAll(l, view.terms, nsName)) {
+    if (view.match !== null && !leafMatches(l, view.match, nsName)) {
       hiddenDrops += l.total;
       continue;
     }
@@ -104,6 +105,7 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
   const names = new Set<string>();
   const nexthops = new Map<string, number>();
   const evidence = new Map<string, number>();
+  const services = new Map<string, number>();
   const benign = new Set<string>();
   for (const l of leaves) {
     if (l.benign !== null) benign.add(l.benign);
@@ -128,6 +130,7 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
     for (const n of l.names) names.add(n);
     for (const [x, n] of l.nexthops) add(nexthops, x, n);
     for (const [x, n] of l.evidence) add(evidence, x, n);
+    for (const [x, n] of l.services) add(services, x, n);
   }
   const sorted = (m: Map<string, number>) => topN(m);
   const byReason = stats?.byReason ?? {};
@@ -166,6 +169,7 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
     names: [...names].sort(),
     nexthops: sorted(nexthops),
     evidence: sorted(evidence),
+    services: sorted(services),
     kernel,
     related,
     benign: [...benign].sort(),

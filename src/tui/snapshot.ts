@@ -85,6 +85,8 @@ export interface GroupDetail {
   names: string[];
   nexthops: Counted[];
   evidence: Counted[];
+  /** drops after DNAT: "service → pod", the busiest first */
+  services: Counted[];
   /** exact in-kernel counts since the start for this group's reasons (all namespaces traced),
    * and for neighbour drops the kernel's count of failed neighbour creations */
   kernel: Counted[];
@@ -112,6 +114,8 @@ export interface Snapshot {
   filter: string;
   /** the filter being typed, or null when not editing */
   editing: string | null;
+  /** why the filter text does not parse yet (`why (column N)`; the last good one applies), or null */
+  filterError: string | null;
   paused: boolean;
   /** drops that arrived since the view was paused */
   newWhilePaused: number;

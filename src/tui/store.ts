@@ -8,12 +8,13 @@
  * The aggregate is leaves.ts, the filter language filter.ts, the views over the leaves
  * selectors.ts; this file holds the view state and the snapshot.
  */
+import { applyProbeStates } from '../pipeline/late-probes.js';
 import { rateOf, sparkOf } from '../aggregate/window.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 import { CountersMerger } from '../host/counters-merge.js';
 import type { Sink } from '../sinks/sink.js';
-import { parseFilter } from './filter.js';
-import type { Term } from './filter.js';
+import { compileFilter, FilterError } from './filter.js';
+import type { Predicate } from './filter.js';
 import { addDrop, cloneData, emptyData, MAX_LEAVES, timeMs } from './leaves.js';
 import type { Data } from './leaves.js';
 import { groupDetail, groupRows } from './selectors.js';
@@ -25,7 +26,7 @@ import { tablesFrom } from './tables.js';
 export { GROUP_BYS, MAX_LEAVES, RATE_SECONDS, SORTS, SPARK_SECONDS };
 export type * from './snapshot.js';
 export { flowKeyOf, flowText } from './leaves.js';
-export { parseFilter } from './filter.js';
+export { parseFilter } from '../pipeline/filter/index.js';
 
 export interface StoreOptions {
   source?: 'live' | 'replay';
@@ -53,7 +54,9 @@ export class TuiStore implements Sink {
   #groupBy: GroupBy;
   #sortBy: SortBy;
   #filter: string;
-  #terms: Term[];
+  /** the last filter that parsed: while one is being typed, a half-written one keeps it */
+  #match: Predicate | null = null;
+  #filterError: string | null = null;
   #editing: string | null = null;
   #filterBeforeEdit = '';
   #help = false;
@@ -72,7 +75,7 @@ export class TuiStore implements Sink {
     this.#groupBy = o.groupBy ?? 'kind';
     this.#sortBy = o.sortBy ?? 'rate';
     this.#filter = o.filter ?? '';
-    this.#terms = parseFilter(this.#filter);
+    this.#compile(this.#filter);
   }
 
   /** `urgent`: a key was pressed, redraw now; otherwise data changed, redraw when convenient. */
@@ -192,6 +195,12 @@ export class TuiStore implements Sink {
     if (before?.time != null && t !== null && t > before.time && before.kernelDrops !== null && this.#stats.kernelDrops !== null) {
       this.#kernelRate = Math.max(0, this.#stats.kernelDrops - before.kernelDrops) / ((t - before.time) / 1000);
     }
+    // a probe that came later (its module loaded): the probes line follows the stats line
+    const probes = this.#start && s.probes ? applyProbeStates(this.#start.probes, s.probes) : null;
+    if (this.#start && probes && probes !== this.#start.probes) {
+      this.#start = { ...this.#start, probes: [...probes] };
+      return true;
+    }
     const a = { ...before, time: null };
     const b = { ...this.#stats, time: null };
     return before === null || JSON.stringify(a) !== JSON.stringify(b);
@@ -259,8 +268,23 @@ export class TuiStore implements Sink {
 
   setFilter(text: string): void {
     this.#filter = text;
-    this.#terms = parseFilter(text);
+    this.#compile(text);
     this.#changed(true);
+  }
+
+  #compile(text: string): void {
+    try {
+      this.#match = compileFilter(text).matches;
+      this.#filterError = null;
+    } catch (e) {
+      if (!(e instanceof FilterError)) throw e;
+      this.#filterError = `${e.why} (column ${e.col})`;
+    }
+  }
+
+  /** why the filter text does not parse (the one before it still applies), or null */
+  get filterError(): string | null {
+    return this.#filterError;
   }
 
   /** `/`: start typing a filter; the filter applies as it is typed. */
@@ -393,6 +417,7 @@ export class TuiStore implements Sink {
       sortBy: this.#sortBy,
       filter: this.#filter,
       editing: this.#editing,
+      filterError: this.#filterError,
       paused: this.#frozen !== null,
       newWhilePaused: this.#frozen !== null ? Math.max(0, live.total - this.#frozen.total) : 0,
       help: this.#help,
@@ -425,7 +450,7 @@ export class TuiStore implements Sink {
   }
 
   #view(): View {
-    return { groupBy: this.#groupBy, sortBy: this.#sortBy, terms: this.#terms, showBenign: this.#showBenign };
+    return { groupBy: this.#groupBy, sortBy: this.#sortBy, match: this.#match, showBenign: this.#showBenign };
   }
 
   #resolveSelection(rows: GroupRow[]): number {

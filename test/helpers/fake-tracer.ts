@@ -10,7 +10,7 @@ import { Decoder, eachKey } from '../../src/pipeline/decode.js';
 import type { ClockPair } from '../../src/pipeline/clock.js';
 import { EVENT_SIZE, EVENT_VERSION, FIELDS, FLAGS, KEY_FIELDS, KEY_SIZE, PAYLOAD_MAX, REASON_SLOTS } from '../../src/pipeline/layout.js';
 import type { NativeLayout } from '../../src/pipeline/layout.js';
-import type { KernelCounters, MapInfo, NativeBinding, ProbeReport, TracerError, TracerHandle, TracerOptions } from '../../src/native/binding.js';
+import type { KernelCounters, KernelFeatures, MapInfo, NativeBinding, ProbeReport, TracerError, TracerHandle, TracerOptions } from '../../src/native/binding.js';
 import type { DroptraceError } from '../../src/errors.js';
 import { pollFailure } from '../../src/pipeline/stream.js';
 
@@ -38,6 +38,8 @@ export interface FakeScript {
   pollError?: { afterBatches: number; error: TracerError };
   /** what attach() reports (default: the drop hook attached); a function is asked per tracer */
   probes?: ProbeReport[] | ((opts: TracerOptions) => ProbeReport[]);
+  /** what retry(probes) reports (default: as attach()); the tracer's own retry calls are in `retries` */
+  retry?: (probes: string[]) => ProbeReport[];
   /** called before batch i is handed over */
   beforeBatch?: (i: number) => void;
 }
@@ -51,6 +53,8 @@ export class FakeTracer implements TracerHandle {
   closed = false;
   endCalls = 0;
   delivered = 0;
+  /** the probe names of every retry() call, in order */
+  readonly retries: string[][] = [];
   /** resolves once every batch was handed over (or the poll error was reported) */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -69,6 +73,14 @@ export class FakeTracer implements TracerHandle {
     this.attached = true;
     const p = this.script.probes;
     return typeof p === 'function' ? p(this.opts) : (p ?? ATTACHED);
+  }
+
+  /** as the addon: [] once stopped, nothing attaches after a stop */
+  retry(probes: string[]): ProbeReport[] {
+    this.retries.push([...probes]);
+    if (this.stopped || this.closed) return [];
+    const p = this.script.probes;
+    return this.script.retry ? this.script.retry(probes) : typeof p === 'function' ? p(this.opts) : (p ?? ATTACHED);
   }
 
   start(onBatch: (buf: Buffer) => void, onEnd: (err?: DroptraceError) => void): void {
@@ -205,6 +217,10 @@ export class FakeBinding implements NativeBinding {
 
   clocks(): ClockPair {
     return this.clockPair;
+  }
+
+  kernelFeatures(): KernelFeatures {
+    return { ringbuf: true };
   }
 
   get tracer(): FakeTracer {

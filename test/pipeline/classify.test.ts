@@ -7,8 +7,11 @@ const c = (reason: string, src: string | null = '198.18.0.1', dst: string | null
   classify({ reason, location, src, dst });
 
 describe('classify', () => {
+  it('NETFILTER_DROP is netfilter/netfilter_rule, likely (by elimination: no conntrack signal)', () => {
+    expect(c('NETFILTER_DROP')).toEqual({ family: 'netfilter', kind: 'netfilter_rule', certainty: 'likely' });
+  });
+
   it.each([
-    ['NETFILTER_DROP', 'netfilter', 'netfilter_rule'],
     ['NEIGH_CREATEFAIL', 'neigh', 'neigh_table_full'],
     ['NEIGH_FAILED', 'neigh', 'neigh_resolution_failed'],
     ['NEIGH_QUEUEFULL', 'neigh', 'neigh_queue_full'],

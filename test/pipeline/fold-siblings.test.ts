@@ -80,6 +80,7 @@ describe('folded lines of keys with no delivered event', () => {
       count: 5,
       explain: sibling.explain,
       hint: sibling.hint,
+      certainty: 'exact',
       pod_match: 'netns',
       folded: true,
     });

@@ -89,6 +89,39 @@ describe('Folder', () => {
     // the key came back new: its 2 suppressed drops are new drops
     expect(f.reconcile([key('gone', 2, 2)], () => ev('x'), 'c').map((e) => e.count)).toEqual([2]);
   });
+
+  // The race of a lone key: the kernel sent its first drops as detail events and counted the
+  // rest; a fold that reads the key before those events reach JS has nothing to describe it by.
+  it('holds the growth of a key whose own detail event is still in flight for one reconcile', () => {
+    const f = new Folder();
+    const byKey = () => ev('from the key');
+    // count 8, suppressed 5: three detail events were sent, none delivered yet
+    expect(f.reconcile([key('lone', 8, 5)], byKey, 'a', undefined, [], true)).toEqual([]);
+    f.settle(5);
+    expect(f.unfolded).toBe(0);
+    // they arrived: the folded line says what they said, with all of the held growth
+    f.delivered(keyBytes('lone'), ev('delivered'));
+    const out = f.reconcile([key('lone', 9, 6)], byKey, 'b', undefined, [], true);
+    expect(out.map((e) => [e.kind, e.count])).toEqual([['delivered', 6]]);
+    f.settle(6);
+    expect(f.unfolded).toBe(0);
+    expect(f.total).toBe(6);
+  });
+
+  it('holds a key once only, never one that sent no event, and never at the last reconcile', () => {
+    const f = new Folder();
+    const byKey = () => ev('from the key');
+    expect(f.reconcile([key('lost', 4, 2)], byKey, 'a', undefined, [], true)).toEqual([]);
+    // its event never came (the addon lost it): the second reconcile folds it from the key
+    expect(f.reconcile([key('lost', 4, 2)], byKey, 'b', undefined, [], true).map((e) => [e.kind, e.count])).toEqual([['from the key', 2]]);
+    // every drop of this key was only counted (no detail sent): nothing to wait for
+    expect(f.reconcile([key('quiet', 3, 3)], byKey, 'c', undefined, [], true).map((e) => e.count)).toEqual([3]);
+    // the last reconcile (defer off) folds everything
+    expect(f.reconcile([key('late', 5, 1)], byKey, 'd').map((e) => e.count)).toEqual([1]);
+    f.settle(6);
+    expect(f.unfolded).toBe(0);
+    expect(f.total).toBe(6);
+  });
 });
 
 // A real record (kernel 6.18): UDP to a closed port, netns 4026532457. Its first KEY_SIZE bytes

@@ -154,6 +154,12 @@ describe('benign drops', () => {
     expect(benignWhy('IPV6_NDISC_NS_OTHERHOST', 'ndisc_recv_ns')).toMatch(/^a neighbour solicitation for another host's address/);
   });
 
+  it('on a kernel without drop reasons (reason null), goes by the place alone', () => {
+    expect(benignWhy(null, 'ip6_mc_input')).toBe(benignWhy('NOT_SPECIFIED', 'ip6_mc_input'));
+    expect(benignWhy(null, 'skb_queue_purge_reason')).toBeNull();
+    expect(benignWhy(null, 'neigh_invalidate')).toBeNull();
+  });
+
   it('leaves everything else unmarked, the same reason elsewhere included', () => {
     expect(benignWhy('NOT_SPECIFIED', 'neigh_invalidate')).toBeNull();
     expect(benignWhy('NOT_SPECIFIED', 'ip6_mc_input.cold')).toBeNull();

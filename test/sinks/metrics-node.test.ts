@@ -25,7 +25,12 @@ const fed = (lines: StreamLine[], opts: ConstructorParameters<typeof DropMetrics
 
 describe('the node label', () => {
   it('is on every series of a scrape: process metrics, droptrace_info and conntrack_max (registered late) included', async () => {
-    const m = fed(recorded(), { processMetrics: true, node: 'ip-10-1-2-3.eu-west-1.compute.internal' });
+    // one rule drop names its rule, so droptrace_rule_drops_total has a series too
+    const lines = recorded();
+    const ruleDrop = lines.find((l) => l.type === 'drop' && l.kind === 'netfilter_rule');
+    if (ruleDrop?.type !== 'drop') throw new Error('the fixture has no netfilter_rule drop');
+    ruleDrop.rule = { backend: 'nft', family: 'ip', table: 'filter', chain: 'INPUT', position: 1, handle: 2, text: null, comment: 'a/b', certainty: 'exact', candidates: 1 };
+    const m = fed(lines, { processMetrics: true, node: 'ip-10-1-2-3.eu-west-1.compute.internal' });
     const e = parseExposition(await m.registry.metrics());
     const keys = Object.keys(e.series);
     // exactly one node label on each, wherever prom-client puts it (histograms: after `le`)

@@ -144,6 +144,18 @@ describe('filter', () => {
   });
 });
 
+describe('filter language', () => {
+  it('says why a half-typed filter does not parse yet, and keeps the last one that did', async () => {
+    const r = await open(loadedStore());
+    await r.press('/', 'k', 'i', 'n', 'd', '=', 'n', 'o', '_', 's', 'o', 'c', 'k', 'e', 't', ' ', 'o', 'r', ' ', '(');
+    expect(lines(r.frame()).at(-1)).toBe('filter: kind=no_socket or (_   expected a term, found the end (column 20) · esc…');
+    expect(groupRows(r.frame()).map((l) => l.slice(0, 20).trimEnd())).toEqual(['›no_socket       4']);
+    await r.press('k', 'i', 'n', 'd', '=', 'm', 'a', 'r', 't', 'i', 'a', 'n', '*', ')');
+    expect(lines(r.frame()).at(-1)).toMatch(/^filter: kind=no_socket or \(kind=martian\*\)_ {3}pod: ns:/);
+    expect(groupRows(r.frame()).map((l) => l.slice(0, 24).trimEnd())).toEqual(['›martian_source       3', ' no_socket            4']);
+  });
+});
+
 describe('detail pane', () => {
   it('is open from the start where there is room; enter closes it and opens it again', async () => {
     const r = await open(loadedStore());

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { flowKeyOf, parseFilter, SPARK_SECONDS, TuiStore } from '../../src/tui/store.js';
+import { formatFilter } from '../../src/pipeline/filter/index.js';
 import type { GroupRow } from '../../src/tui/store.js';
 import { fixtureLines, loadedStore } from './helpers.js';
 
@@ -156,14 +157,10 @@ describe('sorting', () => {
 
 describe('filter', () => {
   it('parses fields, bare words and IPv6 addresses', () => {
-    expect(parseFilter('  pod:Web ns:kube-system  10.0.3.7 fe80::1 kind:neigh dns:payments ')).toEqual([
-      { field: 'pod', value: 'web' },
-      { field: 'ns', value: 'kube-system' },
-      { field: 'any', value: '10.0.3.7' },
-      { field: 'any', value: 'fe80::1' },
-      { field: 'kind', value: 'neigh' },
-      { field: 'dns', value: 'payments' },
-    ]);
+    // the one filter language (src/pipeline/filter/): a space is an `and`
+    expect(formatFilter(parseFilter('  pod:Web ns:kube-system  10.0.3.7 fe80::1 kind:neigh dns:payments '))).toBe(
+      'pod:Web and ns:kube-system and 10.0.3.7 and fe80::1 and kind:neigh and dns:payments',
+    );
   });
 
   it('filters drops, not groups: totals count only what matches', () => {
@@ -196,6 +193,29 @@ describe('filter', () => {
     store.setFilter('nothing-matches-this');
     s = store.snapshot();
     expect([s.groups.length, s.selected, s.detail, s.hiddenDrops]).toEqual([0, -1, null, 281]);
+  });
+
+  it('speaks the stream\'s language: and/or/not, =, CIDR and ports; a half-typed filter keeps the last one', () => {
+    const store = loadedStore();
+    store.setFilter('ip=198.18.211.0/24 and not (kind=martian_source or reason=NO_SOCKET)');
+    expect(rows(store.snapshot().groups)).toEqual([['netfilter_rule', 44, 6.8]]);
+    store.setFilter('kind=martian_source or kind=no_socket and ip=198.18.211.1');
+    expect(rows(store.snapshot().groups)).toEqual([
+      ['martian_source', 3, 0.6],
+      ['no_socket', 2, 0.2],
+    ]);
+    expect(store.filterError).toBeNull();
+    // typed on: "kind=martian_source or (" does not parse yet, so the filter before it applies
+    store.setFilter('kind=martian_source or (');
+    expect(rows(store.snapshot().groups)).toEqual([
+      ['martian_source', 3, 0.6],
+      ['no_socket', 2, 0.2],
+    ]);
+    expect(store.filterError).toBe('expected a term, found the end (column 25)');
+    expect(store.snapshot().filterError).toBe('expected a term, found the end (column 25)');
+    store.setFilter('kind=martian_source or (port=53)');
+    expect(store.filterError).toBeNull();
+    expect(rows(store.snapshot().groups).map((r) => r[0])).toContain('martian_source');
   });
 
   it('filters on pod name and namespace', () => {

@@ -61,6 +61,7 @@ export function detailLines(s: Snapshot, t: Theme, width: number, budget: number
   const flows = d.flows.slice(0, budget >= 12 ? 8 : 2);
   flows.forEach((f, i) => out.push(field(i === 0 ? 'flows' : '', `${f.flow} ×${count(f.count)} at ${clock(f.last)}`)));
   if (d.flows.length > flows.length) out.push(field('', `+${d.flows.length - flows.length} more flows`));
+  if (d.services.length) out.push(field('service', list(d.services, 2)));
   if (d.names.length) out.push(field('dns', d.names.slice(0, 6).join(' · ')));
   if (d.nexthops.length) out.push(field('nexthop', list(d.nexthops, 4)));
   if (d.evidence.length) out.push(field('signs', list(d.evidence, 3)));

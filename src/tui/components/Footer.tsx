@@ -11,7 +11,9 @@ export function footerLine(s: Snapshot, t: Theme, keys: boolean, detailOpen = s.
       { text: 'filter: ', bold: true, color: t.accent },
       { text: s.editing },
       { text: '_', inverse: true },
-      { text: '   pod: ns: kind: reason: ip: netns: dns: or any word · enter keeps · esc cancels', dim: true },
+      s.filterError !== null
+        ? { text: `   ${s.filterError} · esc cancels`, color: t.warn }
+        : { text: '   pod: ns: kind: reason: ip: netns: dns: or any word · enter keeps · esc cancels', dim: true },
     ];
   }
   if (!keys) return [{ text: 'keys off: stdin is not a terminal · ctrl-c quits', dim: true }];

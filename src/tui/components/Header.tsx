@@ -62,8 +62,9 @@ export function headerLines(s: Snapshot, t: Theme, width: number, speed?: number
 }
 
 /**
- * One entry per probe: live (with the hook that made it) or not (with why). When that does not
- * fit, the short form (names only) and a pointer to `?`, which lists every hook and reason.
+ * One entry per probe: live (with the hook that made it), waiting for its module, or not (with
+ * why). When that does not fit, the short form (names only) and a pointer to `?`, which lists
+ * every hook and reason.
  */
 function probesLine(s: Snapshot, t: Theme, width: number): Segs {
   const st = s.start;
@@ -83,6 +84,13 @@ function probesLine(s: Snapshot, t: Theme, width: number): Segs {
       full.push({ text: `${t.ok} ${name} ${live.hook}  `, color: t.good });
       mid.push({ text: `${t.ok} ${name} ${live.hook}  `, color: t.good });
       short.push({ text: `${t.ok} ${name} `, color: t.good });
+    } else if (hooks.some((h) => h.state === 'waiting')) {
+      // not a failure: it attaches when its module loads (the stats line brings the change)
+      const why = hooks.find((h) => h.state === 'waiting')?.why ?? 'waiting';
+      const wait = t.unicode ? '…' : '~';
+      full.push({ text: `${wait} ${name}: ${why}  `, dim: true });
+      mid.push({ text: `${wait} ${name} waiting  `, dim: true });
+      short.push({ text: `${wait} ${name} `, dim: true });
     } else {
       down++;
       const why = hooks.find((h) => h.why)?.why ?? hooks[0]?.state ?? '?';

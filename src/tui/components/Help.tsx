@@ -9,8 +9,8 @@ const KEYS: Array<[string, string]> = [
   ['↑ ↓  k j', 'select a group (PgUp PgDn Home End jump)'],
   ['enter', 'open or close the detail pane (open at start if there is room)'],
   ['g / s', 'group by kind → pod → flow → reason / sort by rate → total → last → first → name'],
-  ['/', 'filter as you type: pod:NAME ns:NS kind:K reason:R ip:ADDR netns:INODE dns:NAME'],
-  ['', 'or a bare word (any of them); all terms must match; enter keeps, esc cancels'],
+  ['/', 'filter as typed: kind=K pod:NAME ns=NS ip=CIDR port=N dns:NAME reason:R'],
+  ['', 'and/or/not ( ), a space is and, a word: any field; enter keeps, esc cancels'],
   ['p', 'pause the view (drops are still counted; the header says how many came)'],
   ['c', 'clear drop groups (lost events, kernel counts, tables are since start)'],
   ['b', 'show or hide benign drops (routine on every node: see the detail)'],
@@ -23,7 +23,7 @@ export function helpLines(s: Snapshot, t: Theme, width: number, budget: number):
   for (const [k, what] of KEYS) out.push([{ text: `  ${k.padEnd(11)}`, bold: true, color: t.accent }, { text: what }]);
   out.push([{ text: '  probes', bold: true }]);
   for (const p of s.start?.probes ?? []) {
-    const mark = p.state === 'attached' ? t.ok : p.state === 'standby' ? '·' : t.no;
+    const mark = p.state === 'attached' ? t.ok : p.state === 'standby' ? '·' : p.state === 'waiting' ? (t.unicode ? '…' : '~') : t.no;
     out.push([
       { text: `  ${mark} ${p.probe} ${p.hook} `, color: p.state === 'attached' ? t.good : undefined },
       { text: p.state === 'attached' ? 'live' : (p.why ?? p.state), dim: p.state !== 'unavailable', color: p.state === 'unavailable' ? t.warn : undefined },
