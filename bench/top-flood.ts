@@ -77,7 +77,7 @@ function parseArgs(argv: string[]): Args {
 
 /** `12.3k drops/s  lost …  total 1.23M  kernel exact 4.56M`: the header's second line. */
 export function headerNumbers(screen: string): { total: string; kernel: string | null } | null {
-  const m = /^\S+ drops\/s {2}lost .*? {2}total (\S+)(?: {2}kernel exact (\S+))?/m.exec(screen);
+  const m = /^\S+ drops\/s {2}lost .*? {2}total (\S+)(?: {2}benign \S+ (?:hidden|shown))?(?: {2}kernel exact (\S+))?/m.exec(screen);
   return m ? { total: m[1]!, kernel: m[2] ?? null } : null;
 }
 

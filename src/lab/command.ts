@@ -42,7 +42,7 @@ export async function labAction(name: string | undefined, flags: LabFlags): Prom
   const result = await scenario.run(opts);
   for (const e of result.expect) {
     const n = e.count !== undefined ? `${e.count}` : `>= ${e.atLeast ?? 1}`;
-    process.stderr.write(`lab: expect ${n} x ${e.kind} (${e.reason}) in netns ${e.netns}\n`);
+    process.stderr.write(`lab: expect ${n} x ${e.kind} (${e.reason}${e.location ? ` @ ${e.location}` : ''}) in netns ${e.netns}\n`);
   }
   for (const note of result.notes) process.stderr.write(`lab: note: ${note}\n`);
   if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -14,10 +14,18 @@
  * speed of the burst (600 datagrams in 5-100 ms, non-blocking, SO_SNDBUFFORCE): a slower
  * sender lets entries reach FAILED after 3 s of probes, forced GC evicts those, and the
  * table never reports full (the earlier lab pass saw exactly that, NEIGH_FAILED only).
+ *
+ * The datagrams that did get an entry wait on it, unanswered, until resolution fails (3 probes,
+ * 1 s apart, by default) and neigh_invalidate frees them: the user's own packets behind the
+ * overflow. The scenario counts those entries right after the burst (INCOMPLETE, one datagram
+ * each) and keeps the namespaces until none is left INCOMPLETE, so every one of those drops
+ * happens before the teardown (which would purge them instead).
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DroptraceError } from '../errors.js';
 import { beforeProvoke, observe, readSysctl, runLab, sumStatColumn } from './session.js';
+import type { LabSession } from './session.js';
 import type { LabOptions, LabResult, Scenario } from './types.js';
 
 /** entries the burst may create before the table is full */
@@ -25,6 +33,14 @@ const ROOM = 256;
 /** datagrams sent beyond ROOM: each should be a NEIGH_CREATEFAIL drop */
 const OVERFLOW = 344;
 const DPORT = 9;
+/** the longest a queued datagram may wait for its entry to fail (3 s by default), with room for a busy host */
+const RESOLUTION_MAX_MS = 30_000;
+
+/** INCOMPLETE entries of one family on a device of a namespace: each holds one datagram of the burst. */
+async function incomplete(lab: LabSession, ns: string, family: 4 | 6, dev: string): Promise<number> {
+  const out = await lab.ip(ns, [`-${family}`, 'neigh', 'show', 'dev', dev, 'nud', 'incomplete']);
+  return out.split('\n').filter((l) => l.trim() !== '').length;
+}
 
 /** Entries in a neighbour table now, all namespaces together (first column, hex, any CPU row). */
 export function neighEntries(table: 'arp_cache' | 'ndisc_cache'): number {
@@ -71,9 +87,11 @@ async function run(opts: LabOptions): Promise<LabResult> {
     const started = Date.now();
     await lab.changeGlobals({ [key(1)]: Math.floor(thresh3 / 4), [key(2)]: Math.floor(thresh3 / 2), [key(3)]: thresh3 });
     let res: { sent: number; errors: Record<string, number>; ms: number };
+    let queued = 0;
     try {
       sender.send('go');
       res = await sender.expectJson('done');
+      queued = await incomplete(lab, p.a.name, family, p.devA);
       await lab.holdGlobals(opts.durationMs ?? 0);
     } finally {
       const held = lab.restoreGlobals();
@@ -87,6 +105,18 @@ async function run(opts: LabOptions): Promise<LabResult> {
       'forced GC may have evicted idle host neighbour entries while the table was full; they are re-resolved on next use',
     );
     lab.log(`sent ${ROOM + OVERFLOW} datagrams (${res.sent} accepted by sendto), ${table} table_fulls +${fulls}`);
+    // the queued datagrams die when their entries fail: wait for that (the kernel's own timers)
+    const waitFrom = Date.now();
+    let left = queued;
+    while (left > 0 && Date.now() - waitFrom < RESOLUTION_MAX_MS) {
+      await sleep(100);
+      left = await incomplete(lab, p.a.name, family, p.devA);
+    }
+    if (left > 0) {
+      throw new DroptraceError('E_LAB_NEIGH_SLOW', 'runtime', `lab: ${left} neighbour entries still INCOMPLETE ${RESOLUTION_MAX_MS} ms after the burst`);
+    }
+    lab.notes.push(`${queued} datagrams waited on INCOMPLETE entries; resolution failed for all of them ${Date.now() - waitFrom} ms later (neigh_invalidate)`);
+    lab.log(`${queued} datagrams queued for resolution; all resolutions failed`);
     await observe(lab, started, opts.durationMs ?? 0);
     return {
       expect: [
@@ -100,6 +130,16 @@ async function run(opts: LabOptions): Promise<LabResult> {
           // dropped datagram was an EINVAL from sendto (ip6_finish_output2). IPv4 reports
           // success; forced GC can free at most the entries the table held before the burst.
           atLeast: Math.max(1, family === 6 ? (res.errors.EINVAL ?? 0) : OVERFLOW - entries),
+        },
+        {
+          // the user's datagrams behind the overflow: freed by neigh_invalidate when their entries
+          // failed, IPv6's without a reason (ndisc_error_report), IPv4's with NEIGH_FAILED
+          family: 'neigh',
+          kind: 'neigh_resolution_failed',
+          reason: family === 6 ? 'NOT_SPECIFIED' : 'NEIGH_FAILED',
+          location: 'neigh_invalidate',
+          netns: p.a.netns,
+          count: queued,
         },
       ],
     };

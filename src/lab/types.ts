@@ -17,6 +17,8 @@ export interface LabExpectation {
   reason: string;
   /** inode of the namespace the drop happens in */
   netns: number;
+  /** the kernel function the drop is reported from, where the reason alone does not single the drops out */
+  location?: string;
   flow?: LabFlow;
   /** exact when the scenario knows */
   count?: number;

@@ -4,6 +4,7 @@
  * next to the drop (conntrack state and counters, a failed neighbour creation). Pure: no I/O.
  */
 import { CT_FLAG, MARTIAN_FLAG } from '../gen/record.js';
+import { RESOLUTION_FAILED_UNREASONED, resolutionFailedWithoutReason } from './neigh-failed.js';
 
 export type Family = 'neigh' | 'conntrack' | 'netfilter' | 'martian' | 'other';
 
@@ -128,6 +129,7 @@ export function classify(d: ClassifyInput): Classification {
   if (direct) return direct;
   // Kernels before the IP_* drop reasons (6.1) say NOT_SPECIFIED for martians: a hook on
   // ip_handle_martian_source, or failing that the place and an impossible source, tell.
+  if (resolutionFailedWithoutReason(d.reason, d.location)) return RESOLUTION_FAILED_UNREASONED;
   if (d.reason === 'NOT_SPECIFIED') {
     if ((d.martianConf ?? 0) & MARTIAN_FLAG.SOURCE_SEEN) {
       return { family: 'martian', kind: 'martian_source', evidence: ['ip_handle_martian_source ran just before the drop'] };

@@ -2,6 +2,7 @@
  * Decoded drops → the public NDJSON `drop` objects (docs/ndjson.md, schema/ndjson.schema.json).
  * Repeats of one key within a batch are folded into one object with `count` > 1.
  */
+import { benignWhy } from './benign.js';
 import { classify, classifyReadsFlowAt } from './classify.js';
 import type { Certainty, Classification, Family } from './classify.js';
 import { classifyByLocation, isLocationKey, locationReadsDrop } from './classify-location.js';
@@ -18,6 +19,8 @@ import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
 import { KeyTable } from './keytable.js';
+import { NeighPressure, neighTableOf } from './neigh-pressure.js';
+import type { NeighOverflow } from './neigh-pressure.js';
 import type { ReasonNames } from './reasons.js';
 import { serviceClause, serviceRef } from './service.js';
 import type { ServiceRef } from './service.js';
@@ -84,6 +87,9 @@ export interface DropEvent {
   rule?: DropRule;
   /** a VXLAN/Geneve datagram: the flow inside it (the pods'; `flow` is the nodes') */
   inner?: InnerFlow;
+  /** a drop every healthy node makes (src/pipeline/benign.ts), and why */
+  benign?: true;
+  benign_why?: string;
 }
 
 export interface StartLine {
@@ -180,6 +186,8 @@ interface Description {
   x: Explanation | null;
   /** reads 'netns': one explanation per netns, bounded */
   byNetns: Map<number, Explanation> | null;
+  /** why drops of this reason at this place are routine, or null */
+  benign: string | null;
 }
 
 /** With a drop reason, classify(); without (before 5.17), by the place (src/pipeline/classify-location.ts). */
@@ -210,6 +218,8 @@ export class EventBuilder {
     private readonly symbols: Symbolizer,
     private readonly clock: WallClock,
     private readonly sysctl: SysctlReader,
+    /** neigh_table_full seen lately, for the neigh_resolution_failed that follow */
+    readonly neighPressure = new NeighPressure(),
   ) {}
 
   private description(d: RawDrop): Description {
@@ -242,12 +252,13 @@ export class EventBuilder {
       reads,
       x: null,
       byNetns: reads === 'netns' ? new Map() : null,
+      benign: benignWhy(reason, location),
     };
     this.descriptions[slot] = desc;
     return desc;
   }
 
-  private explanation(desc: Description, c: Classification, d: RawDrop): Explanation {
+  private explanation(desc: Description, c: Classification, d: RawDrop, overflow?: NeighOverflow): Explanation {
     if (desc.reads === 'none') return (desc.x ??= explain(c, d, desc.reason, this.sysctl, desc.location));
     if (desc.byNetns) {
       let x = desc.byNetns.get(d.netns);
@@ -258,7 +269,7 @@ export class EventBuilder {
       }
       return x;
     }
-    return explain(c, d, desc.reason, this.sysctl, desc.location);
+    return explain(c, d, desc.reason, this.sysctl, desc.location, overflow);
   }
 
   build(d: RawDrop): DropEvent {
@@ -277,7 +288,10 @@ export class EventBuilder {
     const desc = this.description(d);
     const { reason, location } = desc;
     const c = desc.c ?? classifyDrop(reason, location, d);
-    const x = desc.c ? this.explanation(desc, c, d) : explain(c, d, reason, this.sysctl, location);
+    let overflow: NeighOverflow | undefined;
+    if (c.kind === 'neigh_table_full') this.neighPressure.noteFull(d.netns, neighTableOf(d));
+    else if (c.kind === 'neigh_resolution_failed') overflow = this.neighPressure.recent(d.netns, neighTableOf(d));
+    const x = desc.c ? this.explanation(desc, c, d, overflow) : explain(c, d, reason, this.sysctl, location, overflow);
     const ev: DropEvent = {
       type: 'drop',
       time: this.clock.at(d.monoDeltaNs),
@@ -306,6 +320,8 @@ export class EventBuilder {
       truncated: undefined,
       service: undefined,
       inner: undefined,
+      benign: undefined,
+      benign_why: undefined,
     };
     if (d.flags & FLAGS.TRUNCATED) ev.truncated = true;
     if (d.inner !== undefined) {
@@ -326,6 +342,10 @@ export class EventBuilder {
     if (x.neigh) ev.neigh = x.neigh;
     if (x.martian) ev.martian = x.martian;
     if (x.conntrack) ev.conntrack = { nf_conntrack_max: x.conntrack.nf_conntrack_max };
+    if (desc.benign !== null) {
+      ev.benign = true;
+      ev.benign_why = desc.benign;
+    }
     return ev;
   }
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Classification } from './classify.js';
 import type { RawDrop } from './decode.js';
 import { MARTIAN_FLAG } from '../gen/record.js';
+import type { NeighOverflow } from './neigh-pressure.js';
 import type { DropRule } from '../host/rules/types.js';
 import { innerFlowText, tunnelName } from './overlay.js';
 import type { InnerFlow } from './overlay.js';
@@ -39,6 +40,8 @@ export interface NeighDetail {
   gc_thresh1: number | null;
   gc_thresh2: number | null;
   gc_thresh3: number | null;
+  /** neigh_resolution_failed: the table was full just before (src/pipeline/neigh-pressure.ts) */
+  overflow?: NeighOverflow;
 }
 
 export interface MartianDetail {
@@ -99,7 +102,14 @@ export function explainReads(kind: string): 'none' | 'netns' | 'drop' | 'sysctl'
 }
 
 /** `reason` null: the kernel gives none (before 5.17) */
-export function explain(c: Classification, d: RawDrop, reason: string | null, sysctl: SysctlReader, location = 'the kernel'): Explanation {
+export function explain(
+  c: Classification,
+  d: RawDrop,
+  reason: string | null,
+  sysctl: SysctlReader,
+  location = 'the kernel',
+  overflow?: NeighOverflow,
+): Explanation {
   const dev = d.ifname || 'its device';
   const src = d.src ?? 'the source';
   const dst = d.dst ?? 'the destination';
@@ -118,9 +128,13 @@ export function explain(c: Classification, d: RawDrop, reason: string | null, sy
       };
     }
     case 'neigh_resolution_failed': {
-      const n = neighDetail(d, sysctl);
+      // no neighbour hook names the entry here: the destination is the address being resolved
+      // when it is on-link (behind a gateway, the gateway is)
+      const n = { ...neighDetail(d, sysctl), address: d.neigh?.key ?? d.dst };
+      const asked = n.table === 'arp_cache' ? 'ARP' : 'neighbour solicitation';
+      if (overflow) return neighOverflowed(n, overflow, dst, asked);
       return {
-        explain: `the next hop for ${dst} did not answer ${n.table === 'arp_cache' ? 'ARP' : 'neighbour solicitation'}: packets waiting for it were dropped`,
+        explain: `the next hop for ${dst} did not answer ${asked}: packets waiting for it were dropped`,
         hint: `check that the next hop is up and on-link (ip neigh show dev ${dev}); a table near gc_thresh3 also evicts entries`,
         neigh: n,
       };
@@ -207,6 +221,22 @@ export function explain(c: Classification, d: RawDrop, reason: string | null, sy
 function martianDetail(d: RawDrop): MartianDetail {
   if (!(d.martianConf & MARTIAN_FLAG.KNOWN)) return { kernel_logged: null, rp_filter: null };
   return { kernel_logged: (d.martianConf & (MARTIAN_FLAG.LOG_ALL | MARTIAN_FLAG.LOG_DEV)) !== 0, rp_filter: d.rpFilter };
+}
+
+/** neigh_resolution_failed while the table was full: the overflow is why, and its knob is the fix. */
+function neighOverflowed(n: NeighDetail, o: NeighOverflow, dst: string, asked: string): Explanation {
+  const fam = n.table === 'arp_cache' ? 'ipv4' : 'ipv6';
+  const when = o.seconds_before === 0 ? 'just before' : `${o.seconds_before} s before`;
+  const seen = o.source === 'drops' ? 'neigh_table_full drops in this netns' : 'host sample';
+  return {
+    explain:
+      `resolution of ${n.address ?? dst} failed (no answer to ${asked}) and the packets waiting for it were dropped; ` +
+      `the neighbour table ${n.table} was full ${when} (${seen}, gc_thresh3=${v(n.gc_thresh3)}): the overflow is why`,
+    hint:
+      `raise net.${fam}.neigh.default.gc_thresh3 (now ${v(n.gc_thresh3)}) and gc_thresh2 (now ${v(n.gc_thresh2)}), ` +
+      `or cut the number of neighbours on this node (ip -s neigh; cat /proc/net/stat/${n.table})`,
+    neigh: { ...n, overflow: o },
+  };
 }
 
 /** The explain line of a rule drop whose rule was found (src/host/rules/stage.ts). */

@@ -123,6 +123,8 @@ function blank(): DropEvent {
     pod_match: undefined,
     truncated: undefined,
     inner: undefined,
+    benign: undefined,
+    benign_why: undefined,
   };
 }
 
@@ -197,6 +199,8 @@ export class Folder {
     d.conntrack = ev.conntrack;
     // not in the kernel's key (probes/parse.bpf.h): the key's last delivered inner flow
     d.inner = ev.inner;
+    d.benign = ev.benign;
+    d.benign_why = ev.benign_why;
     const f = ev.flow;
     g.flowShape[slot] = f === null ? NO_FLOW : f.sport !== undefined || f.type !== undefined ? FLOW_L4 : FLOW_BARE;
     if (((ev.dns !== undefined && ev.dns !== null) || explainReads(ev.kind) === 'drop') && g.keepText(slot, ev)) {

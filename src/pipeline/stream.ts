@@ -189,7 +189,11 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     emit,
     ...(o.tap ? { tap: o.tap } : {}),
   });
-  const counters = new CountersStage(o.sampleCounters, o.emit);
+  const counters = new CountersStage(o.sampleCounters, (l) => {
+    // a full neighbour table explains the failed resolutions that follow it
+    if (l.type === 'counters') builder.neighPressure.noteCounters(l);
+    o.emit(l);
+  });
   let failures = 0;
   let failure: DroptraceError | null = null;
   const native = o.native.createTracer(o.tracer);

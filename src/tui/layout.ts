@@ -12,8 +12,24 @@ export interface Layout {
   body: number;
 }
 
-/** `wantedTables`/`wantedDetail`: lines those sections would fill with unlimited room. */
-export function layoutFor(rows: number, detailOpen: boolean, wantedTables: number, wantedDetail: number): Layout {
+/**
+ * Rows and columns from which the detail pane is open before any key: the first screen then
+ * answers (kind, pods, flows, table fill, what to do) with at least four group rows and a
+ * detail of eight lines beside it; 80x24 qualifies. Below that the groups alone fit better.
+ */
+export const AUTO_DETAIL_ROWS = 22;
+export const AUTO_DETAIL_COLUMNS = 60;
+
+/** Whether the detail pane is on screen: the user's choice (Enter, Esc), else whether there is room. */
+export function detailShown(choice: boolean | null, columns: number, rows: number): boolean {
+  return choice ?? (rows >= AUTO_DETAIL_ROWS && columns >= AUTO_DETAIL_COLUMNS);
+}
+
+/**
+ * `wantedTables`/`wantedDetail`/`wantedGroups`: lines those sections would fill with unlimited
+ * room. Rows the groups leave empty go to the detail pane (a few groups, a long detail).
+ */
+export function layoutFor(rows: number, detailOpen: boolean, wantedTables: number, wantedDetail: number, wantedGroups = Infinity): Layout {
   const h = Math.max(4, rows - 1);
   const header = h >= 10 ? 3 : 2;
   const body = h - header - 1;
@@ -28,5 +44,7 @@ export function layoutFor(rows: number, detailOpen: boolean, wantedTables: numbe
   // the group table keeps its title, column names and at least one row
   const minGroups = Math.min(3, body - tables);
   if (body - tables - detail < minGroups) detail = Math.max(0, body - tables - minGroups);
+  const spare = body - tables - detail - Math.max(minGroups, wantedGroups);
+  if (detailOpen && spare > 0) detail += Math.min(spare, wantedDetail - detail);
   return { header, tables, groups: body - tables - detail, detail, body };
 }

@@ -64,6 +64,8 @@ export interface Leaf {
   services: Map<string, number>;
   /** the catch-all leaf of a kind once MAX_LEAVES is reached */
   overflow: boolean;
+  /** benign drops (src/pipeline/benign.ts): why they are routine; null for all others */
+  benign: string | null;
 }
 
 export interface Data {
@@ -153,6 +155,7 @@ function newLeaf(ev: DropEvent, key: string, flowKey: string | null, t: number, 
     evidence: new Map(),
     services: new Map(),
     overflow,
+    benign: ev.benign === true ? (ev.benign_why ?? 'benign') : null,
   };
 }
 
@@ -166,10 +169,12 @@ export function addDrop(d: Data, ev: DropEvent, maxLeaves: number): boolean {
   const pod = ev.pod;
   const flowKey = flowKeyOf(flow);
   const podKey = pod ? `${pod.namespace}/${pod.name}/${pod.uid}` : '';
-  let key = `${ev.kind}|${ev.reason}|${ev.netns}|${podKey}|${flowKey ?? ''}`;
+  // benign drops have leaves of their own: the view hides them as a whole
+  const benign = ev.benign === true ? '|benign' : '';
+  let key = `${ev.kind}|${ev.reason}|${ev.netns}|${podKey}|${flowKey ?? ''}${benign}`;
   let leaf = d.leaves.get(key);
   if (leaf === undefined && d.leaves.size >= maxLeaves) {
-    key = `${ev.kind}|${ev.reason}|~overflow`;
+    key = `${ev.kind}|${ev.reason}${benign}|~overflow`;
     leaf = d.leaves.get(key);
     d.folded += n;
   }

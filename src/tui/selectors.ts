@@ -16,6 +16,8 @@ export interface View {
   sortBy: SortBy;
   /** null: no filter */
   match: Predicate | null;
+  /** false: benign drops are left out of the groups (counted in benignDrops) */
+  showBenign: boolean;
 }
 
 function groupOf(l: Leaf, d: Data, groupBy: GroupBy): { key: string; label: string } {
@@ -38,14 +40,22 @@ export function podLabel(l: Leaf, d: Data): string {
   return name ? `netns ${l.netns} (${name})` : `netns ${l.netns}`;
 }
 
-export function groupRows(d: Data, view: View): { rows: GroupRow[]; byKey: Map<string, Leaf[]>; shownTotal: number; shownRate: number; hiddenDrops: number } {
+export function groupRows(
+  d: Data,
+  view: View,
+): { rows: GroupRow[]; byKey: Map<string, Leaf[]>; shownTotal: number; shownRate: number; hiddenDrops: number; benignDrops: number } {
   const nowSec = Math.floor(d.now / 1000);
   const byKey = new Map<string, Leaf[]>();
   const acc = new Map<string, GroupRow>();
   let hiddenDrops = 0;
+  let benignDrops = 0;
   let shownTotal = 0;
   let shownRate = 0;
   for (const l of d.leaves.values()) {
+    if (l.benign !== null) {
+      benignDrops += l.total;
+      if (!view.showBenign) continue;
+    }
     const nsName = d.netnsNames.get(l.netns);
     if (view.match !== null && !leafMatches(l, view.match, nsName)) {
       hiddenDrops += l.total;
@@ -82,7 +92,7 @@ export function groupRows(d: Data, view: View): { rows: GroupRow[]; byKey: Map<s
     name: byName,
   };
   rows.sort(cmp[view.sortBy]);
-  return { rows, byKey, shownTotal, shownRate, hiddenDrops };
+  return { rows, byKey, shownTotal, shownRate, hiddenDrops, benignDrops };
 }
 
 export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: GroupBy, stats: StatsInfo | null): GroupDetail {
@@ -96,7 +106,9 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
   const nexthops = new Map<string, number>();
   const evidence = new Map<string, number>();
   const services = new Map<string, number>();
+  const benign = new Set<string>();
   for (const l of leaves) {
+    if (l.benign !== null) benign.add(l.benign);
     const k = kinds.get(l.kind);
     if (!k) kinds.set(l.kind, { kind: l.kind, family: l.family, count: l.total, explain: l.explain, hint: l.hint, last: l.last });
     else {
@@ -160,5 +172,6 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
     services: sorted(services),
     kernel,
     related,
+    benign: [...benign].sort(),
   };
 }

@@ -92,6 +92,8 @@ export interface GroupDetail {
   kernel: Counted[];
   /** table levels that explain this kind of drop (neighbour tables, conntrack) */
   related: TableLevel[];
+  /** why the benign drops of this group are routine (empty when none is) */
+  benign: string[];
 }
 
 export interface Snapshot {
@@ -118,7 +120,12 @@ export interface Snapshot {
   /** drops that arrived since the view was paused */
   newWhilePaused: number;
   help: boolean;
-  detailOpen: boolean;
+  /** the user's choice; null until Enter or Esc: open when the terminal has room (src/tui/layout.ts) */
+  detailOpen: boolean | null;
+  /** `b`: benign drops (src/pipeline/benign.ts) in the groups; hidden by default */
+  showBenign: boolean;
+  /** benign drops since the start or the last clear, shown or not */
+  benignDrops: number;
   groups: GroupRow[];
   /** drops in the groups shown (after the filter) */
   shownTotal: number;

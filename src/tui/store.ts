@@ -60,7 +60,9 @@ export class TuiStore implements Sink {
   #editing: string | null = null;
   #filterBeforeEdit = '';
   #help = false;
-  #detail = false;
+  /** null: not chosen yet, open when the terminal has room */
+  #detail: boolean | null = null;
+  #showBenign = false;
   /** null until the user moves the selection: until then it follows the top row */
   #selKey: string | null = null;
   #selIndex = 0;
@@ -359,7 +361,18 @@ export class TuiStore implements Sink {
   }
 
   toggleDetail(): void {
-    this.#detail = !this.#detail;
+    this.setDetail(!(this.#detail ?? false));
+  }
+
+  /** Enter: the pane as the user wants it from now on, whatever the terminal's size. */
+  setDetail(open: boolean): void {
+    this.#detail = open;
+    this.#changed(true);
+  }
+
+  /** `b`: show or hide benign drops. */
+  toggleBenign(): void {
+    this.#showBenign = !this.#showBenign;
     this.#changed(true);
   }
 
@@ -368,10 +381,10 @@ export class TuiStore implements Sink {
     this.#changed(true);
   }
 
-  /** Esc: close help, else the detail pane, else clear the filter. */
-  back(): void {
+  /** Esc: close help, else the detail pane (`detailShown`: open on screen now), else clear the filter. */
+  back(detailShown = this.#detail ?? false): void {
     if (this.#help) this.#help = false;
-    else if (this.#detail) this.#detail = false;
+    else if (detailShown) this.#detail = false;
     else if (this.#filter !== '') {
       this.setFilter('');
       return;
@@ -385,7 +398,7 @@ export class TuiStore implements Sink {
     if (this.#cache) return this.#cache;
     const live = this.#data;
     const d = this.#frozen ?? live;
-    const { rows, byKey, shownTotal, shownRate, hiddenDrops } = groupRows(d, this.#view());
+    const { rows, byKey, shownTotal, shownRate, hiddenDrops, benignDrops } = groupRows(d, this.#view());
     const selected = rows.length === 0 ? -1 : this.#resolveSelection(rows);
     const sel = selected >= 0 ? rows[selected]! : null;
     const nowSec = Math.floor(d.now / 1000);
@@ -409,6 +422,8 @@ export class TuiStore implements Sink {
       newWhilePaused: this.#frozen !== null ? Math.max(0, live.total - this.#frozen.total) : 0,
       help: this.#help,
       detailOpen: this.#detail,
+      showBenign: this.#showBenign,
+      benignDrops,
       groups: rows,
       shownTotal,
       shownRate,
@@ -435,7 +450,7 @@ export class TuiStore implements Sink {
   }
 
   #view(): View {
-    return { groupBy: this.#groupBy, sortBy: this.#sortBy, match: this.#match };
+    return { groupBy: this.#groupBy, sortBy: this.#sortBy, match: this.#match, showBenign: this.#showBenign };
   }
 
   #resolveSelection(rows: GroupRow[]): number {

@@ -200,19 +200,23 @@ describe.skipIf(why !== null)('lab scenarios, seen by probes/*.bt', () => {
       expect(result.namespaces).toEqual(seenNamespaces);
       expect(result.expect.length).toBeGreaterThan(0);
       const bt = tracer!;
-      for (const e of result.expect) {
+      // the scripts name drops by their NEIGH_* (conntrack, martian) reason; packets freed with no
+      // reason (IPv6's failed resolutions) are named by droptrace only: test/lab/stream.e2e.test.ts
+      const seeable = result.expect.filter((e) => e.reason !== 'NOT_SPECIFIED');
+      for (const e of result.expect.filter((x) => !seeable.includes(x))) console.log(`${c.label}: ${e.kind}/${e.reason} @ ${e.location ?? '?'} is not checked here: ${c.script} does not name drops without a reason`);
+      for (const e of seeable) {
         expect(e.netns).toBe(result.namespaces.find((n) => n.name.endsWith(`-${c.role}`))!.netns);
         const want = e.count ?? e.atLeast ?? 1;
         // the tracer reads its buffers a little after the kernel wrote them: wait for the count
         await bt.until(() => bt.count(e.kind, e.reason, e.netns) >= want, 10_000, `${want} x ${e.kind}`);
       }
       await bt.stop();
-      for (const e of result.expect) {
+      for (const e of seeable) {
         const seen = bt.count(e.kind, e.reason, e.netns);
         if (e.count !== undefined) expect({ kind: e.kind, reason: e.reason, seen }).toEqual({ kind: e.kind, reason: e.reason, seen: e.count });
         else expect(seen).toBeGreaterThanOrEqual(e.atLeast ?? 1);
       }
-      console.log(`${c.label}: ${result.expect.map((e) => `${bt.count(e.kind, e.reason, e.netns)} x ${e.kind}/${e.reason}`).join(', ')}; ${result.notes.join('; ')}`);
+      console.log(`${c.label}: ${seeable.map((e) => `${bt.count(e.kind, e.reason, e.netns)} x ${e.kind}/${e.reason}`).join(', ')}; ${result.notes.join('; ')}`);
     });
   }
 

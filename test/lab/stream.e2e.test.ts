@@ -17,6 +17,7 @@ if (!isRoot) console.warn('skipping lab scenarios under droptrace stream: they n
 
 const matches = (e: LabExpectation) => (l: Line) => {
   if (l.kind !== e.kind || l.netns !== e.netns || l.reason !== e.reason) return false;
+  if (e.location !== undefined && l.location !== e.location) return false;
   if (!e.flow) return true;
   const f = l.flow as Record<string, unknown> | null;
   return f !== null && Object.entries(e.flow).every(([k, v]) => f[k] === v);
@@ -52,9 +53,26 @@ function assertKinds(result: LabResult, s: StreamRun): void {
     const got = drops(s.lines).filter(matches(e));
     if (e.count !== undefined && e.atLeast === undefined) expect(sumCount(got), `${e.kind} count`).toBe(e.count);
     else expect(sumCount(got), `${e.kind} count`).toBeGreaterThanOrEqual(e.atLeast ?? 1);
-    // nothing else dropped with this reason in this netns was named differently
-    const sameReason = drops(s.lines).filter((l) => l.netns === e.netns && l.reason === e.reason);
+    // nothing else dropped with this reason (at this place, when the reason alone is too wide) in
+    // this netns was named differently
+    const sameReason = drops(s.lines).filter((l) => l.netns === e.netns && l.reason === e.reason && (e.location === undefined || l.location === e.location));
     expect([...new Set(sameReason.map((l) => l.kind))], `kinds of ${e.reason} in netns ${e.netns}`).toEqual([e.kind]);
+  }
+}
+
+/**
+ * The user's datagrams that waited on the entries the burst did create: every one is
+ * neigh_resolution_failed (IPv6's come with NOT_SPECIFIED), names its neighbour, and says the
+ * overflow is why (the neigh_table_full drops of the same netns came 3 s before).
+ */
+function assertDataPackets(result: LabResult, s: StreamRun, table: string, address: RegExp): void {
+  const e = result.expect.find((x) => x.kind === 'neigh_resolution_failed')!;
+  expect(e.count, 'datagrams queued on INCOMPLETE entries').toBeGreaterThan(100);
+  const got = drops(s.lines).filter(matches(e));
+  for (const d of got) {
+    const n = d.neigh as { table: string; address: string; overflow?: { source: string } };
+    expect([n.table, address.test(n.address), (d.flow as { dst: string }).dst === n.address, n.overflow?.source]).toEqual([table, true, true, 'drops']);
+    expect(d.explain).toMatch(new RegExp(`^resolution of ${n.address.replace(/\./g, '\\.')} failed .*the neighbour table ${table} was full .*: the overflow is why$`));
   }
 }
 
@@ -99,7 +117,9 @@ describe.skipIf(!isRoot)('lab scenarios under droptrace stream', () => {
 
   it('neigh-overflow (IPv6): neigh_table_full with the table, address and entries, and ndisc_cache at gc_thresh3 then back', async () => {
     const { result, s } = await underStream('neigh-overflow');
+    ran.push('neigh-overflow');
     assertKinds(result, s);
+    assertDataPackets(result, s, 'ndisc_cache', /^fd99:/);
     const e = result.expect[0]!;
     const d = drops(s.lines).find(matches(e))!;
     expect(d.neigh).toMatchObject({ table: 'ndisc_cache' });
@@ -111,5 +131,24 @@ describe.skipIf(!isRoot)('lab scenarios under droptrace stream', () => {
       .filter(Boolean);
     expect(ndisc.some((n) => n.gc_thresh3 !== null && n.entries >= n.gc_thresh3)).toBe(true);
     expect(ndisc.at(-1)!.gc_thresh3).toBe(1024);
+  });
+
+  it('neigh-overflow --family 4: neigh_table_full, then the queued datagrams neigh_resolution_failed (NEIGH_FAILED), the overflow named', async () => {
+    const scenario = scenarios.find((x) => x.name === 'neigh-overflow')!;
+    let s: StreamRun | undefined;
+    const result = await scenario.run({
+      family: 4,
+      durationMs: 1500,
+      beforeProvoke: async () => {
+        s = startStream(['--counters-interval', '0.5', '--nics', 'none', '--detail-limit', '0']);
+        await s.ready;
+      },
+    });
+    const run = s!;
+    ran.push('neigh-overflow --family 4');
+    for (const e of result.expect) await run.until((ls) => sumCount(drops(ls).filter(matches(e))) >= (e.count ?? e.atLeast ?? 1), 15_000);
+    await run.stop();
+    assertKinds(result, run);
+    assertDataPackets(result, run, 'arp_cache', /^198\.18\./);
   });
 });

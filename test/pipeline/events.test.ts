@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { benignWhy } from '../../src/pipeline/benign.js';
 import { classify } from '../../src/pipeline/classify.js';
 import { WallClock } from '../../src/pipeline/clock.js';
 import { Decoder, PROTO_NAMES } from '../../src/pipeline/decode.js';
@@ -15,6 +16,7 @@ import { EventBuilder } from '../../src/pipeline/events.js';
 import type { DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { explain } from '../../src/pipeline/explain.js';
 import { Symbolizer } from '../../src/pipeline/kallsyms.js';
+import { NeighPressure, neighTableOf } from '../../src/pipeline/neigh-pressure.js';
 import { FIELDS, KEY_ENTRY_SIZE, KEY_FIELDS, KEY_SIZE } from '../../src/pipeline/layout.js';
 import { ReasonNames } from '../../src/pipeline/reasons.js';
 import { runStream } from '../../src/pipeline/stream.js';
@@ -34,13 +36,15 @@ const kallsyms = [
   'ffffffff81ff7c0b t ip_rcv_finish_core.constprop.0',
   'ffffffff820db7ee t icmpv6_rcv',
   'ffffffff82109ac1 t __udp6_lib_rcv',
+  'ffffffff81e10000 t neigh_invalidate',
 ].join('\n');
 const sysctlValues: Record<string, number> = { 'net.netfilter.nf_conntrack_max': 262144, 'net.netfilter.nf_conntrack_tcp_be_liberal': 0 };
 const sysctl = (k: string) => sysctlValues[k] ?? null;
 
 function setup() {
   const clock = new WallClock({ monotonicNs: 2_399_000_000_000n, realtimeNs: 1_795_510_937_000_000_000n });
-  const builder = new EventBuilder(reasons, new Symbolizer(kallsyms), clock, sysctl);
+  // a clock that stands still: the reference below keeps its own record of full tables
+  const builder = new EventBuilder(reasons, new Symbolizer(kallsyms), clock, sysctl, new NeighPressure(() => 0));
   const decoder = new Decoder(clock.monoBaseNs);
   return { builder, decoder };
 }
@@ -142,11 +146,14 @@ describe('drop lines of the golden records', () => {
 });
 
 /** build() as it was before descriptions were cached: classify and explain every drop. */
-function reference(d: RawDrop, symbols: Symbolizer, clock: WallClock): Record<string, unknown> {
+function reference(d: RawDrop, symbols: Symbolizer, clock: WallClock, pressure: NeighPressure): Record<string, unknown> {
   const reason = reasons.name(d.reason);
   const location = symbols.lookup(d.location);
   const c = classify({ reason, location, src: d.src, dst: d.dst, ctFlags: d.ctFlags, martianConf: d.martianConf });
-  const x = explain(c, d, reason, sysctl, location);
+  if (c.kind === 'neigh_table_full') pressure.noteFull(d.netns, neighTableOf(d));
+  const overflow = c.kind === 'neigh_resolution_failed' ? pressure.recent(d.netns, neighTableOf(d)) : undefined;
+  const x = explain(c, d, reason, sysctl, location, overflow);
+  const why = benignWhy(reason, location);
   const flow =
     d.src === null || d.dst === null
       ? null
@@ -169,6 +176,8 @@ function reference(d: RawDrop, symbols: Symbolizer, clock: WallClock): Record<st
     neigh: x.neigh,
     martian: x.martian,
     conntrack: x.conntrack ? { nf_conntrack_max: x.conntrack.nf_conntrack_max } : undefined,
+    benign: why === null ? undefined : true,
+    benign_why: why ?? undefined,
   };
 }
 
@@ -178,11 +187,12 @@ describe('EventBuilder caches', () => {
     const symbols = new Symbolizer(kallsyms);
     const clock = new WallClock({ monotonicNs: 2_399_000_000_000n, realtimeNs: 1_795_510_937_000_000_000n });
     const reasonValues = golden.reasons.map(([, v]) => v);
+    const pressure = new NeighPressure(() => 0);
     const record = fc
       .record({
         base: fc.nat(records.length - 1),
         reason: fc.oneof(fc.constantFrom(...reasonValues), fc.nat(2000)),
-        location: fc.constantFrom(0xffffffff820490ccn, 0xffffffff81ff7c4bn, 0xffffffff81f657b8n, 0x820490ccn, 0n),
+        location: fc.constantFrom(0xffffffff820490ccn, 0xffffffff81ff7c4bn, 0xffffffff81f657b8n, 0x820490ccn, 0n, 0xffffffff820eba95n, 0xffffffff81e10040n),
         ctFlags: fc.nat(255),
         martianConf: fc.constantFrom(0, 0x80, 0x81, 0x84, 0x86),
         netns: fc.constantFrom(4026532457, 1, 2),
@@ -208,7 +218,7 @@ describe('EventBuilder caches', () => {
       fc.property(fc.array(record, { minLength: 1, maxLength: 20 }), (recs) => {
         for (const d of decoder.decode(Buffer.concat(recs)).drops) {
           const ev = builder.build(d) as unknown as Record<string, unknown>;
-          const ref = reference(d, symbols, clock);
+          const ref = reference(d, symbols, clock, pressure);
           // a DNS drop's explanation starts with its question (parsed per drop, not cached)
           if (ev.dns) ref.explain = `${(ev.explain as string).slice(0, (ev.explain as string).indexOf(': ') + 2)}${ref.explain as string}`;
           for (const [k, v] of Object.entries(ref)) expect([k, ev[k]]).toEqual([k, v]);

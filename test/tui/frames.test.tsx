@@ -43,7 +43,7 @@ function expectFits(frame: string, columns: number, rows: number) {
 }
 
 describe('the first screen (80x24, --replay --speed 0)', () => {
-  it('shows header, tables, drops by kind with sparklines, and the keys', async () => {
+  it('shows header, tables, drops by kind with sparklines, the top group detail without a key, and the keys', async () => {
     const r = await open(loadedStore());
     expect(r.frame()).toMatchInlineSnapshot(`
       "droptrace  END OF RECORDING   node vm  kernel 6.18.44-fc-v669  up 8s
@@ -52,23 +52,23 @@ describe('the first screen (80x24, --replay --speed 0)', () => {
       ─ kernel tables at 09:52:41 UTC ────────────────────────────────────────────────
         arp_cache ipv4             10/1024   1% ░░░░░░░░░░  of gc_thresh3, gc_thresh1…
         ndisc_cache ipv6           23/1024   2% ░░░░░░░░░░  of gc_thresh3, gc_thresh1…
-        conntrack dtlab-t1-a      0/262144   0% ░░░░░░░░░░  of nf_conntrack_max
-        conntrack dtlab-t1-b      0/262144   0% ░░░░░░░░░░  of nf_conntrack_max  (+6…
-        nic allowance counters: none on 1 NIC (cloud NICs such as ENA have them)
+        … 3 more (a taller terminal shows them)
       ─ drops by kind · sort rate ────────────────────────────────────────────────────
        KIND             TOTAL  RATE/s LAST 60s                       FIRST    LAST
       ›netfilter_rule     264    40.8                           ▃█▂  09:52:34 09:52:38
        martian_source       3     0.6                             █  09:52:39 09:52:39
        not_specified       10     0.4                          █▃▂▂  09:52:33 09:52:38
        no_socket            4     0.4                          ▄▄ █  09:52:33 09:52:39
-
-
-
-
-
-
-
-      ↑↓ select  ⏎ detail  g group  s sort  / filter  p pause  c clear  q quit  ? help"
+      ─ detail: netfilter_rule · 264 drops · 40.8/s · first 09:52:34 · last 09:52:38…
+      what    a firewall rule (iptables/nftables) returned DROP for this packet at
+              netfilter
+      do      find the rule in netns 4026532528: nft list ruleset, or iptables-save -c
+              (its packet counters show which one matched)
+      pods    shop/checkout-7f9c ×220 · payments/api-5d8b ×44
+      flows   udp 198.18.210.1:41000 → 198.18.210.2:5301 ×220 at 09:52:38
+              udp 198.18.211.1:41001 → 198.18.210.2:5301 ×44 at 09:52:38
+      kernel  reason NETFILTER_DROP ×264 (kernel 264)  at nft_do_chain ×264  dev dtub…
+      ↑↓ select  ⏎ close  g group  s sort  / filter  p pause  c clear  q quit  ? help"
     `);
     expectFits(r.frame(), 80, 24);
   });
@@ -125,7 +125,11 @@ describe('filter', () => {
     expect(groupRows(r.frame()).map((l) => l.slice(0, 24).trimEnd())).toEqual(['›netfilter_rule      44', ' martian_source       3', ' no_socket            2']);
     await r.press(KEY.enter);
     expect(line(r.frame(), '─ drops by')).toMatch(/^─ drops by kind · sort rate · filter "ip:198\.18\.211\." 49 shown, 232 hidden ─+$/);
-    expect(lines(r.frame()).at(-1)).toMatch(/^↑↓ select {2}⏎ detail/);
+    expect(lines(r.frame()).at(-1)).toMatch(/^↑↓ select {2}⏎ close/);
+    // esc closes the detail pane (open from the start) first, then clears the filter
+    await r.press(KEY.esc);
+    expect(line(r.frame(), '─ detail')).toBeUndefined();
+    expect(line(r.frame(), '─ drops by')).toMatch(/filter/);
     await r.press(KEY.esc);
     expect(groupRows(r.frame())).toHaveLength(4);
     expect(line(r.frame(), '─ drops by')).not.toMatch(/filter/);
@@ -153,9 +157,30 @@ describe('filter language', () => {
 });
 
 describe('detail pane', () => {
-  it('enter opens the detail of the selected group: what, what to do, pods, flows, kernel', async () => {
+  it('is open from the start where there is room; enter closes it and opens it again', async () => {
     const r = await open(loadedStore());
+    const first = r.frame();
     await r.press(KEY.enter);
+    expect(line(r.frame(), '─ detail')).toBeUndefined();
+    expect(lines(r.frame()).at(-1)).toMatch(/^↑↓ select {2}⏎ detail/);
+    expect(groupRows(r.frame())).toHaveLength(4);
+    await r.press(KEY.enter);
+    expect(r.frame()).toBe(first);
+    // the choice holds: moving the selection does not open it again
+    await r.press(KEY.enter, KEY.down, KEY.up);
+    expect(line(r.frame(), '─ detail')).toBeUndefined();
+  });
+
+  it('starts closed on a terminal too small for both, and enter opens it there', async () => {
+    const r = await open(loadedStore(), 80, 20);
+    expect(line(r.frame(), '─ detail')).toBeUndefined();
+    await r.press(KEY.enter);
+    expect(line(r.frame(), '─ detail: netfilter_rule')).toBeDefined();
+    expectFits(r.frame(), 80, 20);
+  });
+
+  it('shows what, what to do, pods, flows, kernel of the selected group', async () => {
+    const r = await open(loadedStore());
     expect(r.frame()).toMatchInlineSnapshot(`
       "droptrace  END OF RECORDING   node vm  kernel 6.18.44-fc-v669  up 8s
       42.2 drops/s  lost 0  total 281  kernel exact 281  only netns 4026532528
@@ -176,9 +201,9 @@ describe('detail pane', () => {
       do      find the rule in netns 4026532528: nft list ruleset, or iptables-save -c
               (its packet counters show which one matched)
       pods    shop/checkout-7f9c ×220 · payments/api-5d8b ×44
-      kernel  reason NETFILTER_DROP ×264 (kernel 264)  at nft_do_chain ×264  dev dtub…
       flows   udp 198.18.210.1:41000 → 198.18.210.2:5301 ×220 at 09:52:38
               udp 198.18.211.1:41001 → 198.18.210.2:5301 ×44 at 09:52:38
+      kernel  reason NETFILTER_DROP ×264 (kernel 264)  at nft_do_chain ×264  dev dtub…
       ↑↓ select  ⏎ close  g group  s sort  / filter  p pause  c clear  q quit  ? help"
     `);
     expectFits(r.frame(), 80, 24);
@@ -186,7 +211,7 @@ describe('detail pane', () => {
 
   it('follows the selection and shows the DNS question of dropped queries', async () => {
     const r = await open(loadedStore(), 100, 30);
-    await r.press(KEY.down, KEY.down, KEY.down, KEY.enter);
+    await r.press(KEY.down, KEY.down, KEY.down);
     const f = r.frame();
     expect(line(f, '─ detail: ')).toMatch(/^─ detail: no_socket · 4 drops · 0\.4\/s · first 09:52:33 · last 09:52:39 UTC ─+$/);
     expect(line(f, 'dns ')).toBe('dns     api.payments.svc.cluster.local. A');
@@ -268,6 +293,15 @@ describe('tables panel', () => {
     const store = loadedStore();
     store.ingest(fullArp);
     const r = await open(store);
+    // with the detail pane open (the default at 80x24) there is room for two lines: the warnings win
+    const g = lines(r.frame());
+    const t = g.findIndex((l) => l.startsWith('─ kernel tables'));
+    expect(g.slice(t + 1, t + 4).map((l) => l.slice(0, 40))).toEqual([
+      '! arp_cache ipv4           1000/1024  98',
+      '  nic ! eth0 conntrack_allowance_exceede',
+      '  … 4 more (a taller terminal shows them',
+    ]);
+    await r.press(KEY.enter);
     const f = r.frame();
     const at = lines(f).findIndex((l) => l.startsWith('─ kernel tables'));
     expect(lines(f).slice(at, at + 8)).toEqual([
@@ -279,15 +313,6 @@ describe('tables panel', () => {
       '  conntrack app2[102]       8/262144   0% ░░░░░░░░░░  of nf_conntrack_max  (+37…',
       '  nic ! eth0 conntrack_allowance_exceeded 4.5/s eth0 pps_allowance_exceeded 0.0…',
       '─ drops by kind · sort rate ────────────────────────────────────────────────────',
-    ]);
-    // with the detail pane open there is room for two lines: the warnings win
-    await r.press(KEY.enter);
-    const g = lines(r.frame());
-    const t = g.findIndex((l) => l.startsWith('─ kernel tables'));
-    expect(g.slice(t + 1, t + 4).map((l) => l.slice(0, 40))).toEqual([
-      '! arp_cache ipv4           1000/1024  98',
-      '  nic ! eth0 conntrack_allowance_exceede',
-      '  … 4 more (a taller terminal shows them',
     ]);
   });
 
@@ -343,7 +368,8 @@ describe('help, pause, quit', () => {
     const r = await open(loadedStore());
     await r.press('s\r');
     expect(line(r.frame(), '─ drops by')).toMatch(/sort total/);
-    expect(line(r.frame(), '─ detail: netfilter_rule')).toBeDefined();
+    // Enter closed the detail pane that was open from the start
+    expect(line(r.frame(), '─ detail')).toBeUndefined();
     await r.press('/', 'kind:martian\r');
     expect(groupRows(r.frame()).map((l) => l.slice(0, 15))).toEqual(['›martian_source']);
     expect(lines(r.frame()).at(-1)).toMatch(/^↑↓ select/);

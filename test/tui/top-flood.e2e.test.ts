@@ -37,7 +37,8 @@ interface HeaderNumbers {
 
 /** The header's second line: `12.3k drops/s  lost 0  total 1.23M  kernel exact 4.56M  detail shed …` */
 function header(screen: string): HeaderNumbers | null {
-  const m = /^\S+ drops\/s {2}lost .*? {2}total (\S+)(?: {2}kernel exact (\S+))?/m.exec(screen);
+  // (benign drops, when the namespaces have any, are counted between the two)
+  const m = /^\S+ drops\/s {2}lost .*? {2}total (\S+)(?: {2}benign \S+ (?:hidden|shown))?(?: {2}kernel exact (\S+))?/m.exec(screen);
   return m ? { total: m[1]!, kernel: m[2] ?? null } : null;
 }
 

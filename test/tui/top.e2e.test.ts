@@ -84,8 +84,8 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
     sendUdp(a, ipA, 41000, ipB, 5301, 120);
     // drops, then a stats line after them (lost events and exact kernel counts, every 2 s)
     let s = await until('120 netfilter_rule drops and a stats line', (x) => /^›netfilter_rule +120 /m.test(x) && /kernel exact (1[2-9]\d|[2-9]\d\d)/.test(x));
-    // the namespace may add a few IPv6 multicast drops of its own: at least our 120
-    expect(s).toMatch(new RegExp(`^\\d+(\\.\\d)? drops/s {2}lost 0 {2}total \\d+ {2}kernel exact \\d+ {2}only netns ${inode}$`, 'm'));
+    // the namespace may add a few IPv6 multicast drops of its own (benign, hidden): at least our 120
+    expect(s).toMatch(new RegExp(`^\\d+(\\.\\d)? drops/s {2}lost 0 {2}total \\d+( {2}benign \\d+ hidden)? {2}kernel exact \\d+ {2}only netns ${inode}$`, 'm'));
     // the kernel tables: neighbour entries against gc_thresh3, as a fill level
     expect(s).toMatch(/^ {2}arp_cache ipv4 +\d+\/\d+ +\d+% [█░]{10} {2}of gc_thresh3/m);
 
@@ -99,7 +99,7 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
     s = await until('the flow group', (x) => x.includes('─ drops by flow'));
     expect(s).toMatch(new RegExp(`^›udp ${ipA.replace(/\./g, '\\.')} → ${ipB.replace(/\./g, '\\.')}:5301 +120 `, 'm'));
 
-    tmux('send-keys', '-t', 'top', 'Enter');
+    // 100x30 has room: the detail pane is open without a key
     s = await until('the detail pane', (x) => x.includes('─ detail: udp'));
     expect(s).toMatch(new RegExp(`^flows {3}udp ${ipA.replace(/\./g, '\\.')}:41000 → ${ipB.replace(/\./g, '\\.')}:5301 ×120 at `, 'm'));
     expect(s).toMatch(/^kernel {2}reason NETFILTER_DROP ×120 \(kernel 120\) {2}at nft_do_chain ×120/m);

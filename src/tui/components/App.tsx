@@ -7,7 +7,7 @@ import { useKeys } from '../hooks/use-keys.js';
 import { useStoreSnapshot } from '../hooks/use-store-snapshot.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
 import type { Size } from '../hooks/use-terminal-size.js';
-import { layoutFor } from '../layout.js';
+import { detailShown, layoutFor } from '../layout.js';
 import type { TuiStore } from '../store.js';
 import type { Theme } from '../theme.js';
 import { DetailPane, detailLines } from './DetailPane.js';
@@ -36,9 +36,12 @@ export function App({ store, theme, size: fixed, keys = true, speed, onQuit }: A
   const { columns: width, rows } = useTerminalSize(fixed);
   const { exit } = useApp();
   const wantedTables = tablesLines(snap, theme, width, 99).length;
-  const wantedDetail = snap.detailOpen ? detailLines(snap, theme, width, 99).length : 0;
-  const l = layoutFor(rows, snap.detailOpen, wantedTables, wantedDetail);
-  useKeys(store, { onQuit: onQuit ?? (() => exit()), page: Math.max(1, l.groups - 3), active: keys });
+  const open = detailShown(snap.detailOpen, width, rows);
+  const wantedDetail = open ? detailLines(snap, theme, width, 99).length : 0;
+  // the group table's title and column names, and a row per group (or the "no drops" line)
+  const wantedGroups = 2 + Math.max(1, snap.groups.length);
+  const l = layoutFor(rows, open, wantedTables, wantedDetail, wantedGroups);
+  useKeys(store, { onQuit: onQuit ?? (() => exit()), page: Math.max(1, l.groups - 3), active: keys, detailOpen: open });
   return (
     <Box flexDirection="column" width={width}>
       {l.header === 3 ? (
@@ -57,7 +60,7 @@ export function App({ store, theme, size: fixed, keys = true, speed, onQuit }: A
           <DetailPane snap={snap} theme={theme} width={width} budget={l.detail} />
         </>
       )}
-      <Footer snap={snap} theme={theme} width={width} keys={keys} />
+      <Footer snap={snap} theme={theme} width={width} keys={keys} detailOpen={open} />
     </Box>
   );
 }

@@ -57,10 +57,15 @@ export function detailLines(s: Snapshot, t: Theme, width: number, budget: number
     out.push(field('table', (l.warn ? '! ' : '') + text, l.warn ? t.warn : undefined));
   }
   out.push(field('pods', list(d.pods, 3)));
+  // the flows next to the pods, the busiest first: a short pane (the first screen) still shows them
+  const flows = d.flows.slice(0, budget >= 12 ? 8 : 2);
+  flows.forEach((f, i) => out.push(field(i === 0 ? 'flows' : '', `${f.flow} ×${count(f.count)} at ${clock(f.last)}`)));
+  if (d.flows.length > flows.length) out.push(field('', `+${d.flows.length - flows.length} more flows`));
   if (d.services.length) out.push(field('service', list(d.services, 2)));
   if (d.names.length) out.push(field('dns', d.names.slice(0, 6).join(' · ')));
   if (d.nexthops.length) out.push(field('nexthop', list(d.nexthops, 4)));
   if (d.evidence.length) out.push(field('signs', list(d.evidence, 3)));
+  for (const why of d.benign.slice(0, 1)) wrapped('benign', why, t.good);
   // the kernel's own exact counters next to the reasons: they include drops whose details were lost
   const exact = new Map(d.kernel.map((k) => [k.name, k.count]));
   const reasons = d.reasons
@@ -74,7 +79,6 @@ export function detailLines(s: Snapshot, t: Theme, width: number, budget: number
   const others = d.kernel.filter((k) => !d.reasons.some((r) => r.name === k.name));
   if (others.length) where.push(others.map((k) => `${k.name} ${count(k.count)}`).join(' · '));
   out.push(field('kernel', where.join('  ')));
-  d.flows.forEach((f, i) => out.push(field(i === 0 ? 'flows' : '', `${f.flow} ×${count(f.count)} at ${clock(f.last)}`)));
   return out.slice(0, budget);
 }
 

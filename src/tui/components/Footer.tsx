@@ -4,7 +4,8 @@ import type { Theme } from '../theme.js';
 import { Line } from './Line.js';
 import type { Segs } from './Line.js';
 
-export function footerLine(s: Snapshot, t: Theme, keys: boolean): Segs {
+/** `detailOpen`: the pane on screen now; `width`: when given, `c clear` makes room for `b` (help lists both). */
+export function footerLine(s: Snapshot, t: Theme, keys: boolean, detailOpen = s.detailOpen ?? false, width = Infinity): Segs {
   if (s.editing !== null) {
     return [
       { text: 'filter: ', bold: true, color: t.accent },
@@ -21,19 +22,24 @@ export function footerLine(s: Snapshot, t: Theme, keys: boolean): Segs {
     { text: key, bold: true, color: t.accent },
     { text: ` ${what}`, dim: true },
   ];
-  return [
+  // the benign key only once there are benign drops to show or hide
+  const benign = s.benignDrops > 0 ? k('b', s.showBenign ? 'hide benign' : 'benign') : [];
+  const line = (clear: Segs): Segs => [
     ...k('↑↓', 'select').slice(1),
-    ...k('⏎', s.detailOpen ? 'close' : 'detail'),
+    ...k('⏎', detailOpen ? 'close' : 'detail'),
     ...k('g', 'group'),
     ...k('s', 'sort'),
     ...k('/', 'filter'),
+    ...benign,
     ...k('p', s.paused ? 'resume' : 'pause'),
-    ...k('c', 'clear'),
+    ...clear,
     ...k('q', 'quit'),
     ...k('?', 'help'),
   ];
+  const full = line(k('c', 'clear'));
+  return full.reduce((n, seg) => n + seg.text.length, 0) <= width ? full : line([]);
 }
 
-export function Footer({ snap, theme, width, keys }: { snap: Snapshot; theme: Theme; width: number; keys: boolean }) {
-  return <Line segs={footerLine(snap, theme, keys)} width={width} unicode={theme.unicode} />;
+export function Footer({ snap, theme, width, keys, detailOpen }: { snap: Snapshot; theme: Theme; width: number; keys: boolean; detailOpen?: boolean }) {
+  return <Line segs={footerLine(snap, theme, keys, detailOpen, width)} width={width} unicode={theme.unicode} />;
 }

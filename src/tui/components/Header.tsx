@@ -45,6 +45,8 @@ export function headerLines(s: Snapshot, t: Theme, width: number, speed?: number
     l2.push({ text: `${count(lost.total)} (ring ${count(lost.ringBuffer)}, user ${count(lost.userspace)})`, bold: true, color: t.bad });
   } else l2.push({ text: '0', color: t.good });
   l2.push({ text: '  total ', dim: true }, { text: count(s.total) });
+  // benign drops are in the total; the groups leave them out until `b`
+  if (s.benignDrops > 0) l2.push({ text: `  benign ${count(s.benignDrops)} ${s.showBenign ? 'shown' : 'hidden'}`, dim: true });
   if (s.stats?.kernelDrops != null) l2.push({ text: '  kernel exact ', dim: true }, { text: count(s.stats.kernelDrops) });
   const errs: string[] = [];
   if (s.shedDetail > 0) errs.push(`detail shed ${count(s.shedDetail)}`);

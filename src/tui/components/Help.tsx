@@ -7,12 +7,13 @@ import type { Segs } from './Line.js';
 
 const KEYS: Array<[string, string]> = [
   ['↑ ↓  k j', 'select a group (PgUp PgDn Home End jump)'],
-  ['enter', 'open or close the detail pane of the selected group'],
+  ['enter', 'open or close the detail pane (open at start if there is room)'],
   ['g / s', 'group by kind → pod → flow → reason / sort by rate → total → last → first → name'],
   ['/', 'filter as typed: kind=K pod:NAME ns=NS ip=CIDR port=N dns:NAME reason:R'],
   ['', 'and/or/not ( ), a space is and, a word: any field; enter keeps, esc cancels'],
   ['p', 'pause the view (drops are still counted; the header says how many came)'],
   ['c', 'clear drop groups (lost events, kernel counts, tables are since start)'],
+  ['b', 'show or hide benign drops (routine on every node: see the detail)'],
   ['esc', 'close help, then the detail pane, then clear the filter'],
   ['q  ctrl-c', 'quit'],
 ];

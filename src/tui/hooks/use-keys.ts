@@ -36,7 +36,8 @@ function charKey(ch: string): [string, Key] {
   return [ch, NO_KEY];
 }
 
-export function useKeys(store: TuiStore, o: { onQuit: () => void; page: number; active: boolean }): void {
+/** `detailOpen`: whether the detail pane is on screen now (it may be open by default, src/tui/layout.ts) */
+export function useKeys(store: TuiStore, o: { onQuit: () => void; page: number; active: boolean; detailOpen: boolean }): void {
   const act = (input: string, key: Key) => {
     if (store.editing) {
       if (key.return) store.commitFilter();
@@ -51,13 +52,14 @@ export function useKeys(store: TuiStore, o: { onQuit: () => void; page: number; 
     else if (key.pageDown) store.moveSelection(o.page);
     else if (key.home) store.selectEdge('first');
     else if (key.end) store.selectEdge('last');
-    else if (key.return) store.toggleDetail();
-    else if (key.escape) store.back();
+    else if (key.return) store.setDetail(!o.detailOpen);
+    else if (key.escape) store.back(o.detailOpen);
     else if (input === 'g') store.cycleGroupBy();
     else if (input === 's') store.cycleSort();
     else if (input === '/') store.editFilter();
     else if (input === 'p') store.togglePause();
     else if (input === 'c') store.clear();
+    else if (input === 'b') store.toggleBenign();
     else if (input === '?') store.toggleHelp();
     else if (input === 'q') o.onQuit();
   };
