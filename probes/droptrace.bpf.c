@@ -267,26 +267,30 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	if (is_nf)
 		ct = ct_flags_of(skb, net, netns, direct);
 
-	struct parsed p;
-	__builtin_memset(&p, 0, sizeof(p));
-	p.k.reason = reason;
-	p.k.netns = netns;
-	p.flags = flags;
+	/* The headers' fields go to a per-CPU scratch map, not the stack: see parse_scratch. */
+	__u32 zero = 0;
+	struct parsed *p = bpf_map_lookup_elem(&parse_scratch, &zero);
+	if (!p)
+		return 0; /* never: an array's element 0 */
+	__builtin_memset(p, 0, sizeof(*p));
+	p->k.reason = reason;
+	p->k.netns = netns;
+	p->flags = flags;
 	if (dev)
-		p.k.ifindex = RD(dev, ifindex);
+		p->k.ifindex = RD(dev, ifindex);
 	unsigned char *head = RD(skb, head);
-	__u32 payload = parse_headers(&p, skb, head, capture_l3, direct);
-	p.k.ip_version = (p.flags & DT_F_IPV4) ? 4 : (p.flags & DT_F_IPV6) ? 6 : 0;
+	p->payload = parse_headers(p, skb, head, capture_l3, direct);
+	p->k.ip_version = (p->flags & DT_F_IPV4) ? 4 : (p->flags & DT_F_IPV6) ? 6 : 0;
 
 	/* Exact count per key; past the key's burst or the CPU's budget, the drop is counted but
 	 * sends no detail. */
 	__u64 now = key_burst ? window_clock() : 0;
-	struct dt_key_val *kv = bpf_map_lookup_elem(&key_counts, &p.k);
+	struct dt_key_val *kv = bpf_map_lookup_elem(&key_counts, &p->k);
 	bool fresh = !kv;
 	if (!kv) {
 		struct dt_key_val init = { .window_ns = now };
-		bpf_map_update_elem(&key_counts, &p.k, &init, BPF_NOEXIST);
-		kv = bpf_map_lookup_elem(&key_counts, &p.k);
+		bpf_map_update_elem(&key_counts, &p->k, &init, BPF_NOEXIST);
+		kv = bpf_map_lookup_elem(&key_counts, &p->k);
 	}
 	if (kv) {
 		/* other CPUs update the same entry: adds are atomic (no fetch: 5.10 has XADD only);
@@ -313,19 +317,18 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	__builtin_memset(&ev, 0, sizeof(ev));
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.location = (__u64)location;
-	ev.key = p.k;
+	ev.key = p->k;
 	ev.version = DT_EVENT_VERSION;
 	ev.size = sizeof(ev);
-	ev.flags = p.flags;
+	ev.flags = p->flags;
 	ev.probe = probe;
 	ev.ct_flags = ct;
 	dnat_of(&ev, skb, direct);
-	ev.l3_proto = p.l3_proto;
+	ev.l3_proto = p->l3_proto;
 	__u32 len = RD(skb, len);
 	ev.pkt_len = len > 0xffff ? 0xffff : len;
 	if (dev)
 		bpf_probe_read_kernel_str(ev.ifname, sizeof(ev.ifname), dev->name);
-	__u32 zero = 0;
 	struct dt_recent *r = bpf_map_lookup_elem(&recent, &zero);
 	if (r) {
 		__u64 now = ev.ts_ns;
@@ -345,6 +348,8 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	if (dev && (ev.flags & DT_F_IPV4) && net)
 		martian_conf(&ev, dev, net, direct);
 
+	/* where a DNS message (or --pcap's IP header) starts: read back from parse_scratch */
+	__u32 payload = p->payload;
 	__u32 tail = RD(skb, tail);
 	if (payload >= tail)
 		payload = 0;
@@ -357,7 +362,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 			return 0;
 		}
 		*e = ev;
-		parse_encap(e, &p, skb);
+		parse_encap(e, p, skb);
 		bpf_ringbuf_submit(e, wake_flags(ev.ts_ns));
 		return 0;
 	}
@@ -377,7 +382,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 		ev.size = sizeof(ev) + n;
 	}
 	ep->ev = ev;
-	parse_encap(&ep->ev, &p, skb);
+	parse_encap(&ep->ev, p, skb);
 	bpf_ringbuf_submit(ep, wake_flags(ev.ts_ns));
 	return 0;
 }

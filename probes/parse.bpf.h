@@ -35,7 +35,22 @@ struct parsed {
 	struct dt_key k;
 	__u16 l3_proto;
 	__u8 flags;
+	__u32 payload; /* the drop program's: where the payload to keep starts (parse_headers), or 0 */
 };
+
+/*
+ * The drop program's struct parsed, per CPU (the drop program never runs twice at once on one
+ * CPU). On the stack, every header parser's path left it in its own state (a flag, a protocol
+ * a comparison made a constant, a payload offset), which the verifier told apart through the
+ * whole rest of the program, walked once per path: past 6.1's limit once three features
+ * shared it. Map memory is not tracked: the paths meet again right after the parser.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct parsed);
+} parse_scratch SEC(".maps");
 
 /* L4 fields from the first four bytes of the L4 header (ports, or ICMP type and code). */
 static __always_inline void l4_fields(struct parsed *e, __u8 proto, const __be16 *w)
