@@ -349,7 +349,7 @@ describe.skipIf(!isRoot)('droptrace stream, end to end', () => {
     await s.ready;
     const ids = progIds(s.child.pid!);
     // the drop program and the neigh_create hook (fexit/kprobe are refused on this kernel)
-    expect(loaded(ids).sort()).toEqual(['dt_kfree_skb_btf', 'dt_neigh_create_tp']);
+    expect(loaded(ids).sort()).toEqual(['dt_kfree_skb_btf', 'dt_neigh_create_btf']);
     const { code } = await s.stop(sig);
     expect(code).toBe(0);
     expect(await loadedAfterRelease(ids)).toEqual([]);

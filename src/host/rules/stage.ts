@@ -202,7 +202,7 @@ export class RuleStage {
       if (rule !== null) {
         h.ev.rule = rule;
         // a DNS drop's sentence leads with its question (events.ts): the rule follows it
-        h.ev.explain = h.ev.dns ? `${h.ev.explain}; ${ruleSentence(rule)}` : ruleSentence(rule);
+        h.ev.explain = h.ev.dns || h.ev.service || h.ev.inner ? `${h.ev.explain}; ${ruleSentence(rule)}` : ruleSentence(rule);
         h.ev.hint = ruleHint(rule, h.ev.netns);
         this.stats.attributed++;
       } else this.stats.unattributed++;
