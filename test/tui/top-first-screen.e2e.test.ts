@@ -76,7 +76,11 @@ describe.skipIf(why !== '')('droptrace top, first screen during neigh-overflow',
     // the detail of the top group, open without a key
     expect(lines.find((l) => l.startsWith('─ detail: '))).toMatch(new RegExp(`^─ detail: ${top} · \\d+ drops · `));
     expect(lines.find((l) => l.startsWith('pods '))).toMatch(/^pods {4}lab\/burst-1 ×\d+$/);
-    expect(lines.find((l) => l.startsWith('flows '))).toMatch(/^flows {3}udp \[fd99::1\]:\d+ → \[fd99::[0-9a-f:]+\]:9 ×1 at \d\d:\d\d:\d\d$/);
+    // one of the burst's flows is listed (the netns's own MLD reports, icmpv6 to ff02::16, can
+    // die on the full table too and come first)
+    const flows = lines.findIndex((l) => l.startsWith('flows '));
+    expect(flows).toBeGreaterThanOrEqual(0);
+    expect(lines.slice(flows, flows + 6).some((l) => /^(flows)? +udp \[fd99::1\]:\d+ → \[fd99::[0-9a-f:]+\]:9 ×1 at \d\d:\d\d:\d\d$/.test(l))).toBe(true);
     // the table that explains it: ndisc_cache against gc_thresh3, in the detail and in the tables panel
     expect(lines.find((l) => l.startsWith('table ') && l.includes('ndisc_cache'))).toMatch(/^table {3}(! )?ndisc_cache ipv6 \d+\/\d+ \(\d+%\)/);
     expect(s).toMatch(/^[! ] ndisc_cache ipv6 +\d+\/\d+ +\d+% [█░]{10}/m);
