@@ -153,3 +153,9 @@ export function latin1Z(b: Uint8Array, off: number, max: number): string {
   for (let i = off; i < end; i++) s += String.fromCharCode(b[i]!);
   return s;
 }
+
+/** `198.18.0.1:53`, `[fd99::1]:53`, or the bare address when there is no port. */
+export function hostPort(ip: string, port?: number | null): string {
+  if (port === undefined || port === null) return ip;
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}

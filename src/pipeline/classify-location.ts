@@ -10,7 +10,7 @@
  */
 import { CT_FLAG, MARTIAN_FLAG, REASON_LOCATION_BIT } from '../gen/record.js';
 import type { Classification } from './classify.js';
-import { netfilterKind } from './classify.js';
+import { isMartianSource, netfilterKind } from './classify.js';
 
 export interface LocationInput {
   /** kernel function that freed the skb, clone suffix stripped (ip_rcv_finish_core) */
@@ -63,12 +63,6 @@ const MOSTLY: Record<string, [Classification['family'], string, string]> = {
   tcp_v6_rcv: ['other', 'no_socket', 'tcp_v6_rcv frees a segment for no socket (or a bad checksum, a socket filter, a full backlog)'],
 };
 
-/** sources no IPv4 packet may carry: 0/8, 127/8, multicast, class E, broadcast */
-function isMartianSource(ip: string | null): boolean {
-  if (ip === null || ip.includes(':')) return false;
-  const first = Number(ip.split('.')[0]);
-  return first === 0 || first === 127 || first >= 224;
-}
 /** destinations the input route lookup calls martian: 0/8, 127/8 (route_localnet off) */
 function isMartianDestination(ip: string | null): boolean {
   if (ip === null || ip.includes(':')) return false;

@@ -48,7 +48,7 @@ const DIRECT: Record<string, Classification> = {
 
 const isLoopback = (ip: string | null) => ip !== null && (ip.startsWith('127.') || ip === '::1');
 /** sources no IPv4 packet may carry: 0/8, 127/8, multicast, class E, broadcast */
-const isMartianSource = (ip: string | null) => {
+export const isMartianSource = (ip: string | null): boolean => {
   if (ip === null || ip.includes(':')) return false;
   const first = Number(ip.split('.')[0]);
   return first === 0 || first === 127 || first >= 224;

@@ -4,6 +4,7 @@
  * parse_encap (probes/parse.bpf.h) fills. The NDJSON `inner` object (docs/ndjson.md).
  */
 import { ENCAP, EVENT_FIELDS as FIELDS, FLAG } from '../gen/record.js';
+import { hostPort } from './addr.js';
 import type { TextCache } from './addr.js';
 
 export interface InnerFlow {
@@ -58,8 +59,6 @@ export function sameInner(a: InnerFlow | undefined, b: InnerFlow | undefined): b
   if (a === undefined || b === undefined) return false;
   return a.vni === b.vni && a.encap === b.encap && a.src === b.src && a.dst === b.dst && a.proto === b.proto && a.sport === b.sport && a.dport === b.dport && a.type === b.type && a.code === b.code;
 }
-
-const hostPort = (ip: string, port: number | undefined) => (port === undefined ? ip : ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 /** `tcp 198.19.42.1:5555 → 198.19.42.2:7777`, or `(no inner IP header)`. */
 export function innerFlowText(f: InnerFlow): string {

@@ -6,7 +6,7 @@
  */
 import { EVENT_FIELDS as FIELDS } from '../gen/record.js';
 import type { DnatOrigin, RawDrop } from './decode.js';
-import { ipv4, ipv6 } from './addr.js';
+import { hostPort, ipv4, ipv6 } from './addr.js';
 
 /** enum ip_conntrack_info: IP_CT_IS_REPLY and above are packets of the reply direction */
 const IP_CT_IS_REPLY = 3;
@@ -32,9 +32,6 @@ export function dnatOf(buf: Uint8Array, v: DataView, off: number, l4: number): D
     reply: v.getUint8(off + FIELDS.dnat_ctinfo[0]) >= IP_CT_IS_REPLY,
   };
 }
-
-const hostPort = (ip: string, port: number | null | undefined) =>
-  port === null || port === undefined ? ip : ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 
 export function serviceRef(o: DnatOrigin): ServiceRef {
   return { ip: o.ip, ...(o.port !== null ? { port: o.port } : {}), ...(o.reply ? { reply: true as const } : {}) };

@@ -7,6 +7,7 @@
  */
 import { bump } from '../aggregate/counts.js';
 import { SecondWindow } from '../aggregate/window.js';
+import { hostPort } from '../pipeline/addr.js';
 import { timeMs as lineTimeMs } from '../pipeline/clock.js';
 import type { LineTime } from '../pipeline/clock.js';
 import type { DropEvent, Flow, Pod } from '../pipeline/events.js';
@@ -83,22 +84,17 @@ export interface Data {
   netnsNames: Map<number, string>;
 }
 
-function ipPort(ip: string, port: number | undefined): string {
-  if (port === undefined) return ip;
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
 /** The flow a group is keyed by: the client's source port changes per connection, so it is left out. */
 export function flowKeyOf(f: Flow | null): string | null {
   if (f === null) return null;
   if (f.type !== undefined) return `${f.proto} ${f.src} → ${f.dst} type ${f.type}/${f.code ?? '?'}`;
-  return `${f.proto} ${f.src} → ${ipPort(f.dst, f.dport)}`;
+  return `${f.proto} ${f.src} → ${hostPort(f.dst, f.dport)}`;
 }
 
 export function flowText(f: Flow | null): string {
   if (f === null) return '(no IP header)';
   if (f.type !== undefined) return `${f.proto} ${f.src} → ${f.dst} type ${f.type}/${f.code ?? '?'}`;
-  return `${f.proto} ${ipPort(f.src, f.sport)} → ${ipPort(f.dst, f.dport)}`;
+  return `${f.proto} ${hostPort(f.src, f.sport)} → ${hostPort(f.dst, f.dport)}`;
 }
 
 /** `example.com A` for a dropped DNS query (the stream parses the question from the packet). */

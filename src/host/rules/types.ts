@@ -40,19 +40,13 @@ export interface RulesetSnapshot {
   overCap: number;
 }
 
-export type Certainty = 'exact' | 'likely' | 'possible';
+/** how sure the attribution is: the drop line's own certainty scale (src/pipeline/classify.ts) */
+export type { Certainty } from '../../pipeline/classify.js';
+import type { Certainty } from '../../pipeline/classify.js';
 
-/** The `rule` object of a drop line (schema/ndjson.schema.json, docs/ndjson.md). */
-export interface DropRule {
-  backend: 'nft' | 'iptables-legacy';
-  family: string;
-  table: string;
-  chain: string;
-  position: number;
-  handle: number | null;
-  text: string | null;
-  comment: string | null;
+/** The `rule` object of a drop line (schema/ndjson.schema.json, docs/ndjson.md): where the rule is, what it says. */
+export type DropRule = Pick<RuleInfo, 'backend' | 'family' | 'table' | 'chain' | 'position' | 'handle' | 'text' | 'comment'> & {
   certainty: Certainty;
   /** rules that could have dropped it (counter moved or no counter, flow not excluded) */
   candidates: number;
-}
+};

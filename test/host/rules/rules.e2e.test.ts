@@ -11,22 +11,11 @@ import type { Pair } from '../../helpers/netns.js';
 import { schemaErrors } from '../../helpers/schema.js';
 import { drops, startStream, sumCount } from '../../helpers/stream.js';
 import type { Line, StreamRun } from '../../helpers/stream.js';
+import type { DropRule } from '../../../src/host/rules/types.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping rule attribution end-to-end tests: they need root (BPF programs, network namespaces)');
 
-interface RuleField {
-  backend: string;
-  family: string;
-  table: string;
-  chain: string;
-  position: number;
-  handle: number | null;
-  text: string | null;
-  comment: string | null;
-  certainty: string;
-  candidates: number;
-}
 
 const ruleDrops = (ls: Line[], dport: number, sport: number) =>
   drops(ls).filter((l) => {
@@ -76,7 +65,7 @@ describe.skipIf(!isRoot)('the rule that dropped it, end to end', () => {
     for (const l of a) {
       expect(l.rule).toMatchObject({ ...base, position: 1, handle: 2, text: '-A INPUT -p udp -m udp --dport 5401 -j DROP', comment: 'default/svc-a: has no endpoints' });
       // the netns's first snapshot: exact when its counter is these lines, else likely
-      expect(['exact', 'likely']).toContain((l.rule as RuleField).certainty);
+      expect(['exact', 'likely']).toContain((l.rule as DropRule).certainty);
     }
     for (const l of b) {
       // a baseline exists by now: the counter's movement is these drops
@@ -139,7 +128,7 @@ describe.skipIf(!isRoot)('the rule that dropped it, end to end', () => {
     for (const l of c) expect(l.rule).toMatchObject({ ...base, position: 1, handle: 4, comment: 'added later', certainty: 'exact' });
     // and the rules that moved down are named at their new place
     const a2 = await dropsTo(5501, 1, 42004);
-    expect(a2.map((l) => [(l.rule as RuleField).position, (l.rule as RuleField).handle])).toEqual([[2, 2]]);
+    expect(a2.map((l) => [(l.rule as DropRule).position, (l.rule as DropRule).handle])).toEqual([[2, 2]]);
 
     const stats = await finish();
     expect(stats.rules).toMatchObject({ unattributed: 0, failures: 0, hold_timeouts: 0 });
