@@ -215,7 +215,8 @@ bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
   // known by their place (nf_hook_slow) instead of NETFILTER_DROP.
   bool reasons = kfree_skb_has_reason();
   if (!reasons) {
-    auto nf = ksym_range("nf_hook_slow");
+    // read once per process: a fallback to the next candidate needs the same range
+    static const std::pair<uint64_t, uint64_t> nf = ksym_range("nf_hook_slow");
     skel->rodata->nf_drop_lo = nf.first;
     skel->rodata->nf_drop_hi = nf.second;
     r->why = "without drop reasons: this kernel's kfree_skb has none (5.17+), drops are classified by place";

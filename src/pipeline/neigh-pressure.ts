@@ -29,8 +29,12 @@ export const OVERFLOW_WINDOW_MS = 10_000;
 /** netns × table pairs remembered before starting over (a miss only loses the sentence). */
 const MAX_NETNS = 4096;
 
+/** a netns inode (32 bits) and its table in one exact number */
+const tableKey = (netns: number, table: NeighTable) => netns * 2 + (table === 'ndisc_cache' ? 1 : 0);
+
 export class NeighPressure {
-  private readonly byNetns = new Map<string, number>();
+  /** netns × table (tableKey): a number, not a string, as this runs for every neigh_table_full drop */
+  private readonly byNetns = new Map<number, number>();
   private readonly byTable = new Map<string, number>();
 
   constructor(
@@ -41,7 +45,7 @@ export class NeighPressure {
   /** A neigh_table_full drop in `netns`. */
   noteFull(netns: number, table: NeighTable): void {
     if (this.byNetns.size >= MAX_NETNS) this.byNetns.clear();
-    this.byNetns.set(`${netns}/${table}`, this.now());
+    this.byNetns.set(tableKey(netns, table), this.now());
   }
 
   /** A counters line: a table at gc_thresh3, or its table_fulls rising since the last sample. */
@@ -56,7 +60,7 @@ export class NeighPressure {
   recent(netns: number, table: NeighTable): NeighOverflow | undefined {
     const t = this.now();
     const seen = (at: number | undefined) => at !== undefined && t - at <= this.windowMs;
-    const d = this.byNetns.get(`${netns}/${table}`);
+    const d = this.byNetns.get(tableKey(netns, table));
     if (seen(d)) return { source: 'drops', seconds_before: Math.floor((t - d!) / 1000) };
     const c = this.byTable.get(table);
     if (seen(c)) return { source: 'counters', seconds_before: Math.floor((t - c!) / 1000) };
