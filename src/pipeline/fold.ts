@@ -14,7 +14,6 @@
  * userspace loss: src/pipeline/shed.ts.)
  * Delivered + folded + unfolded = the kernel's drops, exactly, once the stream has drained.
  */
-import { EVENT_FIELDS, EVENT_SIZE } from '../gen/record.js';
 import type { LineTime } from './clock.js';
 import type { KeyCount, RawDrop } from './decode.js';
 import { flowOf } from './events.js';

@@ -16,6 +16,8 @@ export interface StatsSources {
   pcap?: () => NonNullable<StatsLine['pcap']>;
   /** each probe's state now (late-probes.ts probeStates) */
   probes?: () => NonNullable<StatsLine['probes']>;
+  /** rule attribution's counts (src/host/rules/stage.ts), when it runs */
+  rules?: () => NonNullable<StatsLine['rules']>;
 }
 
 export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSources, time: string, final: boolean): StatsLine {
@@ -50,5 +52,6 @@ export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSo
   };
   if (s.pcap) line.pcap = s.pcap();
   if (s.probes) line.probes = s.probes();
+  if (s.rules) line.rules = s.rules();
   return line;
 }

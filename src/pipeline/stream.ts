@@ -221,7 +221,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         !last,
       );
     const tap = o.tap;
-    const stats = (final: boolean) => withRules(
+    const rules = o.rules;
+    const stats = (final: boolean) =>
       statsLine(
         tracer,
         o.reasons,
@@ -235,10 +236,11 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           failures: () => failures,
           ...(tap?.stats ? { pcap: () => tap.stats!() } : {}),
           probes: () => probeStates(late!.reports),
+          ...(rules ? { rules: () => ({ ...rules.stats }) } : {}),
         },
         now().toISOString(),
         final,
-      ), o.rules);
+      );
 
     // a probe waiting for its module attaches when it loads; that moment gets a stats line
     let probesChanged = () => {};
@@ -350,9 +352,4 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     late?.stop();
     tracer.close();
   }
-}
-
-function withRules(line: StatsLine, rules: RuleStage | undefined): StatsLine {
-  if (rules) line.rules = { ...rules.stats };
-  return line;
 }
