@@ -4,7 +4,7 @@
  * and a non-zero exit: 2 for bad input, 1 for everything else. Never a stack trace.
  */
 import { release } from 'node:os';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { effectiveCaps } from './host/caps.js';
 import { formatCheck, runCheck } from './check.js';
 import { DroptraceError } from './errors.js';
@@ -12,11 +12,12 @@ import { DEFAULT_DETAIL_BUDGET, liveStream, VERSION } from './pipeline/live.js';
 import type { LiveOptions } from './pipeline/live.js';
 import type { Sink } from './sinks/sink.js';
 import { fanOut } from './sinks/sink.js';
+import { backlogMiB, count, mebibytes, metricsAddress, netnsInode, nicList, pcapMebibytes, seconds, secondsOrZero, speed } from './cli/flags.js';
 import { fdOut, NdjsonSink } from './sinks/ndjson.js';
 import { labCommand } from './lab/command.js';
 // --metrics (prom-client) and top (ink, react, yoga) are imported when used: loaded up front they
 // are ~60 MB of RSS that `stream` without --metrics never needs (docs/operations.md, a quiet node).
-import { checkNodeName, defaultNodeName, parseMetricsAddress } from './sinks/metrics-server.js';
+import { checkNodeName, defaultNodeName } from './sinks/metrics-server.js';
 import { TOP_BACKLOG_MIB } from './tui/budget.js';
 import { GROUP_BYS, SORTS } from './tui/store.js';
 import type { GroupBy, SortBy } from './tui/store.js';
@@ -26,68 +27,12 @@ import type { NicSelection } from './host/index.js';
 import { parseDuration } from './fleet/options.js';
 import { FilterGate, FILTER_HELP, filterOption } from './pipeline/filter/index.js';
 
-function seconds(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || n > 86400 * 365) {
-      throw new InvalidArgumentError(`${flag} wants a positive number of seconds, got "${v}"`);
-    }
-    return n;
-  };
-}
-
-function netnsInode(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) <= 0 || Number(v) > 0xffffffff) {
-    throw new InvalidArgumentError(`--netns wants a namespace inode such as 4026531840 (ls -Li /proc/PID/ns/net), got "${v}"`);
-  }
-  return Number(v);
-}
-
-function mebibytes(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1 || n > 1024 || (n & (n - 1)) !== 0) {
-    throw new InvalidArgumentError(`--ring-size wants a power of two of MiB between 1 and 1024, got "${v}"`);
-  }
-  return n;
-}
-
-function backlogMiB(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65536) throw new InvalidArgumentError(`--backlog wants MiB from 1 to 65536, got "${v}"`);
-  return Number(v);
-}
-
-function nicList(v: string): NicSelection {
-  if (v === 'all' || v === 'physical' || v === 'none') return v;
-  const names = v.split(',').map((s) => s.trim());
-  if (names.some((n) => !/^[A-Za-z0-9_.:@-]{1,15}$/.test(n))) {
-    throw new InvalidArgumentError(`--nics wants all, physical, none or a comma-separated list of interface names, got "${v}"`);
-  }
-  return names;
-}
-
-function pcapMebibytes(v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1024 * 1024) throw new InvalidArgumentError(`--pcap-max wants a whole number of MiB from 1 to 1048576, got "${v}"`);
-  return Number(v);
-}
-
 function pcapOptions(path: string, flags: { pcapMax?: number; pcapPayload?: boolean }): NonNullable<LiveOptions['pcap']> {
   return {
     path,
     ...(flags.pcapMax !== undefined ? { maxBytes: flags.pcapMax * 1024 * 1024 } : {}),
     payload: flags.pcapPayload === true,
     warn: (line: string) => process.stderr.write(`droptrace: ${line}\n`),
-  };
-}
-
-function secondsOrZero(flag: string) {
-  const positive = seconds(flag);
-  return (v: string): number => (v.trim() === '0' ? 0 : positive(v));
-}
-
-function count(flag: string) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) > 1_000_000) throw new InvalidArgumentError(`${flag} wants a whole number from 0 to 1000000, got "${v}"`);
-    return Number(v);
   };
 }
 
@@ -202,12 +147,6 @@ function fleetOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--prometheus <url>', 'the whole fleet from this Prometheus server (it scrapes droptrace stream --metrics on every node) instead of this node'))
     .addOption(new Option('--since <duration>', 'with --prometheus: drops counted over this window, e.g. 30m, 1h, 2d (default 1h)').argParser(parseDuration('--since')));
-}
-
-/** `--metrics [ADDR:]PORT`: checked while parsing, so a bad address is exit 2 before anything starts. */
-function metricsAddress(v: string): string {
-  parseMetricsAddress(v);
-  return v;
 }
 
 interface StreamCommandFlags extends StreamFlags {
@@ -403,11 +342,7 @@ ${FILTER_HELP}`,
   )
     .addOption(new Option('--replay <file>', 'play a recorded NDJSON stream (droptrace stream > file) instead of tracing live'))
     .addOption(
-      new Option('--speed <n>', 'replay pace: 1 as recorded, 10 ten times faster, 0 everything at once').argParser((v) => {
-        const n = Number(v);
-        if (!/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(n)) throw new InvalidArgumentError(`--speed wants a number >= 0, got "${v}"`);
-        return n;
-      }),
+      new Option('--speed <n>', 'replay pace: 1 as recorded, 10 ten times faster, 0 everything at once').argParser(speed),
     )
     .addOption(new Option('--group-by <key>', 'group drops by').choices([...GROUP_BYS]))
     .addOption(new Option('--sort <order>', 'sort groups by').choices([...SORTS]))

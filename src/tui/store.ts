@@ -5,22 +5,22 @@
  * tests and the live pipeline all see the same numbers for the same lines. Lines are trusted:
  * live ones come from our own pipeline, recorded ones are checked against the schema on load.
  *
- * The aggregate is leaves.ts, the filter language filter.ts, the views over the leaves
- * selectors.ts; this file holds the view state and the snapshot.
+ * The aggregate is leaves.ts, the filter language filter.ts (its line: filter-edit.ts), the
+ * views over the leaves selectors.ts; this file holds the view state and the snapshot.
  */
 import { applyProbeStates } from '../pipeline/late-probes.js';
 import { rateOf, sparkOf } from '../aggregate/window.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 import { CountersMerger } from '../host/counters-merge.js';
 import type { Sink } from '../sinks/sink.js';
-import { compileFilter, FilterError } from './filter.js';
-import type { Predicate } from './filter.js';
-import { addDrop, cloneData, emptyData, MAX_LEAVES, timeMs } from './leaves.js';
+import { FilterEdit } from './filter-edit.js';
+import { addDrop, cloneData, emptyData, MAX_LEAVES } from './leaves.js';
 import type { Data } from './leaves.js';
 import { groupDetail, groupRows } from './selectors.js';
 import type { View } from './selectors.js';
 import { GROUP_BYS, RATE_SECONDS, SORTS, SPARK_SECONDS } from './snapshot.js';
 import type { GroupBy, GroupDetail, GroupRow, Snapshot, SortBy, StartInfo, StatsInfo } from './snapshot.js';
+import { startInfoOf, statsInfoOf } from './lines.js';
 import { tablesFrom } from './tables.js';
 
 export { GROUP_BYS, MAX_LEAVES, RATE_SECONDS, SORTS, SPARK_SECONDS };
@@ -53,12 +53,7 @@ export class TuiStore implements Sink {
   #clearedAt: number | null = null;
   #groupBy: GroupBy;
   #sortBy: SortBy;
-  #filter: string;
-  /** the last filter that parsed: while one is being typed, a half-written one keeps it */
-  #match: Predicate | null = null;
-  #filterError: string | null = null;
-  #editing: string | null = null;
-  #filterBeforeEdit = '';
+  readonly #filter: FilterEdit;
   #help = false;
   /** null: not chosen yet, open when the terminal has room */
   #detail: boolean | null = null;
@@ -74,8 +69,7 @@ export class TuiStore implements Sink {
     this.#maxLeaves = o.maxLeaves ?? MAX_LEAVES;
     this.#groupBy = o.groupBy ?? 'kind';
     this.#sortBy = o.sortBy ?? 'rate';
-    this.#filter = o.filter ?? '';
-    this.#compile(this.#filter);
+    this.#filter = new FilterEdit(o.filter ?? '');
   }
 
   /** `urgent`: a key was pressed, redraw now; otherwise data changed, redraw when convenient. */
@@ -173,23 +167,7 @@ export class TuiStore implements Sink {
   /** Returns whether anything shown changed. */
   #statsLine(s: StatsLine): boolean {
     const before = this.#stats;
-    // lines of older stream versions lack the newer fields: absent counts are 0
-    const lost: Partial<StatsLine['lost']> = s.lost ?? {};
-    const k: Partial<StatsLine['kernel']> = s.kernel ?? {};
-    const ringBuffer = lost.ring_buffer ?? 0;
-    const userspace = lost.userspace ?? 0;
-    this.#stats = {
-      time: timeMs(s.time),
-      final: s.final === true,
-      events: s.events ?? 0,
-      lost: { ringBuffer, userspace, total: lost.total ?? ringBuffer + userspace },
-      decodeErrors: s.decode_errors ?? 0,
-      enrichmentFailures: s.enrichment_failures ?? 0,
-      countersFailures: s.counters_failures ?? 0,
-      kernelDrops: k.drops ?? null,
-      byReason: { ...k.by_reason },
-      neighCreateFailed: k.neigh_create_failed ?? null,
-    };
+    this.#stats = statsInfoOf(s);
     const t = this.#stats.time;
     if (t !== null && t > this.#data.now) this.#data.now = t;
     if (before?.time != null && t !== null && t > before.time && before.kernelDrops !== null && this.#stats.kernelDrops !== null) {
@@ -227,15 +205,7 @@ export class TuiStore implements Sink {
   }
 
   #startLine(s: StartLine): void {
-    this.#start = {
-      node: s.node,
-      kernel: s.kernel,
-      version: s.version,
-      time: timeMs(s.time),
-      probes: s.probes.map((p) => ({ probe: p.probe, hook: p.hook, state: p.state, ...(p.why !== undefined ? { why: p.why } : {}) })),
-      filterNetns: s.filter?.netns ?? null,
-      attribution: s.attribution ?? null,
-    };
+    this.#start = startInfoOf(s);
     const t = this.#start.time;
     if (t !== null && t > this.#data.now) this.#data.now = t;
   }
@@ -267,59 +237,43 @@ export class TuiStore implements Sink {
   }
 
   setFilter(text: string): void {
-    this.#filter = text;
-    this.#compile(text);
+    this.#filter.set(text);
     this.#changed(true);
-  }
-
-  #compile(text: string): void {
-    try {
-      this.#match = compileFilter(text).matches;
-      this.#filterError = null;
-    } catch (e) {
-      if (!(e instanceof FilterError)) throw e;
-      this.#filterError = `${e.why} (column ${e.col})`;
-    }
   }
 
   /** why the filter text does not parse (the one before it still applies), or null */
   get filterError(): string | null {
-    return this.#filterError;
+    return this.#filter.error;
   }
 
   /** `/`: start typing a filter; the filter applies as it is typed. */
   editFilter(): void {
-    this.#filterBeforeEdit = this.#filter;
-    this.#editing = this.#filter;
+    this.#filter.begin();
     this.#changed(true);
   }
 
   get editing(): boolean {
-    return this.#editing !== null;
+    return this.#filter.editing !== null;
   }
 
   typeFilter(chars: string): void {
-    if (this.#editing === null) return;
-    this.#editing += chars;
-    this.setFilter(this.#editing);
+    if (this.#filter.type(chars)) this.#changed(true);
   }
 
   backspaceFilter(): void {
-    if (this.#editing === null) return;
-    this.#editing = this.#editing.slice(0, -1);
-    this.setFilter(this.#editing);
+    if (this.#filter.type(null)) this.#changed(true);
   }
 
   /** Enter: keep the typed filter. */
   commitFilter(): void {
-    this.#editing = null;
+    this.#filter.commit();
     this.#changed(true);
   }
 
   /** Esc while typing: back to the filter from before. */
   cancelFilter(): void {
-    this.#editing = null;
-    this.setFilter(this.#filterBeforeEdit);
+    this.#filter.cancel();
+    this.#changed(true);
   }
 
   /**
@@ -385,7 +339,7 @@ export class TuiStore implements Sink {
   back(detailShown = this.#detail ?? false): void {
     if (this.#help) this.#help = false;
     else if (detailShown) this.#detail = false;
-    else if (this.#filter !== '') {
+    else if (this.#filter.text !== '') {
       this.setFilter('');
       return;
     } else return;
@@ -415,9 +369,9 @@ export class TuiStore implements Sink {
       tables: d.tables,
       groupBy: this.#groupBy,
       sortBy: this.#sortBy,
-      filter: this.#filter,
-      editing: this.#editing,
-      filterError: this.#filterError,
+      filter: this.#filter.text,
+      editing: this.#filter.editing,
+      filterError: this.#filter.error,
       paused: this.#frozen !== null,
       newWhilePaused: this.#frozen !== null ? Math.max(0, live.total - this.#frozen.total) : 0,
       help: this.#help,
@@ -450,7 +404,7 @@ export class TuiStore implements Sink {
   }
 
   #view(): View {
-    return { groupBy: this.#groupBy, sortBy: this.#sortBy, match: this.#match, showBenign: this.#showBenign };
+    return { groupBy: this.#groupBy, sortBy: this.#sortBy, match: this.#filter.match, showBenign: this.#showBenign };
   }
 
   #resolveSelection(rows: GroupRow[]): number {
