@@ -4,28 +4,12 @@
 // rule drops, a DNS query likewise, a TCP SYN, and the IPv6 datagram, in throw-away
 // namespaces (198.18.7.0/24, 198.19.7.0/24, fd99::/16). Run as root after a build:
 //   node scripts/record-golden-dnat.mjs > test/fixtures/golden-dnat-6.18.json
-import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { release } from 'node:os';
-import { EVENT_FIELDS, EVENT_SIZE, EVENT_VERSION } from '../dist/src/gen/record.js';
+import { EVENT_FIELDS } from '../dist/src/gen/record.js';
+import { capture, ns, vethPair, writeFixture } from './record-lib.mjs';
 
-const require = createRequire(import.meta.url);
-const addon = require('../build/Release/droptrace.node');
-const sh = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-const ns = (n, ...a) => sh('ip', 'netns', 'exec', n, ...a);
 const A = 'dtdnata', B = 'dtdnatb';
-const cleanup = () => { for (const n of [A, B]) try { execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' }); } catch {} };
-cleanup();
+const { netnsB, cleanup } = vethPair(A, B, 'dtdv');
 try {
-  sh('ip', 'netns', 'add', A); sh('ip', 'netns', 'add', B);
-  sh('ip', 'link', 'add', 'dtdva', 'netns', A, 'type', 'veth', 'peer', 'name', 'dtdvb', 'netns', B);
-  for (const [n, d, ip, ip6] of [[A, 'dtdva', '198.18.7.1', 'fd99::7:1'], [B, 'dtdvb', '198.18.7.2', 'fd99::7:2']]) {
-    ns(n, 'ip', 'link', 'set', 'lo', 'up');
-    ns(n, 'ip', 'addr', 'add', `${ip}/24`, 'dev', d);
-    ns(n, 'ip', '-6', 'addr', 'add', `${ip6}/112`, 'dev', d, 'nodad');
-    ns(n, 'ip', 'link', 'set', d, 'up');
-  }
   ns(A, 'ip', 'route', 'add', '198.19.7.0/24', 'via', '198.18.7.2');
   ns(A, 'ip', '-6', 'route', 'add', 'fd99:53::/64', 'via', 'fd99::7:2');
   const dnat = (cmd, vip, proto, port, to) => ns(B, cmd, '-t', 'nat', '-A', 'PREROUTING', '-d', vip, '-p', proto, '--dport', String(port), '-j', 'DNAT', '--to-destination', to);
@@ -40,19 +24,11 @@ try {
     s.bind(${sport},'${src}',()=>s.send(${payload},${port},'${dst}',()=>s.close()));`);
   send('udp4', '198.18.7.1', 41000, '198.18.7.2', 9); // resolve neighbours first
   send('udp6', 'fd99::7:1', 41000, 'fd99::7:2', 9);
-  const netnsB = statSync(`/run/netns/${B}`).ino;
-  const t = new addon.Tracer({ filterNetns: netnsB });
-  t.attach();
   const records = [];
-  await new Promise((resolve) => {
-    t.start((buf) => {
-      for (let o = 0; o < buf.length; ) {
-        const size = buf.readUInt16LE(o + EVENT_FIELDS.size[0]);
-        // only the drops after DNAT (the netns' own chatter is no fixture)
-        if (buf[o + EVENT_FIELDS.dnat_family[0]] !== 0) records.push(buf.subarray(o, o + size).toString('hex'));
-        o += size;
-      }
-    }, resolve);
+  await capture(netnsB, (r) => {
+    // only the drops after DNAT (the netns' own chatter is no fixture)
+    if (r[EVENT_FIELDS.dnat_family[0]] !== 0) records.push(r.toString('hex'));
+  }, () => {
     send('udp4', '198.18.7.1', 41010, '198.19.7.10', 53);
     // a DNS query (A record of kube-dns.droptrace.test) to the "ClusterIP", translated to :53
     send('udp4', '198.18.7.1', 41011, '198.19.7.11', 53, `Buffer.concat([Buffer.from([0x12,0x34,1,0,0,1,0,0,0,0,0,0]),
@@ -60,13 +36,8 @@ try {
         Buffer.from([0,0,1,0,1])])`);
     ns(A, process.execPath, '-e', `require('node:net').connect({host:'198.19.7.12',port:80,localAddress:'198.18.7.1',localPort:41012}).on('error',()=>{}); setTimeout(()=>process.exit(0),300)`);
     send('udp6', 'fd99::7:1', 41013, 'fd99:53::7:10', 53);
-    setTimeout(() => t.stop(), 500);
   });
-  t.close();
-  const reasons = addon.btfEnum('skb_drop_reason');
-  // the layout the records are in: scripts/gen-record.mjs re-lays them when it changes
-  const layout = { version: EVENT_VERSION, size: EVENT_SIZE, fields: EVENT_FIELDS };
-  process.stdout.write(JSON.stringify({ kernel: release(), reasons, records, layout }, null, 1) + '\n');
+  writeFixture(records);
 } finally {
   cleanup();
 }

@@ -2,28 +2,11 @@
 // Records real ring-buffer records for the decoder's golden tests (test/fixtures/golden.json):
 // UDP to a closed port (IPv4 and IPv6), a rule drop and a spoofed source, in throw-away
 // namespaces. Run as root after a build: node scripts/record-golden.mjs > test/fixtures/golden-6.18.json
-import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { release } from 'node:os';
-import { EVENT_FIELDS, EVENT_SIZE, EVENT_VERSION } from '../dist/src/gen/record.js';
+import { capture, ns, vethPair, writeFixture } from './record-lib.mjs';
 
-const require = createRequire(import.meta.url);
-const addon = require('../build/Release/droptrace.node');
-const sh = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-const ns = (n, ...a) => sh('ip', 'netns', 'exec', n, ...a);
 const A = 'dtgolda', B = 'dtgoldb';
-const cleanup = () => { for (const n of [A, B]) try { execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' }); } catch {} };
-cleanup();
+const { netnsB, cleanup } = vethPair(A, B, 'dtgv');
 try {
-  sh('ip', 'netns', 'add', A); sh('ip', 'netns', 'add', B);
-  sh('ip', 'link', 'add', 'dtgva', 'netns', A, 'type', 'veth', 'peer', 'name', 'dtgvb', 'netns', B);
-  for (const [n, d, ip, ip6] of [[A, 'dtgva', '198.18.7.1', 'fd99::7:1'], [B, 'dtgvb', '198.18.7.2', 'fd99::7:2']]) {
-    ns(n, 'ip', 'link', 'set', 'lo', 'up');
-    ns(n, 'ip', 'addr', 'add', `${ip}/24`, 'dev', d);
-    ns(n, 'ip', '-6', 'addr', 'add', `${ip6}/112`, 'dev', d, 'nodad');
-    ns(n, 'ip', 'link', 'set', d, 'up');
-  }
   ns(B, 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '8080', '-j', 'DROP');
   ns(B, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '53', '-j', 'DROP');
   const send = (proto, src, dst, port) => ns(A, process.execPath, '-e', `
@@ -31,18 +14,8 @@ try {
     s.bind(41000,'${src}',()=>s.send('golden',${port},'${dst}',()=>s.close()));`);
   send('udp4', '198.18.7.1', '198.18.7.2', 9); // resolve neighbours first
   send('udp6', 'fd99::7:1', 'fd99::7:2', 9);
-  const netnsB = statSync(`/run/netns/${B}`).ino;
-  const t = new addon.Tracer({ filterNetns: netnsB });
-  t.attach();
   const records = [];
-  await new Promise((resolve) => {
-    t.start((buf) => {
-      for (let o = 0; o < buf.length; ) {
-        const size = buf.readUInt16LE(o + EVENT_FIELDS.size[0]);
-        records.push(buf.subarray(o, o + size).toString('hex'));
-        o += size;
-      }
-    }, resolve);
+  await capture(netnsB, (r) => records.push(r.toString('hex')), () => {
     send('udp4', '198.18.7.1', '198.18.7.2', 5400);
     send('udp6', 'fd99::7:1', 'fd99::7:2', 5406);
     ns(A, process.execPath, '-e', `require('node:net').connect({host:'198.18.7.2',port:8080,localAddress:'198.18.7.1',localPort:41001}).on('error',()=>{}); setTimeout(()=>process.exit(0),300)`);
@@ -58,13 +31,8 @@ socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW).sendto(h+u,('19
         Buffer.from([0,0,1,0,1])]);
       const s=require('node:dgram').createSocket('udp4');
       s.bind(41003,'198.18.7.1',()=>s.send(q,53,'198.18.7.2',()=>s.close()));`);
-    setTimeout(() => t.stop(), 500);
   });
-  t.close();
-  const reasons = addon.btfEnum('skb_drop_reason');
-  // the layout the records are in: scripts/gen-record.mjs re-lays them when it changes
-  const layout = { version: EVENT_VERSION, size: EVENT_SIZE, fields: EVENT_FIELDS };
-  process.stdout.write(JSON.stringify({ kernel: release(), reasons, records, layout }, null, 1) + '\n');
+  writeFixture(records);
 } finally {
   cleanup();
 }
