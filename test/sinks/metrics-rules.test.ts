@@ -2,6 +2,7 @@
  * droptrace_rule_drops_total: netfilter_rule drops by the rule named for them, under a bounded
  * `rule` label (its comment, else its chain; never its counters), `_overflow` past the limit.
  */
+import { ruleDropLine } from '../helpers/lines.js';
 import { describe, expect, it } from 'vitest';
 import type { DropRule } from '../../src/host/rules/types.js';
 import type { DropEvent } from '../../src/pipeline/events.js';
@@ -9,25 +10,16 @@ import { DropMetrics } from '../../src/sinks/metrics.js';
 import { NODE, parseExposition, withoutNode } from './metrics-exposition.js';
 
 function ruleDrop(rule: Partial<DropRule> | null, count: number): DropEvent {
-  return {
-    type: 'drop',
-    time: '2026-12-05T12:00:00.000000000Z',
-    family: 'netfilter',
-    kind: 'netfilter_rule',
-    reason: 'NETFILTER_DROP',
-    location: 'nft_do_chain',
+  return ruleDropLine({
     netns: 4026532999,
-    ifname: 'eth0',
-    ifindex: 2,
     flow: null,
-    pod: null,
     count,
     explain: '',
     hint: '',
     ...(rule
       ? { rule: { backend: 'nft', family: 'ip', table: 'filter', chain: 'INPUT', position: 1, handle: 2, text: null, comment: null, certainty: 'exact', candidates: 1, ...rule } }
       : {}),
-  };
+  });
 }
 
 const series = async (m: DropMetrics) =>

@@ -2,6 +2,7 @@
  * The detail pane of a rule drop says which rule dropped it (src/host/rules): the newest line
  * that names a rule gives the group its "what" and "do" lines.
  */
+import { ruleDropLine } from '../helpers/lines.js';
 import { describe, expect, it } from 'vitest';
 import { ruleHint, ruleSentence } from '../../src/pipeline/explain.js';
 import type { DropRule } from '../../src/host/rules/types.js';
@@ -26,23 +27,13 @@ const RULE: DropRule = {
 };
 
 function drop(at: number, rule?: DropRule): DropEvent {
-  return {
-    type: 'drop',
+  return ruleDropLine({
     time: new Date(at).toISOString(),
-    family: 'netfilter',
-    kind: 'netfilter_rule',
-    reason: 'NETFILTER_DROP',
-    location: 'nft_do_chain',
     netns: NETNS,
-    ifname: 'eth0',
-    ifindex: 2,
-    flow: { proto: 'udp', src: '10.0.3.7', dst: '10.0.9.1', sport: 41000, dport: 53 },
-    pod: null,
-    count: 1,
     explain: rule ? ruleSentence(rule) : 'a firewall rule (iptables/nftables) returned DROP for this packet (freed in nft_do_chain)',
     hint: rule ? ruleHint(rule, NETNS) : 'find the rule',
     ...(rule ? { rule } : {}),
-  };
+  });
 }
 
 const text = (store: TuiStore) =>

@@ -2,6 +2,7 @@
  * The TUI's probes line when a probe comes later: waiting for its module after the start line,
  * attached once a stats line says so (src/pipeline/late-probes.ts applyProbeStates).
  */
+import { statsLineOf } from '../helpers/lines.js';
 import { describe, expect, it } from 'vitest';
 import type { StartLine, StatsLine } from '../../src/pipeline/events.js';
 import { applyProbeStates } from '../../src/pipeline/late-probes.js';
@@ -26,19 +27,8 @@ const START: StartLine = {
   ],
   attribution: 'none',
 };
-const stats = (ct: NonNullable<StatsLine['probes']>[number]): StatsLine => ({
-  type: 'stats',
-  time: '2026-12-05T12:00:05.000Z',
-  final: false,
-  events: 0,
-  folded: 0,
-  lost: { ring_buffer: 0, userspace: 0, total: 0 },
-  decode_errors: 0,
-  enrichment_failures: 0,
-  counters_failures: 0,
-  kernel: { drops: 0, suppressed: 0, by_reason: {} },
-  probes: [{ probe: 'kfree_skb', state: 'attached', hook: 'tp_btf/kfree_skb' }, ct],
-});
+const stats = (ct: NonNullable<StatsLine['probes']>[number]): StatsLine =>
+  statsLineOf({ time: '2026-12-05T12:00:05.000Z', probes: [{ probe: 'kfree_skb', state: 'attached', hook: 'tp_btf/kfree_skb' }, ct] });
 const probesLine = (s: TuiStore, width = 200) =>
   headerLines(s.snapshot(), theme, width)[2]!
     .map((x) => x.text)

@@ -2,30 +2,23 @@
  * The detail pane of a tunnelled drop: the tunnel and the pods' flow next to the nodes' flow,
  * and the explain line that names the tunnel.
  */
+import { ruleDropLine } from '../helpers/lines.js';
 import { describe, expect, it } from 'vitest';
 import type { DropEvent } from '../../src/pipeline/events.js';
 import { detailLines } from '../../src/tui/components/DetailPane.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { theme } from './helpers.js';
 
-const drop = (sport: number, count: number, time: string): DropEvent => ({
-  type: 'drop',
-  time,
-  family: 'netfilter',
-  kind: 'netfilter_rule',
-  reason: 'NETFILTER_DROP',
-  location: 'nft_do_chain',
-  netns: 4026532001,
-  ifname: 'eth0',
-  ifindex: 2,
-  flow: { proto: 'udp', src: '198.18.0.1', dst: '198.18.0.2', sport: 40000 + sport, dport: 4789 },
-  pod: { namespace: 'shop', name: 'web-1', uid: 'u1' },
-  count,
-  explain: `udp 198.19.42.1:${sport} → 198.19.42.2:7777 inside VXLAN 42 from node 198.18.0.1 to 198.18.0.2 dropped: a firewall rule returned DROP`,
-  hint: 'find the rule',
-  pod_match: 'inner_src',
-  inner: { proto: 'udp', src: '198.19.42.1', dst: '198.19.42.2', sport, dport: 7777, vni: 42, encap: 'vxlan' },
-});
+const drop = (sport: number, count: number, time: string): DropEvent =>
+  ruleDropLine({
+    time,
+    flow: { proto: 'udp', src: '198.18.0.1', dst: '198.18.0.2', sport: 40000 + sport, dport: 4789 },
+    pod: { namespace: 'shop', name: 'web-1', uid: 'u1' },
+    count,
+    explain: `udp 198.19.42.1:${sport} → 198.19.42.2:7777 inside VXLAN 42 from node 198.18.0.1 to 198.18.0.2 dropped: a firewall rule returned DROP`,
+    pod_match: 'inner_src',
+    inner: { proto: 'udp', src: '198.19.42.1', dst: '198.19.42.2', sport, dport: 7777, vni: 42, encap: 'vxlan' },
+  });
 
 describe('detail pane of a VXLAN drop', () => {
   it('lists each inner flow inside its tunnel, and says the tunnel in the explanation', () => {

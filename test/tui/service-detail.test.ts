@@ -2,6 +2,7 @@
  * The TUI's detail pane for drops after DNAT: the Service and the pod it was translated to,
  * counted, next to the flows.
  */
+import { ruleDropLine } from '../helpers/lines.js';
 import { describe, expect, it } from 'vitest';
 import type { DropEvent } from '../../src/pipeline/events.js';
 import { detailLines } from '../../src/tui/components/DetailPane.js';
@@ -11,23 +12,12 @@ import { themeFrom } from '../../src/tui/theme.js';
 const T0 = Date.parse('2026-12-05T12:00:00.000Z');
 
 function drop(at: number, o: Partial<DropEvent>): DropEvent {
-  return {
-    type: 'drop',
+  return ruleDropLine({
     time: new Date(at).toISOString(),
-    family: 'netfilter',
-    kind: 'netfilter_rule',
-    reason: 'NETFILTER_DROP',
-    location: 'nft_do_chain',
-    netns: 4026532001,
-    ifname: 'eth0',
-    ifindex: 2,
     flow: { proto: 'udp', src: '10.244.2.7', dst: '10.244.1.5', sport: 41000, dport: 8053 },
-    pod: null,
-    count: 1,
     explain: 'packet to service 10.96.0.10:53 (pod 10.244.1.5:8053) dropped: a firewall rule returned DROP',
-    hint: 'find the rule',
     ...o,
-  };
+  });
 }
 
 describe('the detail pane of drops after DNAT', () => {

@@ -4,6 +4,7 @@
  * events, a table at 97%, pods before attribution lands). Expected numbers were computed from
  * the fixture independently of the store (a plain sum over its drop lines).
  */
+import { ruleDropLine } from '../helpers/lines.js';
 import { describe, expect, it } from 'vitest';
 import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { flowKeyOf, parseFilter, SPARK_SECONDS, TuiStore } from '../../src/tui/store.js';
@@ -18,23 +19,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 function drop(o: Partial<DropEvent> & { at: number }): DropEvent {
   const { at, ...rest } = o;
-  return {
-    type: 'drop',
-    time: iso(at),
-    family: 'netfilter',
-    kind: 'netfilter_rule',
-    reason: 'NETFILTER_DROP',
-    location: 'nft_do_chain',
-    netns: 4026532001,
-    ifname: 'eth0',
-    ifindex: 2,
-    flow: { proto: 'udp', src: '10.0.3.7', dst: '10.0.9.1', sport: 41000, dport: 53 },
-    pod: null,
-    count: 1,
-    explain: 'a firewall rule returned DROP',
-    hint: 'find the rule',
-    ...rest,
-  };
+  return ruleDropLine({ time: iso(at), ...rest });
 }
 
 function stats(lost: { ring_buffer: number; userspace: number }, at = T0): StatsLine {

@@ -5,12 +5,13 @@
  * detail is open with its kind, the pod (from a --pods file), the flow, the neighbour table's
  * fill and what to do. Waits on what the screen says, never on sleeps.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scenarios } from '../../src/lab/index.js';
+import { Tmux } from '../helpers/tmux.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli.js');
@@ -22,25 +23,13 @@ if (why) console.warn(`skipping the first-screen tmux test of droptrace top: ${w
 
 describe.skipIf(why !== '')('droptrace top, first screen during neigh-overflow', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dttui-first-'));
-  const sock = join(dir, 'tmux.sock');
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-S', sock, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const screen = () => tmux('capture-pane', '-p', '-t', 'top');
+  const t = new Tmux(dir);
+  const tmux = (...args: string[]) => t.tmux(...args);
 
-  const until = async (what: string, pred: (s: string) => boolean, timeoutMs = 20_000): Promise<string> => {
-    const end = Date.now() + timeoutMs;
-    let s = '';
-    while (Date.now() < end) {
-      s = screen();
-      if (pred(s)) return s;
-      if (existsSync(join(dir, 'rc'))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const err = existsSync(join(dir, 'err')) ? readFileSync(join(dir, 'err'), 'utf8') : '';
-    throw new Error(`timed out waiting for ${what}; screen:\n${s}\nstderr: ${err}`);
-  };
+  const until = (what: string, pred: (s: string) => boolean) => t.until(what, pred, 20_000);
 
   afterAll(() => {
-    spawnSync('tmux', ['-S', sock, 'kill-server'], { stdio: 'ignore' });
+    t.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -88,8 +77,6 @@ describe.skipIf(why !== '')('droptrace top, first screen during neigh-overflow',
     expect(full.netns).toBe(netnsA);
 
     tmux('send-keys', '-t', 'top', 'q');
-    const end = Date.now() + 10_000;
-    while (!existsSync(join(dir, 'rc')) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    expect(readFileSync(join(dir, 'rc'), 'utf8').trim()).toBe('0');
+    expect(await t.exitCode()).toBe('0');
   });
 });

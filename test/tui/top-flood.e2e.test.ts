@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count } from '../../src/tui/format.js';
+import { Tmux } from '../helpers/tmux.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli.js');
@@ -50,24 +51,14 @@ describe.skipIf(why !== '')('droptrace top under a many-flows flood, in tmux', (
   const ipA = `198.18.${n}.1`;
   const ipB = `198.18.${n}.2`;
   const dir = mkdtempSync(join(tmpdir(), 'dttf-e2e-'));
-  const sock = join(dir, 'tmux.sock');
-  const tmux = (...args: string[]) => sh('tmux', ['-S', sock, ...args]);
-  const screen = () => tmux('capture-pane', '-p', '-t', 'top');
+  const t = new Tmux(dir);
+  const tmux = (...args: string[]) => t.tmux(...args);
+  const screen = () => t.screen();
+  // no bound of its own: the flood's test timeout is
+  const until = (what: string, pred: (s: string) => boolean) => t.until(what, pred);
   const flood = join(dir, 'flood');
   let inode = 0;
 
-  /** Polls the screen until `pred` holds or the process ended; the error shows the last screen. */
-  const until = async (what: string, pred: (s: string) => boolean): Promise<string> => {
-    let s = '';
-    for (;;) {
-      s = screen();
-      if (pred(s)) return s;
-      if (existsSync(join(dir, 'rc'))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const err = existsSync(join(dir, 'err')) ? readFileSync(join(dir, 'err'), 'utf8') : '';
-    throw new Error(`droptrace top ended while waiting for ${what}; screen:\n${s}\nstderr: ${err}`);
-  };
 
   /** Packets the DROP rule of the flood's port range matched (the kernel's own count). */
   const ruleCount = (): number => {
@@ -105,7 +96,7 @@ describe.skipIf(why !== '')('droptrace top under a many-flows flood, in tmux', (
   });
 
   function cleanup() {
-    spawnSync('tmux', ['-S', sock, 'kill-server'], { stdio: 'ignore' });
+    t.kill();
     for (const ns of [a, b]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
   }
@@ -161,8 +152,7 @@ describe.skipIf(why !== '')('droptrace top under a many-flows flood, in tmux', (
 
     tmux('send-keys', '-t', 'top', 'q');
     // the process's exit, whenever it comes (the test's own timeout is the bound)
-    while (!existsSync(join(dir, 'rc'))) await new Promise((r) => setTimeout(r, 50));
-    expect(readFileSync(join(dir, 'rc'), 'utf8').trim()).toBe('0');
+    expect(await t.exitCode(Infinity)).toBe('0');
     expect(readFileSync(join(dir, 'err'), 'utf8').replace(/\x1b\[\?25h/g, '')).toBe('');
   }, 300_000);
 });

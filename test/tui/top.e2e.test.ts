@@ -5,7 +5,7 @@
  * on-call engineer would read off the screen with capture-pane. Waits on what the screen says
  * (LIVE, then the drops), never on sleeps.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePair, sendUdp } from '../helpers/netns.js';
 import type { Pair } from '../helpers/netns.js';
+import { Tmux } from '../helpers/tmux.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli.js');
@@ -22,8 +23,6 @@ const built = existsSync(MAIN);
 const why = !isRoot ? 'they need root' : !hasTmux ? 'tmux is not installed' : !built ? 'dist/ is not built (npx tsc -p tsconfig.json)' : '';
 if (why) console.warn(`skipping the tmux end-to-end test of droptrace top: ${why}`);
 
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
 describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
   const id = randomBytes(3).toString('hex');
   const a = `dttui-${id}-a`;
@@ -32,25 +31,13 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
   const ipA = `198.18.${n}.1`;
   const ipB = `198.18.${n}.2`;
   const dir = mkdtempSync(join(tmpdir(), 'dttui-e2e-'));
-  const sock = join(dir, 'tmux.sock');
-  const tmux = (...args: string[]) => sh('tmux', ['-S', sock, ...args]);
-  const screen = (escapes = false) => tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', 'top');
+  const t = new Tmux(dir);
+  const tmux = (...args: string[]) => t.tmux(...args);
+  const screen = (escapes = false) => t.screen(escapes);
+  const until = (what: string, pred: (s: string) => boolean) => t.until(what, pred, 15_000);
   let inode = 0;
   let pair: Pair | undefined;
 
-  /** Polls the screen until `pred` holds; the error shows the last screen. */
-  const until = async (what: string, pred: (s: string) => boolean, timeoutMs = 15_000): Promise<string> => {
-    const end = Date.now() + timeoutMs;
-    let s = '';
-    while (Date.now() < end) {
-      s = screen();
-      if (pred(s)) return s;
-      if (existsSync(join(dir, 'rc'))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const err = existsSync(join(dir, 'err')) ? readFileSync(join(dir, 'err'), 'utf8') : '';
-    throw new Error(`timed out waiting for ${what}; screen:\n${s}\nstderr: ${err}`);
-  };
 
   beforeAll(() => {
     try {
@@ -68,7 +55,7 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
   });
 
   function cleanup() {
-    spawnSync('tmux', ['-S', sock, 'kill-server'], { stdio: 'ignore' });
+    t.kill();
     pair?.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -112,9 +99,7 @@ describe.skipIf(why !== '')('droptrace top in tmux, end to end', () => {
     expect(colours).toEqual([]);
 
     tmux('send-keys', '-t', 'top', 'q');
-    const end = Date.now() + 10_000;
-    while (!existsSync(join(dir, 'rc')) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    expect(readFileSync(join(dir, 'rc'), 'utf8').trim()).toBe('0');
+    expect(await t.exitCode()).toBe('0');
     // stderr holds only the terminal's cursor-show sequence, never an error
     expect(readFileSync(join(dir, 'err'), 'utf8').replace(/\x1b\[\?25h/g, '')).toBe('');
   });

@@ -4,6 +4,7 @@
  * inet table (5303 with a counter and a comment, a TCP reject by source prefix, 5304 without a
  * counter); nft-1.json is after 3 datagrams to 5301 and 2 to 5303. No root needed.
  */
+import { ruleDropLine } from '../../helpers/lines.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,22 +25,15 @@ function snapshot(json: string) {
 }
 
 function drop(flow: Partial<Flow> | null, count = 1): DropEvent {
-  return {
-    type: 'drop',
-    time: '2026-12-05T12:00:00.000000000Z',
-    family: 'netfilter',
-    kind: 'netfilter_rule',
-    reason: 'NETFILTER_DROP',
-    location: 'nft_do_chain',
+  return ruleDropLine({
     netns: NETNS,
     ifname: 'lo',
     ifindex: 1,
     flow: flow === null ? null : { proto: 'udp', src: '198.18.250.1', dst: '198.18.250.1', sport: 40000, dport: 0, ...flow },
-    pod: null,
     count,
     explain: '',
     hint: '',
-  };
+  });
 }
 
 const before = snapshot('nft-0.json');

@@ -3,6 +3,7 @@
  * snapshot a second per netns, bounded in time, count and netns, everything counted; other
  * lines pass at once. Snapshots are promises the test settles; time is vitest's fake clock.
  */
+import { ruleDropLine } from '../../helpers/lines.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -17,22 +18,7 @@ const BEFORE = parseNftJson(fixture('nft-0.json'), 100);
 const AFTER = parseNftJson(fixture('nft-1.json'), 100);
 
 function ruleDrop(netns: number, dport: number, count = 1): DropEvent {
-  return {
-    type: 'drop',
-    time: '',
-    family: 'netfilter',
-    kind: 'netfilter_rule',
-    reason: 'NETFILTER_DROP',
-    location: 'nft_do_chain',
-    netns,
-    ifname: 'lo',
-    ifindex: 1,
-    flow: { proto: 'udp', src: '198.18.250.1', dst: '198.18.250.1', sport: 40000, dport },
-    pod: null,
-    count,
-    explain: 'a firewall rule returned DROP',
-    hint: 'find the rule',
-  };
+  return ruleDropLine({ time: '', netns, ifname: 'lo', ifindex: 1, flow: { proto: 'udp', src: '198.18.250.1', dst: '198.18.250.1', sport: 40000, dport }, count });
 }
 
 /** A stage whose snapshots the test settles by hand, and what it emitted. */

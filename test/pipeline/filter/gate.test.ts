@@ -1,38 +1,25 @@
 /** stream --filter: what the gate writes, and how the excluded drops stay counted. */
+import { ruleDropLine, statsLineOf } from '../../helpers/lines.js';
 import { describe, expect, it } from 'vitest';
 import { compileFilter, FilterGate } from '../../../src/pipeline/filter/index.js';
 import type { DropEvent, StartLine, StatsLine, StreamLine } from '../../../src/pipeline/events.js';
 
-const drop = (kind: string, dport: number, count = 1, extra: Partial<DropEvent> = {}): DropEvent => ({
-  type: 'drop',
-  time: '2026-12-05T12:00:00.000000000Z',
-  family: kind === 'netfilter_rule' ? 'netfilter' : 'other',
-  kind,
-  reason: kind === 'netfilter_rule' ? 'NETFILTER_DROP' : 'NO_SOCKET',
-  location: 'nf_hook_slow',
-  netns: 4026532123,
-  ifname: 'dvb1',
-  ifindex: 2,
-  flow: { proto: 'udp', src: '198.18.7.1', dst: '198.18.7.2', sport: 40001, dport },
-  pod: null,
-  count,
-  explain: '',
-  hint: '',
-  ...extra,
-});
+const drop = (kind: string, dport: number, count = 1, extra: Partial<DropEvent> = {}): DropEvent =>
+  ruleDropLine({
+    family: kind === 'netfilter_rule' ? 'netfilter' : 'other',
+    kind,
+    reason: kind === 'netfilter_rule' ? 'NETFILTER_DROP' : 'NO_SOCKET',
+    location: 'nf_hook_slow',
+    netns: 4026532123,
+    ifname: 'dvb1',
+    flow: { proto: 'udp', src: '198.18.7.1', dst: '198.18.7.2', sport: 40001, dport },
+    count,
+    explain: '',
+    hint: '',
+    ...extra,
+  });
 const start: StartLine = { type: 'start', schema: 1, time: 't', version: 'v', node: 'n', kernel: 'k', filter: { netns: null }, probes: [], attribution: 'none' };
-const stats = (final: boolean): StatsLine => ({
-  type: 'stats',
-  time: 't',
-  final,
-  events: 0,
-  folded: 0,
-  lost: { ring_buffer: 0, userspace: 0, total: 0 },
-  decode_errors: 0,
-  enrichment_failures: 0,
-  counters_failures: 0,
-  kernel: { drops: 0, suppressed: 0, by_reason: {} },
-});
+const stats = (final: boolean): StatsLine => statsLineOf({ final });
 
 describe('FilterGate', () => {
   it('writes the matching drop lines, counts the drops of the others (folded counts whole), and says so', () => {

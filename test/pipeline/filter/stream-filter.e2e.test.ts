@@ -5,7 +5,7 @@
  * lines count the rest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inNs, makePair, sendUdp } from '../../helpers/netns.js';
+import { makePair, sendUdp } from '../../helpers/netns.js';
 import type { Pair } from '../../helpers/netns.js';
 import { schemaErrors } from '../../helpers/schema.js';
 import { drops, startStream, sumCount } from '../../helpers/stream.js';
