@@ -127,7 +127,8 @@ export async function startDroptrace(run: number, ns: BenchNs, dir: string, rep:
   const kind = run === 4 ? 'tui' : 'stream';
   const file = join(dir, `run${run}-${rep}.ndjson`);
   const fd = openSync(file, 'w');
-  const stream = [CLI, 'stream', '--netns', String(ns.inode), '--counters-interval', '0'];
+  // DT_BENCH_NO_RULES=1: droptrace without rule attribution, to tell its cost from the drop path's
+  const stream = [CLI, 'stream', '--netns', String(ns.inode), '--counters-interval', '0', ...(process.env.DT_BENCH_NO_RULES ? ['--no-rules'] : [])];
   const args =
     run === 3 || run === 7 || run === 9
       ? stream

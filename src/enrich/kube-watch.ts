@@ -221,7 +221,13 @@ export class PodWatcher {
                 ...(auth ? { authorization: auth } : {}),
               },
             },
-            resolve,
+            (res) => {
+              // The headers came: from here the body's reader owns the time limit (readBody's
+              // timeout, the watch's line timer). A socket timer left armed would race the watch's
+              // idle timer and turn a silent watch into an 'aborted' failure instead of a restart.
+              req.setTimeout(0);
+              resolve(res);
+            },
           );
           // no bytes for this long: the connection is dead even if TCP has not noticed
           req.setTimeout(timeoutMs, () => req.destroy(timeoutError()));

@@ -172,6 +172,9 @@ describe('PodWatcher against a broken API server', () => {
     await waitFor('a third watch', () => s.watchCount() === 1);
     s.put(podObject({ name: 'late-0', uid: LATE, ips: ['10.244.1.9'] }));
     await waitFor('the pod from the new watch', () => idx.get(LATE) !== undefined);
-    expect([w.stats.lists, w.stats.relists, w.stats.failures, s.requests.filter(isWatch).length]).toEqual([1, 0, 0, 3]);
+    // every watch after the first began with an idle restart, none with a failure (on a loaded
+    // machine the third watch may itself go silent for 0.3 s before the pod comes: a fourth)
+    const watches = s.requests.filter(isWatch).length;
+    expect([w.stats.lists, w.stats.relists, w.stats.failures, watches - w.stats.idleRestarts]).toEqual([1, 0, 0, 1]);
   });
 });

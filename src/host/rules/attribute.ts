@@ -100,8 +100,11 @@ export function attribute(
   const named = new Map<string, number>();
   // lines of one key fit the same rules
   const byKey = new Map<string, Pick>();
-  for (const ev of lines) {
-    const key = dropKey(ev);
+  // each line's key, made once: a flood's lines are many
+  const keys = lines.map(dropKey);
+  for (let li = 0; li < lines.length; li++) {
+    const ev = lines[li]!;
+    const key = keys[li]!;
     const known = byKey.get(key);
     if (known !== undefined) {
       picks.push(known);
@@ -148,11 +151,16 @@ export function attribute(
     const d = delta.get(id) ?? 0;
     return prev !== null ? n <= d : n === d;
   };
+  // one `rule` object per rule and verdict, shared by its lines (a flood's lines are many)
+  const made = new Map<string, DropRule>();
   const out = picks.map((p, i) => {
     if (p === null) return null;
     const certainty = p.certainty === 'exact' && !explains(p.rule.id) ? 'likely' : p.certainty;
-    memory?.set(dropKey(lines[i]!), p.rule.id, certainty);
-    return toDropRule(p.rule, certainty, p.candidates);
+    memory?.set(keys[i]!, p.rule.id, certainty);
+    const id = `${p.rule.id}\0${certainty}\0${p.candidates}`;
+    let r = made.get(id);
+    if (r === undefined) made.set(id, (r = toDropRule(p.rule, certainty, p.candidates)));
+    return r;
   });
   // carried once only: movement no line claims within two snapshots is not anyone's
   const carry = new Map<string, number>();

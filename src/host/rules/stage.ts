@@ -61,6 +61,8 @@ interface NetnsState {
   carry: Map<string, number>;
   /** the last snapshot's rules by id, for lines that cannot wait (remembered()) */
   rules: Map<string, RuleInfo>;
+  /** remembered()'s rule objects, made from `rules` */
+  remembered: Map<string, DropRule>;
 }
 
 export class RuleStage {
@@ -83,6 +85,11 @@ export class RuleStage {
   private readonly holdMs: number;
   private readonly maxHeld: number;
   private heldCount = 0;
+  /**
+   * A rule object's sentence and hint, made once: attribute() and remembered() share one object
+   * among the lines they name, and in a flood those are tens of thousands a second.
+   */
+  private readonly said = new WeakMap<DropRule, { sentence: string; hint: string }>();
   private sweep: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private drained: (() => void) | null = null;
@@ -120,7 +127,7 @@ export class RuleStage {
   private hold(ev: DropEvent): void {
     const now = this.now();
     const s = this.states.take(String(ev.netns), now, () => {
-      const made: NetnsState = { netns: ev.netns, held: [], started: 0, lastStart: -Infinity, inFlight: false, timer: null, prev: null, carry: new Map(), rules: new Map() };
+      const made: NetnsState = { netns: ev.netns, held: [], started: 0, lastStart: -Infinity, inFlight: false, timer: null, prev: null, carry: new Map(), rules: new Map(), remembered: new Map() };
       this.live.add(made);
       return made;
     });
@@ -181,6 +188,7 @@ export class RuleStage {
       );
       s.prev = countersOf(snap.rules);
       s.rules = new Map(snap.rules.map((r) => [r.id, r]));
+      s.remembered = new Map();
       s.carry = got.carry;
       this.release(ready, got.rules);
     }
@@ -191,19 +199,29 @@ export class RuleStage {
   private remembered(s: NetnsState, ev: DropEvent): DropRule | null {
     const kept = this.memory.get(dropKey(ev));
     const r = kept !== undefined ? s.rules.get(kept.id) : undefined;
-    return r === undefined || kept === undefined ? null : toDropRule(r, kept.certainty === 'possible' ? 'possible' : 'likely', 1);
+    if (r === undefined || kept === undefined) return null;
+    const certainty = kept.certainty === 'possible' ? 'possible' : 'likely';
+    // one object per rule and certainty until the next snapshot (the lines of a flood share it)
+    const id = `${r.id}\0${certainty}`;
+    let made = s.remembered.get(id);
+    if (made === undefined) s.remembered.set(id, (made = toDropRule(r, certainty, 1)));
+    return made;
   }
 
   private release(hs: Held[], rules: Array<DropRule | null> | null): void {
+    const said = this.said;
     for (let i = 0; i < hs.length; i++) {
       const h = hs[i]!;
       if (h.deadline !== 0) this.heldCount--;
       const rule = rules?.[i] ?? null;
       if (rule !== null) {
+        let t = said.get(rule);
+        // (a rule object is of one netns: the hint's netns is the same for all its lines)
+        if (t === undefined) said.set(rule, (t = { sentence: ruleSentence(rule), hint: ruleHint(rule, h.ev.netns) }));
         h.ev.rule = rule;
         // a DNS drop's sentence leads with its question (events.ts): the rule follows it
-        h.ev.explain = h.ev.dns || h.ev.service || h.ev.inner ? `${h.ev.explain}; ${ruleSentence(rule)}` : ruleSentence(rule);
-        h.ev.hint = ruleHint(rule, h.ev.netns);
+        h.ev.explain = h.ev.dns || h.ev.service || h.ev.inner ? `${h.ev.explain}; ${t.sentence}` : t.sentence;
+        h.ev.hint = t.hint;
         this.stats.attributed++;
       } else this.stats.unattributed++;
       try {
