@@ -9,7 +9,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { DroptraceError } from '../errors.js';
-import type { StreamLine } from '../pipeline/events.js';
+import type { StartLine, StreamLine } from '../pipeline/events.js';
+import { applyProbeStates } from '../pipeline/late-probes.js';
 
 export interface MetricsAddress {
   host: string;
@@ -85,18 +86,31 @@ export interface Health {
  */
 export class StreamHealth {
   private state: Health = { ok: false, reason: 'starting: probes not attached yet' };
+  /** the start line's hooks, updated by the stats lines' probes (a late module's probe attaching) */
+  private hooks: Readonly<StartLine['probes']> = [];
 
   observe(line: StreamLine): void {
     if (line.type === 'start') {
-      const all = new Set(line.probes.map((p) => p.probe));
-      const attached = [...new Set(line.probes.filter((p) => p.state === 'attached').map((p) => p.probe))];
-      this.state = attached.length
-        ? { ok: true, reason: `ok: ${attached.length} of ${all.size} probes attached (${attached.join(', ')})` }
-        : { ok: false, reason: 'no probe attached' };
+      this.hooks = line.probes;
+      this.state = this.fromHooks();
     } else if (line.type === 'stats' && (line.final || (line.failures ?? 0) > 0)) {
       // the first failure ends the stream; fail() may already have given its reason
       if (this.state.ok) this.state = { ok: false, reason: line.failures ? `stream failed (${line.failures} failure(s)), ring reader stopped` : 'stream stopped' };
+    } else if (line.type === 'stats' && line.probes && this.state.ok) {
+      const hooks = applyProbeStates(this.hooks, line.probes);
+      if (hooks !== this.hooks) {
+        this.hooks = hooks;
+        this.state = this.fromHooks();
+      }
     }
+  }
+
+  private fromHooks(): Health {
+    const all = new Set(this.hooks.map((p) => p.probe));
+    const attached = [...new Set(this.hooks.filter((p) => p.state === 'attached').map((p) => p.probe))];
+    return attached.length
+      ? { ok: true, reason: `ok: ${attached.length} of ${all.size} probes attached (${attached.join(', ')})` }
+      : { ok: false, reason: 'no probe attached' };
   }
 
   /** the error that ended the stream, as the one line droptrace also writes to stderr */

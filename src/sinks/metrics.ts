@@ -13,6 +13,7 @@ import { DroptraceError } from '../errors.js';
 import { checkNodeName, defaultNodeName } from './metrics-server.js';
 import type { CountersLine, DropEvent, StartLine, StatsLine, StreamLine } from '../pipeline/events.js';
 import { CountersMerger } from '../host/counters-merge.js';
+import { applyProbeStates } from '../pipeline/late-probes.js';
 
 /** The label value of pods (and namespaces) that found no free label slot. */
 export const OVERFLOW = '_overflow';
@@ -68,6 +69,8 @@ export class DropMetrics {
 
   private readonly drops: Counter<DropLabels>;
   private readonly probe: Gauge<'probe' | 'hook'>;
+  /** the start line's hooks, updated by the stats lines' probes */
+  private hooks: Readonly<StartLine['probes']> = [];
   private readonly info: Gauge<'version' | 'kernel' | 'schema'>;
   private readonly podsTracked: Gauge;
   private readonly neighEntries: Gauge<'table'>;
@@ -285,13 +288,27 @@ export class DropMetrics {
   }
 
   private start(l: StartLine): void {
-    this.probe.reset();
-    for (const p of l.probes) this.probe.set({ probe: p.probe, hook: p.hook }, p.state === 'attached' ? 1 : 0);
+    this.hooks = l.probes;
+    this.setProbes();
     this.info.reset();
     this.info.set({ version: l.version, kernel: l.kernel, schema: String(l.schema) }, 1);
   }
 
+  /** droptrace_probe_attached from the hooks as they are now */
+  private setProbes(): void {
+    this.probe.reset();
+    for (const p of this.hooks) this.probe.set({ probe: p.probe, hook: p.hook }, p.state === 'attached' ? 1 : 0);
+  }
+
   private stats(l: StatsLine): void {
+    if (l.probes) {
+      // a probe that waited for its module and attached since (or gave up): the gauge follows
+      const hooks = applyProbeStates(this.hooks, l.probes);
+      if (hooks !== this.hooks) {
+        this.hooks = hooks;
+        this.setProbes();
+      }
+    }
     mirror(this.events, l.events);
     mirror(this.folded, l.folded);
     // absent from streams recorded before it was written: stays 0

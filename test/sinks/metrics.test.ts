@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
 import type { CountersLine, DropEvent, StatsLine, StreamLine } from '../../src/pipeline/events.js';
 import { lineProblem } from '../../src/pipeline/line-schema.js';
-import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer } from '../../src/sinks/metrics.js';
+import { DropMetrics, OVERFLOW, parseMetricsAddress, startMetricsServer, StreamHealth } from '../../src/sinks/metrics.js';
 import type { MetricsServer } from '../../src/sinks/metrics.js';
 import { NODE, parseExposition, withoutNode } from './metrics-exposition.js';
 import type { Exposition } from './metrics-exposition.js';
@@ -240,6 +240,39 @@ describe('bounded cardinality', () => {
     m.observe({ ...line([]), conntrack: null });
     const e = await exposition(m);
     expect(Object.keys(e.series).filter((k) => k.startsWith('droptrace_conntrack'))).toEqual([]);
+  });
+
+  it('follows a probe that waited for its module: the gauge and /healthz change with the stats line', async () => {
+    const start = recorded().find((l) => l.type === 'start')!;
+    const stats = recorded().find((l) => l.type === 'stats')!;
+    const late = {
+      ...start,
+      probes: [
+        { probe: 'kfree_skb', hook: 'tp_btf/kfree_skb', state: 'attached' },
+        { probe: 'ct_alloc', hook: 'fexit/__nf_conntrack_alloc', state: 'waiting', why: 'waiting for module nf_conntrack' },
+        { probe: 'ct_alloc', hook: 'kretprobe/__nf_conntrack_alloc', state: 'waiting', why: 'waiting for module nf_conntrack' },
+      ],
+    } as StreamLine;
+    const m = fed([late]);
+    const h = new StreamHealth();
+    h.observe(late);
+    const gauge = async () => only(await exposition(m), 'droptrace_probe_attached');
+    expect(await gauge()).toEqual({
+      'droptrace_probe_attached{probe="kfree_skb",hook="tp_btf/kfree_skb"}': 1,
+      'droptrace_probe_attached{probe="ct_alloc",hook="fexit/__nf_conntrack_alloc"}': 0,
+      'droptrace_probe_attached{probe="ct_alloc",hook="kretprobe/__nf_conntrack_alloc"}': 0,
+    });
+    expect(h.get()).toEqual({ ok: true, reason: 'ok: 1 of 2 probes attached (kfree_skb)' });
+    // nf_conntrack loaded: the stats line says which hook attached
+    const attached = { ...stats, probes: [{ probe: 'kfree_skb', state: 'attached', hook: 'tp_btf/kfree_skb' }, { probe: 'ct_alloc', state: 'attached', hook: 'kretprobe/__nf_conntrack_alloc' }] } as StreamLine;
+    m.observe(attached);
+    h.observe(attached);
+    expect(await gauge()).toEqual({
+      'droptrace_probe_attached{probe="kfree_skb",hook="tp_btf/kfree_skb"}': 1,
+      'droptrace_probe_attached{probe="ct_alloc",hook="fexit/__nf_conntrack_alloc"}': 0,
+      'droptrace_probe_attached{probe="ct_alloc",hook="kretprobe/__nf_conntrack_alloc"}': 1,
+    });
+    expect(h.get()).toEqual({ ok: true, reason: 'ok: 2 of 2 probes attached (kfree_skb, ct_alloc)' });
   });
 
   it('ignores malformed lines instead of throwing into the stream', async () => {
