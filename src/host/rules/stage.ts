@@ -12,6 +12,7 @@ import { ruleHint, ruleSentence } from '../../pipeline/explain.js';
 import { Slots } from '../../aggregate/slots.js';
 import { attribute, countersOf, dropKey, KeyMemory, toDropRule } from './attribute.js';
 import type { Counters } from './attribute.js';
+import { matchFlow } from './match.js';
 import type { DropRule, RuleInfo, RulesetSnapshot } from './types.js';
 
 export interface RulesStats {
@@ -61,8 +62,10 @@ interface NetnsState {
   carry: Map<string, number>;
   /** the last snapshot's rules by id, for lines that cannot wait (remembered()) */
   rules: Map<string, RuleInfo>;
-  /** remembered()'s rule objects, made from `rules` */
+  /** remembered()'s and fitted()'s rule objects, made from `rules` */
   remembered: Map<string, DropRule>;
+  /** the rules whose counters moved in the last snapshot, by how much: fitted()'s candidates */
+  moved: Array<{ rule: RuleInfo; by: number }>;
 }
 
 export class RuleStage {
@@ -127,7 +130,7 @@ export class RuleStage {
   private hold(ev: DropEvent): void {
     const now = this.now();
     const s = this.states.take(String(ev.netns), now, () => {
-      const made: NetnsState = { netns: ev.netns, held: [], started: 0, lastStart: -Infinity, inFlight: false, timer: null, prev: null, carry: new Map(), rules: new Map(), remembered: new Map() };
+      const made: NetnsState = { netns: ev.netns, held: [], started: 0, lastStart: -Infinity, inFlight: false, timer: null, prev: null, carry: new Map(), rules: new Map(), remembered: new Map(), moved: [] };
       this.live.add(made);
       return made;
     });
@@ -136,9 +139,10 @@ export class RuleStage {
       return this.release([{ ev, seq: 0, deadline: 0 }], null);
     }
     if (this.heldCount >= this.maxHeld) {
-      // a flood: the line goes out at once, with the rule its key had last (if any)
+      // a flood: the line goes out at once, with the rule its key had last, else the one its
+      // flow fits among the rules the last snapshot saw move (if any)
       this.stats.hold_overflow++;
-      return this.release([{ ev, seq: 0, deadline: 0 }], [this.remembered(s, ev)]);
+      return this.release([{ ev, seq: 0, deadline: 0 }], [this.remembered(s, ev) ?? this.fitted(s, ev)]);
     }
     s.held.push({ ev, seq: s.started, deadline: now + this.holdMs });
     this.heldCount++;
@@ -186,6 +190,11 @@ export class RuleStage {
         this.memory,
         s.carry,
       );
+      s.moved = [];
+      for (const r of snap.rules) {
+        const by = r.packets === null ? 0 : r.packets - (s.prev?.get(r.id) ?? 0);
+        if (by > 0) s.moved.push({ rule: r, by });
+      }
       s.prev = countersOf(snap.rules);
       s.rules = new Map(snap.rules.map((r) => [r.id, r]));
       s.remembered = new Map();
@@ -205,6 +214,37 @@ export class RuleStage {
     const id = `${r.id}\0${certainty}`;
     let made = s.remembered.get(id);
     if (made === undefined) s.remembered.set(id, (made = toDropRule(r, certainty, 1)));
+    return made;
+  }
+
+  /**
+   * A line that cannot wait (a flood past the hold bound, a snapshot too slow), whose key has no
+   * rule yet: the rule its flow fits among those the netns's last snapshot saw move. 'likely'
+   * when one fits (or one fits on every condition), else 'possible' for the one that moved most.
+   * In a many-flows flood (conntrack-full's shape: every connection a key) this names the rule of
+   * most lines, where key memory alone names almost none.
+   */
+  private fitted(s: NetnsState, ev: DropEvent): DropRule | null {
+    let one: { rule: RuleInfo; by: number } | null = null;
+    let full: { rule: RuleInfo; by: number } | null = null;
+    let fits = 0;
+    let fulls = 0;
+    for (const m of s.moved) {
+      const how = matchFlow(m.rule, ev.flow);
+      if (how === 'nomatch') continue;
+      fits++;
+      if (one === null || m.by > one.by) one = m;
+      if (how === 'match') {
+        fulls++;
+        if (full === null || m.by > full.by) full = m;
+      }
+    }
+    if (one === null) return null;
+    const pick = full ?? one;
+    const certainty = fits === 1 || fulls === 1 ? 'likely' : 'possible';
+    const id = `${pick.rule.id}\0${certainty}\0${fits}`;
+    let made = s.remembered.get(id);
+    if (made === undefined) s.remembered.set(id, (made = toDropRule(pick.rule, certainty, fits)));
     return made;
   }
 
@@ -246,7 +286,11 @@ export class RuleStage {
       }
       s.held = s.held.filter((h) => h.deadline > now);
       this.stats.hold_timeouts += late.length;
-      this.release(late, null);
+      // a snapshot too slow (a loaded machine): named as a line past the hold bound is
+      this.release(
+        late,
+        late.map((h) => this.remembered(s, h.ev) ?? this.fitted(s, h.ev)),
+      );
       if (s.held[0]) next = Math.min(next, s.held[0].deadline);
     }
     if (next !== Infinity) this.sweep = setTimeout(this.expire, Math.max(1, next - now));

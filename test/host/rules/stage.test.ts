@@ -138,6 +138,20 @@ describe('RuleStage', () => {
     expect(h.stage.stats).toMatchObject({ hold_overflow: 2 });
   });
 
+  it('under a flood, a line of a new key past the hold bound gets the rule its flow fits among those that moved', async () => {
+    const h = harness({ maxHeld: 1 });
+    h.emit(ruleDrop(7, 5301, 3));
+    await vi.advanceTimersByTimeAsync(0);
+    h.asked[0]!.settle(AFTER);
+    await vi.advanceTimersByTimeAsync(0);
+    h.emit(ruleDrop(7, 5304)); // held: the bound is one line
+    h.emit(ruleDrop(7, 5303)); // no key memory; the udp 5303 rule moved: likely, the only fit
+    h.emit(ruleDrop(7, 5302)); // its rule did not move in the last snapshot: nothing to name
+    expect(ports(h.out)).toEqual(['5301:#1', '5303:#1', '5302:-']);
+    expect((h.out[1] as DropEvent).rule).toMatchObject({ family: 'inet', chain: 'input', certainty: 'likely', candidates: 1 });
+    expect(h.stage.stats).toMatchObject({ hold_overflow: 2, attributed: 2, unattributed: 1 });
+  });
+
   it('at the end, waits for the snapshot under way, then lets everything go; nothing is held after', async () => {
     const h = harness();
     h.emit(ruleDrop(7, 5301, 3));
