@@ -32,6 +32,7 @@ ProbeOptions probe_options(const Napi::CallbackInfo &info, size_t *backlog) {
   if (o.Has("captureHeaders")) p.capture_l3 = o.Get("captureHeaders").As<Napi::Boolean>().Value();
   if (o.Has("keyBurst")) p.key_burst = o.Get("keyBurst").As<Napi::Number>().Uint32Value();
   if (o.Has("detailBudget")) p.detail_budget = o.Get("detailBudget").As<Napi::Number>().Uint32Value();
+  if (o.Has("stackPerKey")) p.stack_per_key = o.Get("stackPerKey").As<Napi::Number>().Uint32Value();
   if (o.Has("only")) p.only = o.Get("only").As<Napi::String>().Utf8Value();
   if (o.Has("extras")) p.extras = o.Get("extras").As<Napi::Boolean>().Value();
   if (o.Has("backlogBytes")) *backlog = static_cast<size_t>(o.Get("backlogBytes").As<Napi::Number>().Int64Value());
@@ -74,6 +75,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                                         InstanceMethod("readCounters", &Tracer::ReadCounters),
                                         InstanceMethod("readKeys", &Tracer::ReadKeys),
                                         InstanceMethod("readLostKeys", &Tracer::ReadLostKeys),
+                                        InstanceMethod("readStack", &Tracer::ReadStack),
                                         InstanceMethod("mapInfo", &Tracer::MapInfo),
                                         InstanceMethod("breakPoll", &Tracer::BreakPoll),
                                         InstanceMethod("close", &Tracer::Close),
@@ -178,6 +180,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::Value ReadCounters(const Napi::CallbackInfo &info) { return droptrace::ReadCounters(info.Env(), probes_, reader_); }
   Napi::Value ReadKeys(const Napi::CallbackInfo &info) { return droptrace::ReadKeys(info.Env(), probes_.key_counts()); }
   Napi::Value ReadLostKeys(const Napi::CallbackInfo &info) { return reader_.ReadLostKeys(info.Env()); }
+  // readStack(id): JS checked id is a u32
+  Napi::Value ReadStack(const Napi::CallbackInfo &info) {
+    return droptrace::ReadStack(info.Env(), probes_.stack_traces(), info[0].As<Napi::Number>().Uint32Value());
+  }
   Napi::Value MapInfo(const Napi::CallbackInfo &info) { return droptrace::MapInfo(info.Env(), probes_.maps()); }
 
   // Fault injection for tests: the next ring_buffer__poll fails with EINVAL from the kernel.

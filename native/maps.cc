@@ -71,6 +71,9 @@ Napi::Object ReadCounters(Napi::Env env, const ProbeSet &probes, const RingReade
   out.Set("suppressed", Napi::BigInt::New(env, stat(DT_STAT_SUPPRESSED)));
   out.Set("neighFail4", Napi::BigInt::New(env, stat(DT_STAT_NEIGH_FAIL4)));
   out.Set("neighFail6", Napi::BigInt::New(env, stat(DT_STAT_NEIGH_FAIL6)));
+  out.Set("stackTaken", Napi::BigInt::New(env, stat(DT_STAT_STACK_TAKEN)));
+  out.Set("stackNotTaken", Napi::BigInt::New(env, stat(DT_STAT_STACK_NOT_TAKEN)));
+  out.Set("stackFailed", Napi::BigInt::New(env, stat(DT_STAT_STACK_FAILED)));
   out.Set("ringLost", Napi::BigInt::New(env, stat(DT_STAT_RB_LOST)));
   out.Set("userLost", Napi::BigInt::New(env, reader.user_lost()));
   out.Set("userLostUnkeyed", Napi::BigInt::New(env, reader.user_lost_unkeyed()));
@@ -128,6 +131,13 @@ Napi::Buffer<uint8_t> ReadKeys(Napi::Env env, bpf_map *key_counts) {
     first = false;
   }
   return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
+
+Napi::Value ReadStack(Napi::Env env, bpf_map *stack_traces, uint32_t id) {
+  if (!stack_traces) return env.Null();
+  uint64_t frames[DT_STACK_DEPTH];
+  if (bpf_map_lookup_elem(bpf_map__fd(stack_traces), &id, frames)) return env.Null();
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(frames), sizeof(frames));
 }
 
 Napi::Array MapInfo(Napi::Env env, const std::vector<bpf_map *> &maps) {

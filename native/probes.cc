@@ -208,6 +208,9 @@ bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
   skel->rodata->key_burst = o_.key_burst;
   skel->rodata->detail_budget = o_.detail_budget;
   skel->rodata->capture_l3 = o_.capture_l3 ? 1 : 0;
+  skel->rodata->stack_per_key = o_.stack_per_key;
+  // without --stack nothing reads the stack map: one entry instead of ~1.8 MiB
+  if (!o_.stack_per_key) bpf_map__set_max_entries(skel->maps.stack_traces, 1);
   if (o_.ring_bytes) bpf_map__set_max_entries(skel->maps.events, o_.ring_bytes);
   // the drop program wakes the reader at once past a quarter of the ring (wake_flags)
   skel->rodata->wake_bytes = bpf_map__max_entries(skel->maps.events) / 4;
@@ -327,6 +330,7 @@ bpf_map *ProbeSet::events() const { return skel_ ? skel_->maps.events : nullptr;
 bpf_map *ProbeSet::stats() const { return skel_ ? skel_->maps.stats : nullptr; }
 bpf_map *ProbeSet::reason_counts() const { return skel_ ? skel_->maps.reason_counts : nullptr; }
 bpf_map *ProbeSet::key_counts() const { return skel_ ? skel_->maps.key_counts : nullptr; }
+bpf_map *ProbeSet::stack_traces() const { return skel_ ? skel_->maps.stack_traces : nullptr; }
 
 std::vector<bpf_map *> ProbeSet::maps() const {
   std::vector<bpf_map *> out;

@@ -19,6 +19,7 @@ struct ProbeOptions {
   uint32_t ring_bytes = 0;  // 0: the object's default
   uint32_t key_burst = 0;
   uint32_t detail_budget = 0;  // per CPU per window; 0: none
+  uint32_t stack_per_key = 0;  // --stack: stacks per key; 0: none (the stack map shrinks to one entry)
   bool capture_l3 = false;
   bool extras = true;
   std::string only;  // try only this drop hook
@@ -58,6 +59,7 @@ class ProbeSet {
   bpf_map *stats() const;
   bpf_map *reason_counts() const;
   bpf_map *key_counts() const;
+  bpf_map *stack_traces() const;
   std::vector<bpf_map *> maps() const;
 
  private:

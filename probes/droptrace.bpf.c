@@ -45,6 +45,12 @@ const volatile __u64 wake_bytes = 2 << 20; /* a quarter of the ring: set by the 
  */
 const volatile __u64 nf_drop_lo = 0;
 const volatile __u64 nf_drop_hi = 0;
+/*
+ * --stack: the kernel stack of the first stack_per_key detail events of each key (their
+ * counter in dt_key_val.stacks). 0: none, and the verifier prunes take_stack as dead code, so
+ * a stream without --stack runs the same instructions as before.
+ */
+const volatile __u32 stack_per_key = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -59,6 +65,24 @@ struct {
 } reason_counts SEC(".maps");
 
 #include "shared_maps.bpf.h"
+
+/*
+ * --stack: stacks by id (bpf_get_stackid). A hash of the stack picks the bucket and there is no
+ * chaining: a second stack landing in a taken bucket fails (-EEXIST; no BPF_F_REUSE_STACKID, so
+ * an id userspace has cached always names the stack it read) and is counted in
+ * DT_STAT_STACK_FAILED. Entries are never deleted: drops take few distinct call paths (200
+ * stacks in 8192 buckets: ~2.4 colliding pairs expected, each counted, never wrong).
+ * Memory, preallocated: DT_STACK_ENTRIES x (24 B bucket header + DT_STACK_DEPTH x 8 B), the
+ * kernel's memlock 1,769,792 B (1.7 MiB) on 6.18, on any CPU count. Without --stack the loader
+ * sets max_entries to 1 (536 B).
+ */
+_Static_assert(DT_STACK_ENTRIES <= 65536, "dt_event.stack_id is 16 bits");
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, DT_STACK_ENTRIES);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, DT_STACK_DEPTH * sizeof(__u64));
+} stack_traces SEC(".maps");
 
 #define DT_KEY_ENTRIES 65536
 /*
@@ -236,7 +260,37 @@ static __always_inline void martian_conf(struct dt_event *e, struct net_device *
 	e->rp_filter = rp_dev > rp_all ? rp_dev : rp_all;
 }
 
-static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u32 reason, __u8 probe,
+/*
+ * --stack: the stack of this detail event, for the first stack_per_key of its key. Taken once
+ * the record is reserved, so every stack counted as taken is in a record the kernel sent.
+ * Read and add are not one atomic step (5.10 has no fetch-add): CPUs racing on one key's
+ * first drops may each take one more than stack_per_key, never more than one each.
+ */
+static __always_inline void take_stack(void *ctx, struct dt_event *e, struct dt_key_val *kv)
+{
+	if (!stack_per_key)
+		return;
+	if (!kv) {
+		/* no counter for this key (the map refused it): no bound either, so no stack */
+		stat_inc(DT_STAT_STACK_FAILED);
+		return;
+	}
+	if (kv->stacks >= stack_per_key) {
+		stat_inc(DT_STAT_STACK_NOT_TAKEN);
+		return;
+	}
+	__sync_fetch_and_add(&kv->stacks, 1);
+	long id = bpf_get_stackid(ctx, &stack_traces, 0);
+	if (id < 0) {
+		stat_inc(DT_STAT_STACK_FAILED);
+		return;
+	}
+	e->stack_id = id; /* < DT_STACK_ENTRIES: the bucket's index */
+	e->flags |= DT_F_STACK;
+	stat_inc(DT_STAT_STACK_TAKEN);
+}
+
+static __always_inline int handle_drop(void *ctx, struct sk_buff *skb, void *location, __u32 reason, __u8 probe,
 				       const bool direct)
 {
 	/* Kernels that report consumed (not dropped) skbs here: skip them. */
@@ -363,6 +417,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 		}
 		*e = ev;
 		parse_encap(e, p, skb);
+		take_stack(ctx, e, kv);
 		bpf_ringbuf_submit(e, wake_flags(ev.ts_ns));
 		return 0;
 	}
@@ -383,6 +438,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 	}
 	ep->ev = ev;
 	parse_encap(&ep->ev, p, skb);
+	take_stack(ctx, &ep->ev, kv);
 	bpf_ringbuf_submit(ep, wake_flags(ev.ts_ns));
 	return 0;
 }
@@ -390,7 +446,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, void *location, __u3
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(dt_kfree_skb_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	return handle_drop(skb, location, reason, 1, true);
+	return handle_drop(ctx, skb, location, reason, 1, true);
 }
 
 /* Before 5.17 kfree_skb has no reason: the place stands in for it (DT_REASON_LOCATION_BIT). */
@@ -402,7 +458,7 @@ static __always_inline __u32 location_key(void *location)
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(dt_kfree_skb_btf_noreason, struct sk_buff *skb, void *location)
 {
-	return handle_drop(skb, location, location_key(location), 3, true);
+	return handle_drop(ctx, skb, location, location_key(location), 3, true);
 }
 
 SEC("tracepoint/skb/kfree_skb")
@@ -411,5 +467,5 @@ int dt_kfree_skb_tp(struct trace_event_raw_kfree_skb *ctx)
 	/* resolved at load: the verifier never sees the read of a field this kernel lacks */
 	void *location = ctx->location;
 	__u32 reason = bpf_core_field_exists(ctx->reason) ? ctx->reason : location_key(location);
-	return handle_drop(ctx->skbaddr, location, reason, 2, false);
+	return handle_drop(ctx, ctx->skbaddr, location, reason, 2, false);
 }

@@ -14,7 +14,7 @@
  * into src/gen/record.ts from there.
  */
 enum dt_const {
-	DT_EVENT_VERSION = 4,
+	DT_EVENT_VERSION = 5,
 	DT_IFNAMSIZ = 16,
 	/* Counter slots for exact per-reason counts; reasons past the last slot share it. */
 	DT_REASON_SLOTS = 1024,
@@ -26,6 +26,14 @@ enum dt_const {
 	 * (kernel text and modules share their high 32 bits; real reasons stay far below).
 	 */
 	DT_REASON_LOCATION_BIT = 31,
+	/*
+	 * --stack: frames the kernel keeps per stack (the stack map's value is this many u64s).
+	 * The first few are the tracing path itself (the program, bpf_trace_run, the tracepoint),
+	 * which userspace strips (src/pipeline/stacks.ts), so this leaves room for 16 real frames.
+	 */
+	DT_STACK_DEPTH = 24,
+	/* --stack: stacks the kernel map holds (see stack_traces in droptrace.bpf.c for its memory) */
+	DT_STACK_ENTRIES = 8192,
 };
 
 /* dt_event.flags */
@@ -36,6 +44,7 @@ enum dt_flag {
 	DT_F_NETNS_FROM_SK = 0x08, /* no skb->dev: netns taken from the socket */
 	DT_F_TRUNCATED = 0x10,     /* headers could not be read completely */
 	DT_F_PAYLOAD_L3 = 0x20,    /* the payload starts at the network header (--pcap), not at L4 data */
+	DT_F_STACK = 0x40,         /* --stack: stack_id names this drop's kernel stack in stack_traces */
 };
 
 /* dt_event.encap: the tunnel a dropped UDP datagram carries (by its destination port) */
@@ -74,6 +83,10 @@ enum dt_stat {
 	DT_STAT_NEIGH_FAIL4 = 2, /* neigh:neigh_create with created=0, IPv4 */
 	DT_STAT_NEIGH_FAIL6 = 3, /* ... IPv6 */
 	DT_STAT_SUPPRESSED = 4,  /* detail held back by the per-key limit or the per-CPU budget (counted in key_counts) */
+	/* --stack, per detail event sent: taken + not taken + failed = detail events sent */
+	DT_STAT_STACK_TAKEN = 5,     /* its stack is in stack_traces (DT_F_STACK) */
+	DT_STAT_STACK_NOT_TAKEN = 6, /* its key had had its stack_per_key stacks already */
+	DT_STAT_STACK_FAILED = 7,    /* bpf_get_stackid failed (a hash collision with another stack: -EEXIST), or no key counter */
 	DT_STAT_MAX = 8,
 };
 
@@ -134,7 +147,13 @@ struct dt_event {
 	__u8 inner_l4_proto;   /* IPPROTO_* */
 	__u8 inner_icmp_type;
 	__u8 inner_icmp_code;
-	__u8 _inner_pad[3];
+	__u8 _inner_pad;
+	/*
+	 * Not of the overlay block: --stack, with DT_F_STACK, bpf_get_stackid's id (a key of
+	 * stack_traces, below DT_STACK_ENTRIES <= 65536), in bytes that were padding, so the
+	 * record stays 192 bytes with or without --stack.
+	 */
+	__u16 stack_id;
 	__u8 inner_saddr[16];  /* IPv4 in the first 4 bytes, network order */
 	__u8 inner_daddr[16];
 	/*
@@ -172,7 +191,7 @@ struct dt_key_val {
 	__u64 suppressed;   /* ... of which no detail event was sent (rate limit, ring buffer full) */
 	__u64 window_ns;    /* start of the current rate-limit window */
 	__u32 window_sent;  /* detail events sent in this window */
-	__u32 _pad;
+	__u32 stacks;       /* --stack: detail events of this key that tried to take a stack (at most stack_per_key) */
 };
 
 /* A failure this long before a drop on the same CPU belongs to it. */

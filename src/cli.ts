@@ -12,7 +12,7 @@ import { DEFAULT_DETAIL_BUDGET, liveStream, VERSION } from './pipeline/live.js';
 import type { LiveOptions } from './pipeline/live.js';
 import type { Sink } from './sinks/sink.js';
 import { fanOut } from './sinks/sink.js';
-import { backlogMiB, count, mebibytes, metricsAddress, netnsInode, nicList, pcapMebibytes, seconds, secondsOrZero, speed } from './cli/flags.js';
+import { backlogMiB, count, mebibytes, metricsAddress, netnsInode, nicList, pcapMebibytes, seconds, secondsOrZero, speed, stackPerKey } from './cli/flags.js';
 import { fdOut, NdjsonSink } from './sinks/ndjson.js';
 import { labCommand } from './lab/command.js';
 // --metrics (prom-client) and top (ink, react, yoga) are imported when used: loaded up front they
@@ -21,7 +21,7 @@ import { checkNodeName, defaultNodeName } from './sinks/metrics-server.js';
 import { TOP_BACKLOG_MIB } from './tui/budget.js';
 import { GROUP_BYS, SORTS } from './tui/store.js';
 import type { GroupBy, SortBy } from './tui/store.js';
-import { loadNative } from './native/binding.js';
+import { loadNative, MAX_STACK_PER_KEY } from './native/binding.js';
 import type { Hook } from './native/binding.js';
 import type { NicSelection } from './host/index.js';
 import { parseDuration } from './fleet/options.js';
@@ -57,12 +57,18 @@ interface StreamFlags {
   backlog: number;
   hook?: Hook;
   rules: boolean;
+  stack?: boolean;
+  stackPerKey?: number;
 }
+
+/** --stack-per-key's default: enough to see whether a key's drops take one path or several */
+const DEFAULT_STACK_PER_KEY = 4;
 
 function liveFrom(flags: StreamFlags): LiveOptions {
   if (!flags.pcap && (flags.pcapMax !== undefined || flags.pcapPayload)) {
     throw new DroptraceError('E_USAGE', 'usage', `${flags.pcapMax !== undefined ? '--pcap-max' : '--pcap-payload'} needs --pcap <file>`);
   }
+  if (flags.stackPerKey !== undefined && !flags.stack) throw new DroptraceError('E_USAGE', 'usage', '--stack-per-key needs --stack');
   return {
     ...(flags.duration !== undefined ? { durationMs: flags.duration * 1000 } : {}),
     ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
@@ -75,6 +81,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     nics: flags.nics,
     keyBurst: flags.detailLimit,
     detailBudget: flags.detailBudget,
+    ...(flags.stack ? { stackPerKey: flags.stackPerKey ?? DEFAULT_STACK_PER_KEY } : {}),
     ...(flags.pcap ? { pcap: pcapOptions(flags.pcap, flags) } : {}),
     pods: {
       ...(flags.pods !== undefined ? { podsFile: flags.pods } : {}),
@@ -259,6 +266,17 @@ function liveOptions(cmd: Command, statsDefault: number, backlogDefault = 64): C
     .addOption(new Option('--node <name>', 'whose pods to watch (default $NODE_NAME, else the host name)'))
     .addOption(new Option('--pod-rescan <seconds>', 'how often /proc and /var/log/pods are scanned for pods').argParser(seconds('--pod-rescan')).default(10))
     .addOption(new Option('--no-pod-discovery', 'do not look for pods in /proc and /var/log/pods'))
+    .addOption(
+      new Option(
+        '--stack',
+        `add the kernel stack (symbolized, innermost first, up to 16 frames) to the first --stack-per-key drop lines of each key: where the location alone does not say which path dropped it (e.g. which netfilter hook); stats lines count the stacks taken and not taken`,
+      ),
+    )
+    .addOption(
+      new Option('--stack-per-key <n>', `with --stack: how many of each key's detail events carry a stack (default ${DEFAULT_STACK_PER_KEY})`).argParser(
+        stackPerKey(MAX_STACK_PER_KEY),
+      ),
+    )
     .addOption(new Option('--no-rules', 'do not name the firewall rule of netfilter_rule drops (no nft/iptables-save runs in their netns)'))
     .addOption(
       new Option('--pcap <file>', 'also write every detail event\'s packet headers (IP, TCP/UDP/ICMP, the DNS question) to this new pcapng file (mode 0600; never over an existing file), the drop kind in each packet comment'),

@@ -24,7 +24,8 @@ describe('droptrace CLI', () => {
     expect(r.code).toBe(0);
     for (const s of ['stream', 'check', 'Examples:', 'droptrace stream --duration 10']) expect(r.out).toContain(s);
     const sub = run(['stream', '--help']);
-    for (const s of ['--duration <seconds>', '--netns <inode>', '--stats-interval', '{"type":"start"}', '--pcap <file>', '--pcap-max <MiB>', '--pcap-payload']) expect(sub.out).toContain(s);
+    for (const s of ['--duration <seconds>', '--netns <inode>', '--stats-interval', '{"type":"start"}', '--pcap <file>', '--pcap-max <MiB>', '--pcap-payload', '--stack', '--stack-per-key <n>']) expect(sub.out).toContain(s);
+    expect(run(['top', '--help']).out).toContain('--stack-per-key <n>');
   });
 
   it('prints its version', () => {
@@ -42,6 +43,9 @@ describe('droptrace CLI', () => {
     [['stream', '--pcap', 'x.pcapng', '--pcap-max', '0'], '--pcap-max wants a whole number of MiB from 1 to 1048576, got "0"'],
     [['stream', '--pcap-max', '5'], '--pcap-max needs --pcap <file>'],
     [['stream', '--pcap-payload'], '--pcap-payload needs --pcap <file>'],
+    [['stream', '--stack-per-key', '2'], '--stack-per-key needs --stack'],
+    [['stream', '--stack', '--stack-per-key', '0'], '--stack-per-key wants a whole number from 1 to 1000, got "0"'],
+    [['top', '--stack', '--stack-per-key', 'x'], '--stack-per-key wants a whole number from 1 to 1000, got "x"'],
   ])('%j is one clear line and exit 2', (args, msg) => {
     const r = run(args);
     expect(r.code).toBe(2);

@@ -62,6 +62,14 @@ export function count(flag: string) {
   };
 }
 
+/** `--stack-per-key`: at least one (no stacks is leaving out --stack), at most MAX_STACK_PER_KEY. */
+export function stackPerKey(max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new InvalidArgumentError(`--stack-per-key wants a whole number from 1 to ${max}, got "${v}"`);
+    return Number(v);
+  };
+}
+
 /** `--metrics [ADDR:]PORT`: checked while parsing, so a bad address is exit 2 before anything starts. */
 export function metricsAddress(v: string): string {
   parseMetricsAddress(v);

@@ -2,11 +2,13 @@
 // The layout is written once, in probes/droptrace.h; bash scripts/setup.sh regenerates this file.
 
 // enum dt_const
-export const EVENT_VERSION = 4;
+export const EVENT_VERSION = 5;
 export const IFNAMSIZ = 16;
 export const REASON_SLOTS = 1024;
 export const PAYLOAD_MAX = 192;
 export const REASON_LOCATION_BIT = 31;
+export const STACK_DEPTH = 24;
+export const STACK_ENTRIES = 8192;
 
 /** enum dt_ct_flag (DT_CT_*) */
 export const CT_FLAG = {
@@ -35,6 +37,7 @@ export const FLAG = {
   NETNS_FROM_SK: 8,
   TRUNCATED: 16,
   PAYLOAD_L3: 32,
+  STACK: 64,
 } as const;
 
 /** enum dt_martian_flag (DT_M_*) */
@@ -54,6 +57,9 @@ export const STAT = {
   NEIGH_FAIL4: 2,
   NEIGH_FAIL6: 3,
   SUPPRESSED: 4,
+  STACK_TAKEN: 5,
+  STACK_NOT_TAKEN: 6,
+  STACK_FAILED: 7,
   MAX: 8,
 } as const;
 
@@ -97,7 +103,8 @@ export const EVENT_FIELDS = {
   inner_l4_proto: [130, 1],
   inner_icmp_type: [131, 1],
   inner_icmp_code: [132, 1],
-  _inner_pad: [133, 3],
+  _inner_pad: [133, 1],
+  stack_id: [134, 2],
   inner_saddr: [136, 16],
   inner_daddr: [152, 16],
   dnat_daddr: [168, 16],
@@ -132,7 +139,7 @@ export const KEY_VAL_FIELDS = {
   suppressed: [8, 8],
   window_ns: [16, 8],
   window_sent: [24, 4],
-  _pad: [28, 4],
+  stacks: [28, 4],
 } as const;
 
 /** sizeof(struct dt_recent) */

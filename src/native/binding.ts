@@ -55,6 +55,10 @@ export interface KernelCounters {
   /** neigh:neigh_create calls that created nothing (table full), per family */
   neighFail4: bigint;
   neighFail6: bigint;
+  /** --stack, per detail event sent: its stack taken, not taken (its key had its stacks), taking it failed */
+  stackTaken: bigint;
+  stackNotTaken: bigint;
+  stackFailed: bigint;
   ringLost: bigint;
   /** detail records the addon dropped because JS fell behind (counted per key too, see readLostKeys) */
   userLost: bigint;
@@ -77,6 +81,11 @@ export interface TracerOptions {
    * Needs keyBurst > 0: with no per-key limit every drop is a detail event.
    */
   detailBudget?: number;
+  /**
+   * --stack: the kernel stack of the first this many detail events of each key (readStack);
+   * 0 or absent: none, and the drop program runs as without it
+   */
+  stackPerKey?: number;
   /** try only this hook */
   only?: Hook;
   /** keep the first bytes of every dropped packet from its IP header (for --pcap) */
@@ -93,6 +102,8 @@ export interface TracerOptions {
 }
 
 export const DEFAULT_BACKLOG_BYTES = 64 << 20;
+/** --stack-per-key's bound: stacks are for the first drops of a key, not a per-drop trace */
+export const MAX_STACK_PER_KEY = 1000;
 /** An error a tracer stand-in reports while running (a failed ring-buffer poll), see pollFailure(). */
 export interface TracerError {
   code: string;
@@ -122,6 +133,11 @@ export interface TracerHandle {
    * the last call (read and reset: each loss is handed out once)
    */
   readLostKeys(): Buffer;
+  /**
+   * --stack: the stack a record's stack_id names, STACK_DEPTH little-endian u64 kernel
+   * addresses (0 past the last frame); null when the map has no such entry
+   */
+  readStack(id: number): Buffer | null;
   /** the loaded object's maps and their memory (empty before attach) */
   mapInfo(): MapInfo[];
   /** tests only: the next poll of the ring buffer fails for real (EINVAL from epoll_wait) */
@@ -187,6 +203,12 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
     }
     out.detailBudget = opts.detailBudget;
   }
+  if (opts.stackPerKey !== undefined) {
+    if (!Number.isInteger(opts.stackPerKey) || opts.stackPerKey < 0 || opts.stackPerKey > MAX_STACK_PER_KEY) {
+      throw new DroptraceError('E_STACK', 'usage', `bad --stack-per-key ${opts.stackPerKey}: expected 1 to ${MAX_STACK_PER_KEY} stacks per key`);
+    }
+    out.stackPerKey = opts.stackPerKey;
+  }
   if (opts.extras !== undefined) out.extras = opts.extras === true;
   if (opts.captureHeaders !== undefined) out.captureHeaders = opts.captureHeaders === true;
   if (opts.targets !== undefined) {
@@ -251,6 +273,10 @@ export function wrapTracer(t: RawTracer): TracerHandle {
     readCounters: () => call(() => t.readCounters()),
     readKeys: () => call(() => t.readKeys()),
     readLostKeys: () => call(() => t.readLostKeys()),
+    readStack: (id) => {
+      if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new DroptraceError('E_ARGUMENT', 'usage', `bad stack id ${id}`);
+      return call(() => t.readStack(id));
+    },
     mapInfo: () => call(() => t.mapInfo()),
     breakPoll: () => call(() => t.breakPoll()),
     close: () => call(() => t.close()),

@@ -57,6 +57,8 @@ export interface RawDrop {
   neigh: { family: number; entries: number; key: string } | null;
   /** the skb's conntrack entry had its destination NATed: the destination before (a Service) */
   service: DnatOrigin | null;
+  /** --stack: the stack map's id of this drop's kernel stack (src/pipeline/stacks.ts); -1 none */
+  stackId: number;
   /** first L4 payload bytes (DNS drops only), a view into the batch buffer */
   payload: Uint8Array | null;
   /** a VXLAN/Geneve datagram: the packet inside it (src/pipeline/overlay.ts); always set by the decoder, undefined for others */
@@ -173,6 +175,7 @@ export class Decoder {
       rpFilter: v.getUint8(off + FIELDS.rp_filter[0]),
       neigh: v.getUint8(off + FIELDS.neigh_family[0]) === 0 ? null : neighOf(buf, v, off),
       service: v.getUint8(off + FIELDS.dnat_family[0]) === 0 ? null : dnatOf(buf, v, off, l4),
+      stackId: flags & FLAG.STACK ? v.getUint16(off + FIELDS.stack_id[0], true) : -1,
       payload: v.getUint16(off + FIELDS.payload_len[0], true) === 0 ? null : payloadOf(buf, v, off),
       inner: innerOf(this.text, buf, v, off),
       record: buf,
@@ -299,6 +302,7 @@ function keyRecord(buf: Uint8Array, v: DataView, off: number, ipv: number, reaso
     rpFilter: 0,
     neigh: null,
     service: null,
+    stackId: -1,
     payload: null,
     inner: undefined,
     record: null,

@@ -18,6 +18,7 @@ import type { Explanation, MartianDetail, NeighDetail, SysctlReader } from './ex
 import { PROTO_NAMES } from './decode.js';
 import type { RawDrop } from './decode.js';
 import type { Symbolizer } from './kallsyms.js';
+import type { StackResolver } from './stacks.js';
 import { KeyTable } from './keytable.js';
 import { NeighPressure, neighTableOf } from './neigh-pressure.js';
 import type { NeighOverflow } from './neigh-pressure.js';
@@ -90,6 +91,8 @@ export interface DropEvent {
   /** a drop every healthy node makes (src/pipeline/benign.ts), and why */
   benign?: true;
   benign_why?: string;
+  /** --stack: the kernel stack of one of a key's first drops, innermost frame first (src/pipeline/stacks.ts) */
+  stack?: readonly string[];
 }
 
 export interface StartLine {
@@ -131,6 +134,12 @@ export interface StatsLine {
   pcap?: { packets: number; bytes: number; skipped: number; limit_reached: boolean };
   /** rule attribution of netfilter_rule drops (src/host/rules/stage.ts), when it runs */
   rules?: RulesStats;
+  /**
+   * --stack, per detail event the kernel sent: its stack taken (the first --stack-per-key of
+   * its key), not taken (its key had them), or taking it failed (a stack-map hash collision);
+   * unreadable: taken, but the line went without it (the map had no such id). Only with --stack.
+   */
+  stacks?: { taken: number; not_taken: number; failed: number; unreadable: number };
   /**
    * each probe now: attached (its hook), waiting (for a module: attached when it loads, in a
    * stats line of its own) or unavailable (always written by this version of a live stream)
@@ -212,6 +221,8 @@ export class EventBuilder {
   private readonly sameKey: number[] = [];
   private readonly firstDrop: RawDrop[] = [];
   private readonly lastNs: number[] = [];
+  /** --stack: names the stacks records carry; null without --stack */
+  stacks: StackResolver | null = null;
 
   constructor(
     private readonly reasons: ReasonNames,
@@ -322,6 +333,7 @@ export class EventBuilder {
       inner: undefined,
       benign: undefined,
       benign_why: undefined,
+      stack: undefined,
     };
     if (d.flags & FLAGS.TRUNCATED) ev.truncated = true;
     if (d.inner !== undefined) {
@@ -346,6 +358,7 @@ export class EventBuilder {
       ev.benign = true;
       ev.benign_why = desc.benign;
     }
+    if (d.stackId >= 0 && this.stacks && countFailures) ev.stack = this.stacks.stack(d.stackId, d.location) ?? undefined;
     return ev;
   }
 
@@ -362,11 +375,13 @@ export class EventBuilder {
     const { batchKeys, firstOfKey, sameKey, firstDrop, lastNs } = this;
     for (let i = 0; i < drops.length; i++) {
       const d = drops[i]!;
-      // DNS drops are never folded: each carries its own question.
-      const dns = d.payload !== null && (d.sport === 53 || d.dport === 53);
+      // DNS drops are never folded: each carries its own question. Nor are drops with a
+      // stack (--stack, a key's first few): each is the line of its own stack, so the stats
+      // line's stacks.taken counts lines with a `stack`.
+      const own = (d.payload !== null && (d.sport === 53 || d.dport === 53)) || d.stackId >= 0;
       // one lookup: a key seen first here is added now, its first event set below
       const known = batchKeys.size;
-      const entry = dns || d.record === null ? -1 : batchKeys.add(d.record, d.at);
+      const entry = own || d.record === null ? -1 : batchKeys.add(d.record, d.at);
       let at = entry < 0 || entry >= known ? -1 : firstOfKey[entry]!;
       // the kernel's key (reason, netns, device, flow) and what else tells drops apart
       while (at >= 0) {

@@ -117,8 +117,35 @@ export class Symbolizer {
   lookup(addr: bigint): string {
     const hit = this.cache.get(addr);
     if (hit !== undefined) return hit;
+    const found = this.indexOf(addr);
+    const name = found >= 0 ? this.name(found) : `0x${addr.toString(16)}`;
+    this.cache.set(addr, name);
+    return name;
+  }
+
+  /**
+   * One stack frame as perf and the kernel's own traces print it: `nf_hook_slow+0x44`, or
+   * `nft_do_chain+0x1a4 [nf_tables]` in a module; the bare address when nothing contains it.
+   * Not cached: --stack caches whole stacks by their id (src/pipeline/stacks.ts).
+   */
+  frame(addr: bigint): string {
+    const i = this.indexOf(addr);
+    if (i < 0) return `0x${addr.toString(16)}`;
+    const start = BigInt(this.hi[i]!) * 4294967296n + BigInt(this.lo[i]!);
+    const end = this.nameAt[i]! + this.nameLen[i]!;
+    let mod = '';
+    if (this.text[end] === TAB) {
+      let eol = this.text.indexOf(NL, end);
+      if (eol < 0) eol = this.text.length;
+      mod = ' ' + this.text.toString('latin1', end + 1, eol).trim();
+    }
+    return `${this.name(i)}+0x${(addr - start).toString(16)}${mod}`;
+  }
+
+  /** The symbol that contains `addr` (the last one at or below it), or -1. */
+  private indexOf(addr: bigint): number {
     // kallsyms shows zeros without CAP_SYSLOG (kptr_restrict): never guess a name then
-    if (!this.usable) return `0x${addr.toString(16)}`;
+    if (!this.usable || addr === 0n) return -1;
     const h = Number((addr >> 32n) & 0xffffffffn);
     const l = Number(addr & 0xffffffffn);
     let lo = 0;
@@ -132,9 +159,7 @@ export class Symbolizer {
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    const name = found >= 0 && addr !== 0n ? this.name(found) : `0x${addr.toString(16)}`;
-    this.cache.set(addr, name);
-    return name;
+    return found;
   }
 
   private name(i: number): string {

@@ -58,6 +58,8 @@ export interface LiveOptions {
   finalLines?: boolean;
   /** false: netfilter_rule drops are not given their rule (no nft/iptables runs) */
   rules?: boolean;
+  /** --stack: a kernel stack for the first this many detail events of each key (0 or absent: none) */
+  stackPerKey?: number;
 }
 
 /** Capabilities, kernel BTF and the BPF ring buffer: without them, one line (src/host/caps.ts cannotWork). */
@@ -105,6 +107,7 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
         detailBudget: o.detailBudget ?? DEFAULT_DETAIL_BUDGET,
         ...(o.hook ? { only: o.hook } : {}),
         ...(pcap ? { captureHeaders: true } : {}),
+        ...(o.stackPerKey ? { stackPerKey: o.stackPerKey } : {}),
       },
       meta: { version: VERSION, node: o.nodeName ?? hostname(), kernel: release() },
       emit,

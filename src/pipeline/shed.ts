@@ -107,6 +107,7 @@ export function withShed(tracer: TracerHandle, ledger: ShedLedger): TracerHandle
     },
     readKeys: () => tracer.readKeys(),
     readLostKeys: () => ledger.mergeLostKeys(tracer.readLostKeys()),
+    readStack: (id) => tracer.readStack(id),
     mapInfo: () => tracer.mapInfo(),
     breakPoll: () => tracer.breakPoll(),
     close: () => tracer.close(),

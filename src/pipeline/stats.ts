@@ -18,6 +18,8 @@ export interface StatsSources {
   probes?: () => NonNullable<StatsLine['probes']>;
   /** rule attribution's counts (src/host/rules/stage.ts), when it runs */
   rules?: () => NonNullable<StatsLine['rules']>;
+  /** --stack: lines whose stack the map did not have (StackResolver.unreadable); absent without --stack */
+  stacksUnreadable?: () => number;
 }
 
 export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSources, time: string, final: boolean): StatsLine {
@@ -53,5 +55,9 @@ export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSo
   if (s.pcap) line.pcap = s.pcap();
   if (s.probes) line.probes = s.probes();
   if (s.rules) line.rules = s.rules();
+  if (s.stacksUnreadable) {
+    // per detail event the kernel sent: taken + not_taken + failed (docs/ndjson.md)
+    line.stacks = { taken: Number(c.stackTaken), not_taken: Number(c.stackNotTaken), failed: Number(c.stackFailed), unreadable: s.stacksUnreadable() };
+  }
   return line;
 }

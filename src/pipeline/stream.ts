@@ -21,6 +21,7 @@ import { LateProbes, probeStates } from './late-probes.js';
 import { layoutMismatches } from './layout.js';
 import { reconcile } from './reconcile.js';
 import { statsLine } from './stats.js';
+import { StackResolver } from './stacks.js';
 import type { KernelCounters, NativeBinding, ProbeReport, TracerError, TracerOptions } from '../native/binding.js';
 import type { ReasonNames } from './reasons.js';
 import { handleWithin, ShedLedger, withShed } from './shed.js';
@@ -200,6 +201,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   // shed records are the tracer's userspace loss to the reconcile and the stats line
   const ledger = o.budget ? new ShedLedger() : null;
   const tracer = ledger ? withShed(native, ledger) : native;
+  const stacks = o.tracer.stackPerKey ? new StackResolver((id) => tracer.readStack(id), o.symbols) : null;
+  builder.stacks = stacks;
   let late: LateProbes | null = null;
 
   try {
@@ -237,6 +240,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           ...(tap?.stats ? { pcap: () => tap.stats!() } : {}),
           probes: () => probeStates(late!.reports),
           ...(rules ? { rules: () => ({ ...rules.stats }) } : {}),
+          ...(stacks ? { stacksUnreadable: () => stacks.unreadable } : {}),
         },
         now().toISOString(),
         final,

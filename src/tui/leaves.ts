@@ -67,6 +67,9 @@ export interface Leaf {
   overflow: boolean;
   /** benign drops (src/pipeline/benign.ts): why they are routine; null for all others */
   benign: string | null;
+  /** --stack: the kernel stack of the latest drop that had one (shared with its line: never changed), and its time */
+  stack: readonly string[] | null;
+  stackAt: number;
 }
 
 export interface Data {
@@ -152,6 +155,8 @@ function newLeaf(ev: DropEvent, key: string, flowKey: string | null, t: number, 
     services: new Map(),
     overflow,
     benign: ev.benign === true ? (ev.benign_why ?? 'benign') : null,
+    stack: null,
+    stackAt: 0,
   };
 }
 
@@ -210,6 +215,10 @@ export function addDrop(d: Data, ev: DropEvent, maxLeaves: number): boolean {
   if (hop !== undefined && hop !== null && hop !== '') bump(leaf.nexthops, hop, n, SMALL_MAP);
   for (const e of ev.evidence ?? []) bump(leaf.evidence, e, n, SMALL_MAP);
   if (ev.service) bump(leaf.services, serviceText(ev.service, flow), n, SMALL_MAP);
+  if (ev.stack !== undefined && ev.stack.length > 0 && tLast >= leaf.stackAt) {
+    leaf.stack = ev.stack;
+    leaf.stackAt = tLast;
+  }
   if (tLast > d.now) d.now = tLast;
   if (tLast > d.lastDrop) d.lastDrop = tLast;
   return true;

@@ -107,8 +107,10 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
   const evidence = new Map<string, number>();
   const services = new Map<string, number>();
   const benign = new Set<string>();
+  let stack: GroupDetail['stack'] = null;
   for (const l of leaves) {
     if (l.benign !== null) benign.add(l.benign);
+    if (l.stack !== null && (stack === null || l.stackAt > stack.at)) stack = { frames: l.stack, at: l.stackAt };
     const k = kinds.get(l.kind);
     if (!k) kinds.set(l.kind, { kind: l.kind, family: l.family, count: l.total, explain: l.explain, hint: l.hint, last: l.last });
     else {
@@ -173,5 +175,6 @@ export function groupDetail(g: GroupRow, leaves: Leaf[], d: Data, groupBy: Group
     kernel,
     related,
     benign: [...benign].sort(),
+    stack,
   };
 }

@@ -94,6 +94,8 @@ export interface GroupDetail {
   related: TableLevel[];
   /** why the benign drops of this group are routine (empty when none is) */
   benign: string[];
+  /** --stack: the kernel stack of the group's latest drop that had one, innermost first, and when; null without */
+  stack: { frames: readonly string[]; at: number } | null;
 }
 
 export interface Snapshot {

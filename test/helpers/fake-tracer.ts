@@ -34,6 +34,8 @@ export interface FakeScript {
   lostKeys?: Buffer | (() => Buffer);
   /** counters that differ from those counted from the batches and keys; a function is asked on every call */
   counters?: Partial<KernelCounters> | (() => Partial<KernelCounters>);
+  /** what readStack(id) returns (default: null for every id) */
+  stacks?: Map<number, Buffer>;
   /** after this many batches, report this error and deliver nothing more */
   pollError?: { afterBatches: number; error: TracerError };
   /** what attach() reports (default: the drop hook attached); a function is asked per tracer */
@@ -148,6 +150,9 @@ export class FakeTracer implements TracerHandle {
       suppressed,
       neighFail4: 0n,
       neighFail6: 0n,
+      stackTaken: 0n,
+      stackNotTaken: 0n,
+      stackFailed: 0n,
       ringLost: 0n,
       userLost: 0n,
       userLostUnkeyed: 0n,
@@ -171,6 +176,11 @@ export class FakeTracer implements TracerHandle {
     if (this.lostTaken || !k) return Buffer.alloc(0);
     this.lostTaken = true;
     return k;
+  }
+
+  /** --stack: the scripted stacks by id (FakeScript.stacks) */
+  readStack(id: number): Buffer | null {
+    return this.script.stacks?.get(id) ?? null;
   }
 
   /** no BPF object behind the stand-in: no maps */

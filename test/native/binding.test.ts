@@ -23,6 +23,9 @@ describe('tracer options', () => {
     expect(() => validateTracerOptions({ backlogBytes: 1000 })).toThrow('bad backlog 1000 bytes: expected 64 KiB to 1 TiB (--backlog takes MiB)');
     expect(() => validateTracerOptions({ backlogBytes: 1.5 * 2 ** 20 + 0.5 })).toThrow('bad backlog');
     expect(validateTracerOptions({ backlogBytes: 64 << 20 })).toEqual({ backlogBytes: 64 << 20 });
+    expect(() => validateTracerOptions({ stackPerKey: 1001 })).toThrow('bad --stack-per-key 1001: expected 1 to 1000 stacks per key');
+    expect(() => validateTracerOptions({ stackPerKey: 2.5 })).toThrow('bad --stack-per-key');
+    expect(validateTracerOptions({ stackPerKey: 4 })).toEqual({ stackPerKey: 4 });
   });
 });
 

@@ -64,6 +64,7 @@ describe('Decoder on golden records', () => {
       rpFilter: 0,
       neigh: null,
       service: null, // no DNAT on the skb
+      stackId: -1, // no --stack
       payload: null,
       // the record starts with the kernel's per-key counter key, as its entry in the key map says it
       key: mapKey({ reason: 3, netns: 4026532457, ifindex: 2, sport: 41000, dport: 5400, l4: 17, ipVersion: 4, saddr: [198, 18, 7, 1], daddr: [198, 18, 7, 2] }),

@@ -79,6 +79,8 @@ export function detailLines(s: Snapshot, t: Theme, width: number, budget: number
   const others = d.kernel.filter((k) => !d.reasons.some((r) => r.name === k.name));
   if (others.length) where.push(others.map((k) => `${k.name} ${count(k.count)}`).join(' · '));
   out.push(field('kernel', where.join('  ')));
+  // --stack: the latest stack, callers to the right (the pane is short: as many frames as fit)
+  if (d.stack) wrap(`${d.stack.frames.join(' ← ')}  (${clock(d.stack.at)})`, Math.max(20, width - 8), budget >= 12 ? 3 : 1).forEach((l, i) => out.push(field(i === 0 ? 'stack' : '', l)));
   return out.slice(0, budget);
 }
 
