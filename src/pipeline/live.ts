@@ -58,6 +58,8 @@ export interface LiveOptions {
   finalLines?: boolean;
   /** false: netfilter_rule drops are not given their rule (no nft/iptables runs) */
   rules?: boolean;
+  /** the fate of DNS queries (--dns): `dns` lines, a query unanswered after timeoutMs */
+  dns?: { timeoutMs?: number };
 }
 
 /** Capabilities, kernel BTF and the BPF ring buffer: without them, one line (src/host/caps.ts cannotWork). */
@@ -105,7 +107,9 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
         detailBudget: o.detailBudget ?? DEFAULT_DETAIL_BUDGET,
         ...(o.hook ? { only: o.hook } : {}),
         ...(pcap ? { captureHeaders: true } : {}),
+        ...(o.dns ? { dns: true } : {}),
       },
+      ...(o.dns ? { dns: { ...o.dns } } : {}),
       meta: { version: VERSION, node: o.nodeName ?? hostname(), kernel: release() },
       emit,
       enrichers: [...(pods ? [pods.enricher] : []), ...(o.enrichers ?? [])],

@@ -1,7 +1,7 @@
 /** The `stats` line: what was delivered, folded, lost and failed, next to the kernel's exact counts. */
 import type { StatsLine } from './events.js';
 import type { ReasonNames } from './reasons.js';
-import type { TracerHandle } from '../native/binding.js';
+import type { KernelCounters, TracerHandle } from '../native/binding.js';
 
 /** Counts kept by the stages, read when a stats line is made. */
 export interface StatsSources {
@@ -18,6 +18,8 @@ export interface StatsSources {
   probes?: () => NonNullable<StatsLine['probes']>;
   /** rule attribution's counts (src/host/rules/stage.ts), when it runs */
   rules?: () => NonNullable<StatsLine['rules']>;
+  /** --dns: the DNS stage's counts, with the kernel's and the addon's */
+  dns?: (c: KernelCounters) => NonNullable<StatsLine['dns']>;
 }
 
 export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSources, time: string, final: boolean): StatsLine {
@@ -53,5 +55,6 @@ export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSo
   if (s.pcap) line.pcap = s.pcap();
   if (s.probes) line.probes = s.probes();
   if (s.rules) line.rules = s.rules();
+  if (s.dns) line.dns = s.dns(c);
   return line;
 }
