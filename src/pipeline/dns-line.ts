@@ -75,7 +75,7 @@ export function dnsVerdict(g: Pick<DnsLine, 'pod' | 'netns' | 'client' | 'resolv
   const share = Math.round((100 * g.unanswered) / g.queries);
   const kinds = Object.keys(g.drop_kinds).join(', ');
   const here = g.dropped === 0 ? 'none dropped on this node' : `${g.dropped} more dropped on this node (${kinds})`;
-  const head = `DNS from ${who} to ${hostPort(g.resolver, g.resolver_port)}: ${share}% unanswered in the last ${Math.round(g.interval_s)} s, ${here}`;
+  const head = `DNS from ${who} to ${hostPort(g.resolver, g.resolver_port)}: ${share}% unanswered in the last ${Math.max(1, Math.round(g.interval_s))} s, ${here}`;
   const rising = Object.entries(allowance)
     .filter(([, r]) => r > 0)
     .sort((a, b) => b[1] - a[1]);
@@ -137,6 +137,8 @@ export function dnsLine(g: DnsGroupCounts, time: string, intervalS: number, pod:
  */
 export class DnsVerdict {
   private seen: Array<{ at: number; rates: Record<string, number> }> = [];
+  /** each group's recent lines (netns|resolver|port), within the window */
+  private readonly groups = new Map<string, Array<{ at: number; interval_s: number; queries: number; unanswered: number; dropped: number }>>();
   constructor(
     private readonly windowS = 60,
     private readonly clockMs: () => number = () => Date.now(),
@@ -162,7 +164,20 @@ export class DnsVerdict {
       if (at - s.at > this.windowS * 1000) continue;
       for (const [k, r] of Object.entries(s.rates)) allowance[k] = Math.max(allowance[k] ?? 0, round3(r));
     }
-    const verdict = dnsVerdict(line, allowance);
+    // the share over the window's lines of this group, not this interval's alone
+    const key = `${line.netns}|${line.resolver}|${line.resolver_port}`;
+    const past = (this.groups.get(key) ?? []).filter((g) => at - g.at < this.windowS * 1000);
+    past.push({ at, interval_s: line.interval_s, queries: line.queries, unanswered: line.unanswered, dropped: line.dropped });
+    this.groups.set(key, past);
+    const first = past[0]!;
+    const sum = { ...line, interval_s: Math.min(this.windowS, (at - first.at) / 1000 + first.interval_s), queries: 0, unanswered: 0, dropped: 0 };
+    for (const g of past) {
+      sum.queries += g.queries;
+      sum.unanswered += g.unanswered;
+      sum.dropped += g.dropped;
+    }
+    // a line with nothing unanswered needs no verdict, whatever came before it
+    const verdict = line.unanswered ? dnsVerdict(sum, allowance) : null;
     if (verdict !== null) {
       line.verdict = verdict;
       if (Object.keys(allowance).length) line.allowance = allowance;

@@ -39,7 +39,7 @@ export class DnsStage {
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
       ...(o.maxPending !== undefined ? { maxPending: o.maxPending } : {}),
     });
-    this.verdict = new DnsVerdict(o.verdictWindowS);
+    this.verdict = new DnsVerdict(o.verdictWindowS, () => o.now().getTime());
     this.last = o.monoNow();
   }
 
