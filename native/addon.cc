@@ -35,6 +35,7 @@ ProbeOptions probe_options(const Napi::CallbackInfo &info, size_t *backlog) {
   if (o.Has("stackPerKey")) p.stack_per_key = o.Get("stackPerKey").As<Napi::Number>().Uint32Value();
   if (o.Has("only")) p.only = o.Get("only").As<Napi::String>().Utf8Value();
   if (o.Has("extras")) p.extras = o.Get("extras").As<Napi::Boolean>().Value();
+  if (o.Has("dns")) p.dns = o.Get("dns").As<Napi::Boolean>().Value();
   if (o.Has("backlogBytes")) *backlog = static_cast<size_t>(o.Get("backlogBytes").As<Napi::Number>().Int64Value());
   if (o.Has("targets")) {
     Napi::Object t = o.Get("targets").As<Napi::Object>();
@@ -85,7 +86,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   explicit Tracer(const Napi::CallbackInfo &info)
-      : Napi::ObjectWrap<Tracer>(info), probes_(probe_options(info, &backlog_)), reader_(backlog_) {
+      : Napi::ObjectWrap<Tracer>(info),
+        probes_(probe_options(info, &backlog_)),
+        reader_(backlog_),
+        dns_reader_(backlog_ / 4, RingReader::kDns) {
     env_ = info.Env();
     napi_add_env_cleanup_hook(env_, &Tracer::AtExit, this);
   }
@@ -130,8 +134,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return report_array(env, probes_.Retry(names));
   }
 
-  // start(onBatch, onEnd): onBatch gets one Buffer of raw records per wake-up; onEnd runs
-  // once after the last batch, with an {code, stage, message, errno} object if polling failed.
+  // start(onBatch, onEnd[, onDns]): onBatch gets one Buffer of raw records per wake-up; onEnd
+  // runs once after the last batch, with an {code, stage, message, errno} object if polling
+  // failed. onDns, when the DNS programs are attached, gets the DNS ring's records (struct
+  // dt_dns) the same way; what it has not taken at the stop is counted as lost.
   Napi::Value Start(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (closed_) return Refuse(env, "E_CLOSED", "start after close");
@@ -150,8 +156,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
     // The poller's finalizer calls back into this object: it must outlive the poller.
     Ref();
+    if (info.Length() > 2 && info[2].IsFunction() && probes_.dns_events()) {
+      code = dns_reader_.Start(env, bpf_map__fd(probes_.dns_events()), info[2], &Tracer::OnDnsEnd, this, &why, &err);
+      if (code) {
+        CodedError(env, code, "ringbuf", why, err).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      Ref();  // the same, for the DNS poller's finalizer
+    }
     return env.Undefined();
   }
+
+  static void OnDnsEnd(napi_env, void *hint) { static_cast<Tracer *>(hint)->Unref(); }
 
   static void OnEnd(napi_env raw, void *hint) {
     Tracer *self = static_cast<Tracer *>(hint);
@@ -174,10 +190,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::Value Stop(const Napi::CallbackInfo &info) {
     probes_.Detach();
     reader_.RequestStop();
+    dns_reader_.RequestStop();
     return info.Env().Undefined();
   }
 
-  Napi::Value ReadCounters(const Napi::CallbackInfo &info) { return droptrace::ReadCounters(info.Env(), probes_, reader_); }
+  Napi::Value ReadCounters(const Napi::CallbackInfo &info) { return droptrace::ReadCounters(info.Env(), probes_, reader_, dns_reader_); }
   Napi::Value ReadKeys(const Napi::CallbackInfo &info) { return droptrace::ReadKeys(info.Env(), probes_.key_counts()); }
   Napi::Value ReadLostKeys(const Napi::CallbackInfo &info) { return reader_.ReadLostKeys(info.Env()); }
   // readStack(id): JS checked id is a u32
@@ -201,12 +218,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   void Teardown() {
     probes_.Detach();
     reader_.Shutdown();
+    dns_reader_.Shutdown();
     probes_.Reset();
   }
 
   size_t backlog_ = 0;
   ProbeSet probes_;
   RingReader reader_;  // after probes_: stopped before the maps it reads go
+  RingReader dns_reader_;
   napi_env env_ = nullptr;
   bool exited_ = false;
   bool closed_ = false;

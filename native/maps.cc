@@ -47,7 +47,7 @@ uint64_t memlock_of(int fd) {
 
 }  // namespace
 
-Napi::Object ReadCounters(Napi::Env env, const ProbeSet &probes, const RingReader &reader) {
+Napi::Object ReadCounters(Napi::Env env, const ProbeSet &probes, const RingReader &reader, const RingReader &dns_reader) {
   Napi::Object out = Napi::Object::New(env);
   if (!probes.loaded()) return out;
   std::vector<uint64_t> vals(possible_cpus());
@@ -79,6 +79,12 @@ Napi::Object ReadCounters(Napi::Env env, const ProbeSet &probes, const RingReade
   out.Set("userLostUnkeyed", Napi::BigInt::New(env, reader.user_lost_unkeyed()));
   out.Set("shortRecords", Napi::BigInt::New(env, reader.short_records()));
   out.Set("pollErrors", Napi::BigInt::New(env, reader.poll_errors()));
+  Napi::Object dns = Napi::Object::New(env);
+  dns.Set("seen", Napi::BigInt::New(env, stat(DT_STAT_DNS_SEEN)));
+  dns.Set("ringLost", Napi::BigInt::New(env, stat(DT_STAT_DNS_RB_LOST)));
+  dns.Set("userLost", Napi::BigInt::New(env, dns_reader.user_lost()));
+  dns.Set("shortRecords", Napi::BigInt::New(env, dns_reader.short_records()));
+  out.Set("dns", dns);
   return out;
 }
 

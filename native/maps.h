@@ -12,7 +12,7 @@ namespace droptrace {
 class ProbeSet;
 class RingReader;
 
-Napi::Object ReadCounters(Napi::Env env, const ProbeSet &probes, const RingReader &reader);
+Napi::Object ReadCounters(Napi::Env env, const ProbeSet &probes, const RingReader &reader, const RingReader &dns_reader);
 Napi::Buffer<uint8_t> ReadKeys(Napi::Env env, bpf_map *key_counts);
 // readStack(id): the stack map's entry, DT_STACK_DEPTH u64 addresses (0 past the last frame),
 // or null when there is none (not loaded, no such id)

@@ -151,8 +151,51 @@ std::vector<ProbeReport> ProbeSet::Attach() {
     }
     reports_.push_back(r);
   }
+  if (skel_ && o_.dns) AttachDns();
   if (skel_ && o_.extras) AttachExtras([](const char *) { return true; });
   return reports_;
+}
+
+// The DNS programs are in the drop object (they share its parser and stats): loaded with it,
+// attached here, each reporting on its own as the probe "dns".
+void ProbeSet::AttachDns() {
+  struct {
+    const char *hook;
+    bpf_program *prog;
+    Link *link;
+  } progs[] = {
+      {"tp_btf/net_dev_queue", skel_->progs.dt_dns_out, &dns_out_},
+      {"tp_btf/netif_receive_skb", skel_->progs.dt_dns_in, &dns_in_},
+  };
+  bool all = true;
+  for (auto &x : progs) {
+    ProbeReport r{"dns", x.hook, "attached", "", "", 0, ""};
+    if (!dns_load_) {
+      fail(&r, "E_BPF_LOAD", dns_why_);
+    } else {
+      Link link(bpf_program__attach(x.prog));
+      if (!link) {
+        int e = errno;
+        fail(&r, "E_ATTACH", Describe("attach", e), e);
+      } else {
+        *x.link = std::move(link);
+      }
+    }
+    all = all && r.state == "attached";
+    reports_.push_back(r);
+  }
+  // half a pair would report every query unanswered (or every answer unasked)
+  if (!all) {
+    dns_load_ = false;
+    dns_out_.reset();
+    dns_in_.reset();
+    for (ProbeReport &r : reports_)
+      if (r.probe == "dns" && r.state == "attached") {
+        r.state = "unavailable";
+        r.code = "E_ATTACH";
+        r.why = "its pair could not attach";
+      }
+  }
 }
 
 std::vector<ProbeReport> ProbeSet::Retry(const std::vector<std::string> &probes) {
@@ -230,8 +273,17 @@ bool ProbeSet::TryCandidate(const Candidate &c, ProbeReport *r) {
   bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf, prog == skel->progs.dt_kfree_skb_btf);
   bpf_program__set_autoload(skel->progs.dt_kfree_skb_btf_noreason, prog == skel->progs.dt_kfree_skb_btf_noreason);
   bpf_program__set_autoload(skel->progs.dt_kfree_skb_tp, prog == skel->progs.dt_kfree_skb_tp);
+  bool dns = o_.dns && dns_why_.empty();
+  bpf_program__set_autoload(skel->progs.dt_dns_out, dns);
+  bpf_program__set_autoload(skel->progs.dt_dns_in, dns);
   int err = droptrace_bpf__load(skel.get());
+  if (err && dns) {
+    // the DNS programs must never cost the drop program: load again without them
+    dns_why_ = Describe("load of the DNS programs", err);
+    return TryCandidate(c, r);
+  }
   if (err) return fail(r, "E_BPF_LOAD", Describe("load", err), err);
+  dns_load_ = dns;
   Link link(bpf_program__attach(prog));
   if (!link) {
     int e = errno;
@@ -317,6 +369,8 @@ bool ProbeSet::TryExtra(const Extra &x, ProbeReport *r) {
 void ProbeSet::Detach() {
   detached_ = true;
   for (LoadedExtra &x : extras_loaded_) x.link.reset();
+  dns_out_.reset();
+  dns_in_.reset();
   link_.reset();
 }
 
@@ -331,6 +385,7 @@ bpf_map *ProbeSet::stats() const { return skel_ ? skel_->maps.stats : nullptr; }
 bpf_map *ProbeSet::reason_counts() const { return skel_ ? skel_->maps.reason_counts : nullptr; }
 bpf_map *ProbeSet::key_counts() const { return skel_ ? skel_->maps.key_counts : nullptr; }
 bpf_map *ProbeSet::stack_traces() const { return skel_ ? skel_->maps.stack_traces : nullptr; }
+bpf_map *ProbeSet::dns_events() const { return skel_ && dns_load_ ? skel_->maps.dns_events : nullptr; }
 
 std::vector<bpf_map *> ProbeSet::maps() const {
   std::vector<bpf_map *> out;

@@ -22,6 +22,7 @@ struct ProbeOptions {
   uint32_t stack_per_key = 0;  // --stack: stacks per key; 0: none (the stack map shrinks to one entry)
   bool capture_l3 = false;
   bool extras = true;
+  bool dns = false;  // the DNS programs (net_dev_queue, netif_receive_skb) and their ring
   std::string only;  // try only this drop hook
   std::vector<std::pair<std::string, std::string>> targets;  // hook or function -> replacement
 };
@@ -60,6 +61,8 @@ class ProbeSet {
   bpf_map *reason_counts() const;
   bpf_map *key_counts() const;
   bpf_map *stack_traces() const;
+  // null when the DNS programs are not attached
+  bpf_map *dns_events() const;
   std::vector<bpf_map *> maps() const;
 
  private:
@@ -72,6 +75,7 @@ class ProbeSet {
   template <typename Want>
   void AttachExtras(Want want);
   bool TryCandidate(const Candidate &c, ProbeReport *r);
+  void AttachDns();
   bool TryExtra(const Extra &x, ProbeReport *r);
   std::string TargetOf(const Extra &x) const;
 
@@ -81,6 +85,9 @@ class ProbeSet {
   std::string attached_hook_;
   DropSkel skel_;
   Link link_;  // after skel_: destroyed first
+  Link dns_out_, dns_in_;
+  bool dns_load_ = false;  // the DNS programs go into the drop object's load
+  std::string dns_why_;    // why they did not load, when they did not
   std::vector<LoadedExtra> extras_loaded_;
   std::vector<ProbeReport> reports_;  // the latest report of every hook tried, in table order
   bool detached_ = false;

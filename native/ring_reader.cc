@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,6 +11,9 @@
 #include "errors.h"
 
 namespace droptrace {
+
+const RingReader::Framing RingReader::kDrops{offsetof(dt_event, size), sizeof(dt_event), true};
+const RingReader::Framing RingReader::kDns{offsetof(dt_dns, size), sizeof(dt_dns), false};
 
 const char *RingReader::Start(napi_env env, int ring_fd, napi_value on_batch, EndFn on_end, void *hint, std::string *why,
                               int *err) {
@@ -43,24 +47,25 @@ const char *RingReader::Start(napi_env env, int ring_fd, napi_value on_batch, En
 
 int RingReader::OnRecord(void *ctx, void *data, size_t size) {
   RingReader *self = static_cast<RingReader *>(ctx);
-  const dt_event *e = static_cast<const dt_event *>(data);
+  const uint8_t *p = static_cast<const uint8_t *>(data);
+  const size_t min = self->framing_.min_size;
   // Records are framed by their own size field; a record that disagrees with the ring
   // buffer's length is counted, never guessed at.
-  if (size < sizeof(dt_event) || e->size < sizeof(dt_event) || e->size > size) {
+  if (size < min || self->SizeOf(p) < min || self->SizeOf(p) > size) {
     self->short_records_++;
     return 0;
   }
-  const uint8_t *p = static_cast<const uint8_t *>(data);
-  if (self->queued_.load(std::memory_order_relaxed) + self->pending_.size() + e->size > self->backlog_) {
+  const uint16_t rec_size = self->SizeOf(p);
+  if (self->queued_.load(std::memory_order_relaxed) + self->pending_.size() + rec_size > self->backlog_) {
     // past the cap: counted per key at the next flush (in bounded steps), never kept
-    self->overflow_.insert(self->overflow_.end(), p, p + e->size);
+    self->overflow_.insert(self->overflow_.end(), p, p + rec_size);
     if (self->overflow_.size() >= (1u << 20)) {
       self->CountLost(self->overflow_);
       self->overflow_.clear();
     }
     return 0;
   }
-  self->pending_.insert(self->pending_.end(), p, p + e->size);
+  self->pending_.insert(self->pending_.end(), p, p + rec_size);
   return 0;
 }
 
@@ -168,10 +173,12 @@ bool RingReader::BreakPoll() {
 
 void RingReader::CountLost(const std::vector<uint8_t> &buf) {
   std::lock_guard<std::mutex> lk(lost_mu_);
-  for (size_t off = 0; off + sizeof(dt_event) <= buf.size();) {
-    const dt_event *e = reinterpret_cast<const dt_event *>(buf.data() + off);
-    off += e->size;
+  for (size_t off = 0; off + framing_.min_size <= buf.size();) {
+    const uint8_t *rec = buf.data() + off;
+    off += SizeOf(rec);
     user_lost_++;
+    if (!framing_.keyed) continue;
+    const dt_event *e = reinterpret_cast<const dt_event *>(rec);
     static_assert(offsetof(dt_event, key) == 0, "a record starts with its counter key");
     std::string key(reinterpret_cast<const char *>(&e->key), sizeof(dt_key));
     auto it = lost_keys_.find(key);

@@ -6,6 +6,8 @@
 
 #include <napi.h>
 
+#include <string.h>
+
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -22,7 +24,18 @@ class RingReader {
  public:
   static constexpr size_t kDefaultBacklog = 64u << 20;
 
-  explicit RingReader(size_t backlog_bytes) : backlog_(backlog_bytes ? backlog_bytes : kDefaultBacklog) {}
+  // How records are framed: a u16 size field at size_offset, at least min_size bytes. Keyed
+  // records (drops) start with their counter key, and a lost one is counted per key.
+  struct Framing {
+    size_t size_offset;
+    size_t min_size;
+    bool keyed;
+  };
+  static const Framing kDrops;  // struct dt_event
+  static const Framing kDns;    // struct dt_dns
+
+  explicit RingReader(size_t backlog_bytes, Framing f = kDrops)
+      : backlog_(backlog_bytes ? backlog_bytes : kDefaultBacklog), framing_(f) {}
   ~RingReader() { Shutdown(); }
 
   bool running() const { return tsfn_ != nullptr || thread_.joinable(); }
@@ -70,6 +83,12 @@ class RingReader {
   void CountLost(const std::vector<uint8_t> &buf);
 
   const size_t backlog_;
+  const Framing framing_;
+  uint16_t SizeOf(const uint8_t *rec) const {
+    uint16_t s;
+    memcpy(&s, rec + framing_.size_offset, sizeof(s));
+    return s;
+  }
   RingBuffer rb_;
   std::thread thread_;
   napi_threadsafe_function tsfn_ = nullptr;

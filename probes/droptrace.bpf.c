@@ -29,6 +29,9 @@ enum dt_ct_flag *const dt_btf_ct_flag __attribute__((unused)) = 0;
 enum dt_martian_flag *const dt_btf_martian_flag __attribute__((unused)) = 0;
 enum dt_stat *const dt_btf_stat __attribute__((unused)) = 0;
 enum dt_encap *const dt_btf_encap __attribute__((unused)) = 0;
+struct dt_dns *const dt_btf_dns __attribute__((unused)) = 0;
+enum dt_dns_dir *const dt_btf_dns_dir __attribute__((unused)) = 0;
+enum dt_dns_const *const dt_btf_dns_const __attribute__((unused)) = 0;
 
 /* Set by the loader between open and load. */
 const volatile __u32 filter_netns = 0; /* 0: every namespace */
@@ -468,4 +471,110 @@ int dt_kfree_skb_tp(struct trace_event_raw_kfree_skb *ctx)
 	void *location = ctx->location;
 	__u32 reason = bpf_core_field_exists(ctx->reason) ? ctx->reason : location_key(location);
 	return handle_drop(ctx, ctx->skbaddr, location, reason, 2, false);
+}
+
+/*
+ * The fate of DNS queries: every UDP port-53 query leaving a device and every answer arriving
+ * on one, in the netns of that device, as one small record on a ring of its own (a flood of
+ * DNS must not crowd drops out of theirs). Userspace pairs them (src/pipeline/dns-fate.ts).
+ * Two tracepoints every packet passes: their programs attach only with DNS tracing on
+ * (probes.cc), and a packet that is not port 53 costs a few loads and one header read.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} dns_events SEC(".maps");
+
+/* struct parsed of each DNS program (0 out, 1 in): off the stack, as for the drop program */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct parsed);
+} dns_scratch SEC(".maps");
+
+static __always_inline int dns_seen(struct sk_buff *skb, __u8 dir)
+{
+	__u16 proto = bpf_ntohs(skb->protocol);
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	struct net_device *dev = skb->dev;
+	if (!dev)
+		return 0;
+	__u32 netns = dev->nd_net.net->ns.inum;
+	if (filter_netns && netns != filter_netns)
+		return 0;
+	/*
+	 * Positions as numbers read through the helper (not BTF pointers, whose difference the
+	 * verifier refuses). Out: the IP layer set the network header. In: netif_receive_skb runs
+	 * before the core resets it, when skb->data is at the IP header (the driver pulled L2).
+	 */
+	__u64 head = (__u64)BPF_CORE_READ(skb, head);
+	__u32 nh, tail = skb->tail;
+	if (dir == DT_DNS_QUERY)
+		nh = skb->network_header;
+	else
+		nh = (__u64)BPF_CORE_READ(skb, data) - head;
+	__u32 idx = dir == DT_DNS_QUERY ? 0 : 1;
+	struct parsed *p = bpf_map_lookup_elem(&dns_scratch, &idx);
+	if (!p)
+		return 0;
+	__builtin_memset(p, 0, sizeof(*p));
+	__u32 payload = parse_ip(p, (unsigned char *)head, nh, tail, proto);
+	if (!payload || p->k.l4_proto != IPPROTO_UDP)
+		return 0;
+	if (dir == DT_DNS_QUERY ? p->k.dport != 53 : p->k.sport != 53)
+		return 0;
+	if (payload + 12 > tail)
+		return 0;
+	__u8 hdr[4];
+	if (bpf_probe_read_kernel(hdr, sizeof(hdr), (void *)(head + payload)))
+		return 0;
+	/* QR: 0 a query, 1 a response; the other way round is not this direction's message */
+	if (((hdr[2] & 0x80) != 0) != (dir == DT_DNS_ANSWER))
+		return 0;
+	stat_inc(DT_STAT_DNS_SEEN);
+	struct dt_dns *r = bpf_ringbuf_reserve(&dns_events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(DT_STAT_DNS_RB_LOST);
+		return 0;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->ts_ns = bpf_ktime_get_ns();
+	r->netns = netns;
+	r->ifindex = dev->ifindex;
+	r->version = DT_DNS_VERSION;
+	r->size = sizeof(*r);
+	r->sport = p->k.sport;
+	r->dport = p->k.dport;
+	r->id = hdr[0] << 8 | hdr[1];
+	r->dns_flags = hdr[2] << 8 | hdr[3];
+	r->dir = dir;
+	r->ip_version = (p->flags & DT_F_IPV4) ? 4 : 6;
+	r->l4_proto = IPPROTO_UDP;
+	__builtin_memcpy(r->saddr, p->k.saddr, 16);
+	__builtin_memcpy(r->daddr, p->k.daddr, 16);
+	__u32 n = tail - payload;
+	r->msg_len = n > 0xffff ? 0xffff : n;
+	if (n > DT_DNS_MSG_MAX)
+		n = DT_DNS_MSG_MAX;
+	/* bounds the verifier can follow through clang's rewrite of the clamp */
+	barrier_var(n);
+	n &= 0x7f;
+	if (n >= 12 && n <= DT_DNS_MSG_MAX && !bpf_probe_read_kernel(r->msg, n, (void *)(head + payload)))
+		r->msg_kept = n;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(dt_dns_out, struct sk_buff *skb)
+{
+	return dns_seen(skb, DT_DNS_QUERY);
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(dt_dns_in, struct sk_buff *skb)
+{
+	return dns_seen(skb, DT_DNS_ANSWER);
 }

@@ -87,7 +87,9 @@ enum dt_stat {
 	DT_STAT_STACK_TAKEN = 5,     /* its stack is in stack_traces (DT_F_STACK) */
 	DT_STAT_STACK_NOT_TAKEN = 6, /* its key had had its stack_per_key stacks already */
 	DT_STAT_STACK_FAILED = 7,    /* bpf_get_stackid failed (a hash collision with another stack: -EEXIST), or no key counter */
-	DT_STAT_MAX = 8,
+	DT_STAT_DNS_SEEN = 8,    /* DNS messages seen by the DNS programs (queries out, answers in) */
+	DT_STAT_DNS_RB_LOST = 9, /* ... whose record found no room in the dns_events ring: counted, never sent */
+	DT_STAT_MAX = 10,
 };
 
 /*
@@ -196,6 +198,44 @@ struct dt_key_val {
 
 /* A failure this long before a drop on the same CPU belongs to it. */
 #define DT_RECENT_NS 1000000ULL
+
+/* dt_dns.dir: where a DNS message was seen */
+enum dt_dns_dir {
+	DT_DNS_QUERY = 1,  /* leaving a device of its netns (net_dev_queue), to port 53 */
+	DT_DNS_ANSWER = 2, /* arriving on a device of its netns (netif_receive_skb), from port 53 */
+};
+
+enum dt_dns_const {
+	DT_DNS_VERSION = 1,
+	/* bytes of the DNS message kept (header and question: the name for userspace) */
+	DT_DNS_MSG_MAX = 96,
+};
+
+/*
+ * One DNS message (UDP port 53) seen by the DNS programs (probes/droptrace.bpf.c, dns_seen),
+ * on their own ring buffer (dns_events): a query leaving, an answer arriving, in its netns.
+ * Userspace matches them by netns, 5-tuple and id (src/pipeline/dns-fate.ts). Largest first.
+ */
+struct dt_dns {
+	__u64 ts_ns;        /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 netns;        /* network namespace inode of the device */
+	__u32 ifindex;
+	__u16 version;      /* DT_DNS_VERSION */
+	__u16 size;         /* sizeof(struct dt_dns) */
+	__u16 sport;        /* host order */
+	__u16 dport;
+	__u16 id;           /* DNS header: query id */
+	__u16 dns_flags;    /* DNS header: QR, opcode, AA, TC, RD, RA, Z, rcode (low 4 bits) */
+	__u16 msg_len;      /* bytes of the DNS message in the packet */
+	__u8 dir;           /* enum dt_dns_dir */
+	__u8 ip_version;    /* 4 or 6 */
+	__u8 l4_proto;      /* IPPROTO_UDP */
+	__u8 msg_kept;      /* bytes of msg[] filled */
+	__u8 _pad[6];
+	__u8 saddr[16];     /* IPv4 in the first 4 bytes, network order */
+	__u8 daddr[16];
+	__u8 msg[DT_DNS_MSG_MAX];
+};
 
 /* A drop with the first bytes of its L4 payload (for DNS names). */
 struct dt_event_payload {

@@ -59,6 +59,8 @@ interface StreamFlags {
   rules: boolean;
   stack?: boolean;
   stackPerKey?: number;
+  dns?: boolean;
+  dnsTimeout?: number;
 }
 
 /** --stack-per-key's default: enough to see whether a key's drops take one path or several */
@@ -74,6 +76,7 @@ function liveFrom(flags: StreamFlags): LiveOptions {
     ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
     ...(flags.hook ? { hook: flags.hook } : {}),
     ...(flags.rules ? {} : { rules: false }),
+    ...(flags.dns || flags.dnsTimeout !== undefined ? { dns: flags.dnsTimeout !== undefined ? { timeoutMs: flags.dnsTimeout * 1000 } : {} } : {}),
     statsIntervalMs: flags.statsInterval * 1000,
     ringBytes: flags.ringSize * 1024 * 1024,
     backlogBytes: flags.backlog * 1024 * 1024,
@@ -229,6 +232,8 @@ function check(json: boolean): number {
 function liveOptions(cmd: Command, statsDefault: number, backlogDefault = 64): Command {
   return cmd
     .addOption(new Option('--netns <inode>', 'only drops in this network namespace (inode number)').argParser(netnsInode))
+    .addOption(new Option('--dns', 'the fate of every DNS query (UDP 53): {"type":"dns"} lines per client netns and resolver, answered, dropped on this node or unanswered, with a verdict when the loss is beyond this node'))
+    .addOption(new Option('--dns-timeout <seconds>', 'a DNS query with no answer after this long is unanswered (implies --dns; default 5, the resolver\'s own)').argParser(seconds('--dns-timeout')))
     .addOption(
       new Option('--stats-interval <seconds>', 'how often a {"type":"stats"} line reports counts and losses')
         .argParser(seconds('--stats-interval'))

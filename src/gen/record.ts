@@ -22,6 +22,18 @@ export const CT_FLAG = {
   ALLOC_FAILED: 128,
 } as const;
 
+/** enum dt_dns_const (DT_DNS_*) */
+export const DNS_CONST = {
+  VERSION: 1,
+  MSG_MAX: 96,
+} as const;
+
+/** enum dt_dns_dir (DT_DNS_*) */
+export const DNS_DIR = {
+  QUERY: 1,
+  ANSWER: 2,
+} as const;
+
 /** enum dt_encap (DT_ENCAP_*) */
 export const ENCAP = {
   NONE: 0,
@@ -60,7 +72,33 @@ export const STAT = {
   STACK_TAKEN: 5,
   STACK_NOT_TAKEN: 6,
   STACK_FAILED: 7,
-  MAX: 8,
+  DNS_SEEN: 8,
+  DNS_RB_LOST: 9,
+  MAX: 10,
+} as const;
+
+/** sizeof(struct dt_dns) */
+export const DNS_SIZE = 168;
+/** struct dt_dns: [offset, size] of each field */
+export const DNS_FIELDS = {
+  ts_ns: [0, 8],
+  netns: [8, 4],
+  ifindex: [12, 4],
+  version: [16, 2],
+  size: [18, 2],
+  sport: [20, 2],
+  dport: [22, 2],
+  id: [24, 2],
+  dns_flags: [26, 2],
+  msg_len: [28, 2],
+  dir: [30, 1],
+  ip_version: [31, 1],
+  l4_proto: [32, 1],
+  msg_kept: [33, 1],
+  _pad: [34, 6],
+  saddr: [40, 16],
+  daddr: [56, 16],
+  msg: [72, 96],
 } as const;
 
 /** sizeof(struct dt_event) */

@@ -66,6 +66,18 @@ export interface KernelCounters {
   userLostUnkeyed: bigint;
   shortRecords: bigint;
   pollErrors: bigint;
+  /** the DNS programs' counts (absent from stand-ins that predate them) */
+  dns?: DnsCounters;
+}
+
+export interface DnsCounters {
+  /** DNS messages the DNS programs saw (queries out, answers in) */
+  seen: bigint;
+  /** ... whose record found no room in the DNS ring */
+  ringLost: bigint;
+  /** records the addon dropped because JS fell behind, or still queued at the stop */
+  userLost: bigint;
+  shortRecords: bigint;
 }
 
 export interface TracerOptions {
@@ -92,6 +104,8 @@ export interface TracerOptions {
   captureHeaders?: boolean;
   /** also attach the optional hooks (neigh_create, fexit/kretprobe on conntrack and neigh); default true */
   extras?: boolean;
+  /** trace DNS queries and answers (tp_btf net_dev_queue, netif_receive_skb) onto their own ring; default false */
+  dns?: boolean;
   /** replace the kernel function of an optional hook, e.g. {"fexit/__nf_conntrack_alloc": "renamed"} (tests) */
   targets?: Record<string, string>;
   /**
@@ -123,7 +137,7 @@ export interface TracerHandle {
    * onBatch gets one Buffer of raw records per wake-up; onEnd runs once after the last batch,
    * with an E_POLL error when reading the ring buffer failed (the poller has ended then)
    */
-  start(onBatch: (buf: Buffer) => void, onEnd: (err?: DroptraceError) => void): void;
+  start(onBatch: (buf: Buffer) => void, onEnd: (err?: DroptraceError) => void, onDns?: (buf: Buffer) => void): void;
   stop(): void;
   readCounters(): KernelCounters;
   /** per-key counter map entries (see decodeKeys) */
@@ -155,7 +169,7 @@ export interface NativeBinding {
 }
 
 interface RawTracer extends Omit<TracerHandle, 'start'> {
-  start(onBatch: (buf: Buffer) => void, onEnd: (err?: unknown) => void): void;
+  start(onBatch: (buf: Buffer) => void, onEnd: (err?: unknown) => void, onDns?: (buf: Buffer) => void): void;
 }
 
 interface RawAddon {
@@ -210,6 +224,7 @@ export function validateTracerOptions(opts: TracerOptions): TracerOptions {
     out.stackPerKey = opts.stackPerKey;
   }
   if (opts.extras !== undefined) out.extras = opts.extras === true;
+  if (opts.dns !== undefined) out.dns = opts.dns === true;
   if (opts.captureHeaders !== undefined) out.captureHeaders = opts.captureHeaders === true;
   if (opts.targets !== undefined) {
     for (const [k, v] of Object.entries(opts.targets)) {
@@ -268,7 +283,12 @@ export function wrapTracer(t: RawTracer): TracerHandle {
       for (const p of probes) if (typeof p !== 'string' || !/^[a-z_]+$/.test(p)) throw new DroptraceError('E_ARGUMENT', 'usage', `bad probe name ${JSON.stringify(p)}`);
       return call(() => t.retry(probes));
     },
-    start: (onBatch, onEnd) => call(() => t.start(onBatch, (err) => onEnd(err === undefined ? undefined : (fromNative(err) as DroptraceError)))),
+    start: (onBatch, onEnd, onDns) =>
+      call(() =>
+        onDns
+          ? t.start(onBatch, (err) => onEnd(err === undefined ? undefined : (fromNative(err) as DroptraceError)), onDns)
+          : t.start(onBatch, (err) => onEnd(err === undefined ? undefined : (fromNative(err) as DroptraceError))),
+      ),
     stop: () => call(() => t.stop()),
     readCounters: () => call(() => t.readCounters()),
     readKeys: () => call(() => t.readKeys()),

@@ -145,6 +145,20 @@ export interface StatsLine {
    * stats line of its own) or unavailable (always written by this version of a live stream)
    */
   probes?: Array<{ probe: string; state: 'attached' | 'waiting' | 'unavailable'; hook?: string; why?: string }>;
+  /**
+   * --dns: DNS messages the kernel saw, lost on the way (ring full, JS behind, undecodable),
+   * queries waiting now, pushed out of the full pending table, answers and drops of answers
+   * with no waiting query
+   */
+  dns?: {
+    seen: number;
+    lost: { ring_buffer: number; userspace: number };
+    decode_errors: number;
+    pending: number;
+    evicted: number;
+    unmatched_answers: number;
+    unmatched_drops: number;
+  };
   kernel: {
     drops: number;
     suppressed: number;
@@ -156,7 +170,10 @@ export interface StatsLine {
 /** Host table levels: neighbour, conntrack, NIC counters (fields: src/host/counters-line.ts). */
 export type { CountersLine };
 
-export type StreamLine = StartLine | DropEvent | StatsLine | CountersLine;
+import type { DnsLine } from './dns-line.js';
+export type { DnsLine };
+
+export type StreamLine = StartLine | DropEvent | StatsLine | CountersLine | DnsLine;
 
 /** The DNS message of a port-53 drop: the L4 payload, found in an IP-header capture if need be. */
 function dnsPayload(d: RawDrop): Uint8Array | null {

@@ -60,6 +60,8 @@ export interface LiveOptions {
   rules?: boolean;
   /** --stack: a kernel stack for the first this many detail events of each key (0 or absent: none) */
   stackPerKey?: number;
+  /** the fate of DNS queries (--dns): `dns` lines, a query unanswered after timeoutMs */
+  dns?: { timeoutMs?: number };
 }
 
 /** Capabilities, kernel BTF and the BPF ring buffer: without them, one line (src/host/caps.ts cannotWork). */
@@ -108,7 +110,9 @@ export async function liveStream(o: LiveOptions, emit: (line: StreamLine) => voi
         ...(o.hook ? { only: o.hook } : {}),
         ...(pcap ? { captureHeaders: true } : {}),
         ...(o.stackPerKey ? { stackPerKey: o.stackPerKey } : {}),
+        ...(o.dns ? { dns: true } : {}),
       },
+      ...(o.dns ? { dns: { ...o.dns } } : {}),
       meta: { version: VERSION, node: o.nodeName ?? hostname(), kernel: release() },
       emit,
       enrichers: [...(pods ? [pods.enricher] : []), ...(o.enrichers ?? [])],

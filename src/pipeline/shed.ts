@@ -98,7 +98,7 @@ export function withShed(tracer: TracerHandle, ledger: ShedLedger): TracerHandle
   return {
     attach: () => tracer.attach(),
     retry: (probes) => tracer.retry(probes),
-    start: (onBatch, onEnd) => tracer.start(onBatch, onEnd),
+    start: (onBatch, onEnd, onDns) => (onDns ? tracer.start(onBatch, onEnd, onDns) : tracer.start(onBatch, onEnd)),
     stop: () => tracer.stop(),
     readCounters: (): KernelCounters => {
       const c = tracer.readCounters();

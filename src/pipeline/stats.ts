@@ -1,7 +1,7 @@
 /** The `stats` line: what was delivered, folded, lost and failed, next to the kernel's exact counts. */
 import type { StatsLine } from './events.js';
 import type { ReasonNames } from './reasons.js';
-import type { TracerHandle } from '../native/binding.js';
+import type { KernelCounters, TracerHandle } from '../native/binding.js';
 
 /** Counts kept by the stages, read when a stats line is made. */
 export interface StatsSources {
@@ -20,6 +20,8 @@ export interface StatsSources {
   rules?: () => NonNullable<StatsLine['rules']>;
   /** --stack: lines whose stack the map did not have (StackResolver.unreadable); absent without --stack */
   stacksUnreadable?: () => number;
+  /** --dns: the DNS stage's counts, with the kernel's and the addon's */
+  dns?: (c: KernelCounters) => NonNullable<StatsLine['dns']>;
 }
 
 export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSources, time: string, final: boolean): StatsLine {
@@ -59,5 +61,6 @@ export function statsLine(tracer: TracerHandle, reasons: ReasonNames, s: StatsSo
     // per detail event the kernel sent: taken + not_taken + failed (docs/ndjson.md)
     line.stacks = { taken: Number(c.stackTaken), not_taken: Number(c.stackNotTaken), failed: Number(c.stackFailed), unreadable: s.stacksUnreadable() };
   }
+  if (s.dns) line.dns = s.dns(c);
   return line;
 }

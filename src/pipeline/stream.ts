@@ -27,6 +27,8 @@ import type { ReasonNames } from './reasons.js';
 import { handleWithin, ShedLedger, withShed } from './shed.js';
 import type { WorkBudget } from './shed.js';
 import type { RuleStage } from '../host/rules/stage.js';
+import { DnsStage } from './dns-stage.js';
+import type { DropEvent } from './events.js';
 
 export interface StreamMeta {
   version: string;
@@ -83,6 +85,11 @@ export interface StreamOptions {
   modules?: () => Set<string>;
   /** how often the modules are read while a probe waits (default late-probes.ts MODULE_POLL_MS) */
   modulePollMs?: number;
+  /**
+   * the fate of DNS queries (needs tracer.dns): `dns` lines every intervalMs (default the
+   * stats interval), a query unanswered after timeoutMs (default 5 s)
+   */
+  dns?: { timeoutMs?: number; intervalMs?: number; verdictWindowS?: number };
 }
 
 export interface StreamTotals {
@@ -176,12 +183,35 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
     });
   }
   const now = o.now ?? (() => new Date());
-  // drop lines pass the rule stage (rule drops wait there for their netns's rule counters)
-  const emit = o.rules ? o.rules.wrap(o.emit) : o.emit;
   const clock = new WallClock(o.native.clocks());
+  const enrich = new EnrichStage(o.enrichers ?? []);
+  // --dns: every line passes the DNS stage on its way out (drops settle queries, NIC rates the verdict)
+  const dns = o.dns
+    ? new DnsStage({
+        monoBaseNs: clock.monoBaseNs,
+        monoNow: () => Number(process.hrtime.bigint() - clock.monoBaseNs),
+        now,
+        ...(o.dns.timeoutMs !== undefined ? { timeoutMs: o.dns.timeoutMs } : {}),
+        ...(o.dns.verdictWindowS !== undefined ? { verdictWindowS: o.dns.verdictWindowS } : {}),
+        // a client's pod as a drop of its flow would be attributed (the same enrichers)
+        podOf: (netns, ip) => {
+          const probe = { type: 'drop', time: now(), netns, flow: { proto: 'udp', src: ip, dst: ip }, pod: null } as unknown as DropEvent;
+          enrich.run(probe);
+          return probe.pod;
+        },
+        emit: (l) => o.emit(l),
+      })
+    : null;
+  const out = dns
+    ? (l: StreamLine) => {
+        dns.observe(l);
+        o.emit(l);
+      }
+    : o.emit;
+  // drop lines pass the rule stage (rule drops wait there for their netns's rule counters)
+  const emit = o.rules ? o.rules.wrap(out) : out;
   const builder = new EventBuilder(o.reasons, o.symbols, clock, o.sysctl ?? cachedSysctl());
   const folder = new Folder();
-  const enrich = new EnrichStage(o.enrichers ?? []);
   const batches = new BatchStage({
     decoder: new Decoder(clock.monoBaseNs),
     builder,
@@ -193,7 +223,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
   const counters = new CountersStage(o.sampleCounters, (l) => {
     // a full neighbour table explains the failed resolutions that follow it
     if (l.type === 'counters') builder.neighPressure.noteCounters(l);
-    o.emit(l);
+    out(l);
   });
   let failures = 0;
   let failure: DroptraceError | null = null;
@@ -241,6 +271,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           probes: () => probeStates(late!.reports),
           ...(rules ? { rules: () => ({ ...rules.stats }) } : {}),
           ...(stacks ? { stacksUnreadable: () => stacks.unreadable } : {}),
+          ...(dns ? { dns: (c: KernelCounters) => dns.stats(c) } : {}),
         },
         now().toISOString(),
         final,
@@ -293,21 +324,22 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
           fail(batchFailure(e));
         }
       };
-      tracer.start(
-        (buf) => {
-          try {
-            if (o.budget && ledger) handleWithin(buf, (b) => batches.handle(b), o.budget, ledger);
-            else batches.handle(buf);
-          } catch (e) {
-            fail(batchFailure(e));
-          }
-        },
-        (err) => {
-          // the poller ended on its own (poll failed): detach, then end with the final stats
-          if (err) fail(err);
-          resolve();
-        },
-      );
+      const guardedBuf = (f: (b: Buffer) => void) => (b: Buffer) => guarded(() => f(b))();
+      const onBatch = (buf: Buffer) => {
+        try {
+          if (o.budget && ledger) handleWithin(buf, (b) => batches.handle(b), o.budget, ledger);
+          else batches.handle(buf);
+        } catch (e) {
+          fail(batchFailure(e));
+        }
+      };
+      const onEnd = (err?: DroptraceError) => {
+        // the poller ended on its own (poll failed): detach, then end with the final stats
+        if (err) fail(err);
+        resolve();
+      };
+      if (dns) tracer.start(onBatch, onEnd, guardedBuf((b) => dns.handle(b)));
+      else tracer.start(onBatch, onEnd);
       timers.push(
         setInterval(
           guarded(() => {
@@ -322,6 +354,7 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         ),
       );
       if (o.sampleCounters && o.countersIntervalMs) timers.push(setInterval(counters.tick, o.countersIntervalMs));
+      if (dns) timers.push(setInterval(guarded(() => dns.flush()), o.dns?.intervalMs ?? o.statsIntervalMs));
       probesChanged = guarded(() => o.emit(stats(false)));
       late!.start();
       if (o.durationMs !== undefined) timers.push(setTimeout(stop, o.durationMs));
@@ -347,6 +380,8 @@ export async function runStream(o: StreamOptions): Promise<StreamTotals> {
         failure ??= batchFailure(o.rules.failure);
       }
       await counters.finish();
+      // queries still waiting stay pending (the stats line counts them): only the timeout says unanswered
+      dns?.flush();
       o.emit(stats(true));
     }
     if (failure) throw failure;

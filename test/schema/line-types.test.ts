@@ -25,7 +25,7 @@ interface Schema {
   $defs?: Record<string, Schema>;
 }
 
-const LINE_TYPES = { start: 'StartLine', drop: 'DropEvent', stats: 'StatsLine', counters: 'CountersLine', fleet_node: 'FleetNodeLine' } as const;
+const LINE_TYPES = { start: 'StartLine', drop: 'DropEvent', stats: 'StatsLine', counters: 'CountersLine', dns: 'DnsLine', fleet_node: 'FleetNodeLine' } as const;
 
 function program(): { checker: ts.TypeChecker; types: Map<string, ts.Type> } {
   // a node's stream, and the fleet's lines (stream --prometheus)
