@@ -65,15 +65,19 @@ describe.skipIf(!isRoot)('droptrace stream --stack, end to end', () => {
           expect(stack.some((f) => f.startsWith('nf_hook_slow+'))).toBe(true);
           expect(stack.some((f) => /^(ip_local_deliver|ip_rcv)\+/.test(f))).toBe(true);
         }
-        // the kernel's count: every line with a stack (the netns's own IPv6 drops too), nothing else
+        // the kernel's count: every line with a stack (the netns's own IPv6 drops too), nothing
+        // else. A stray drop of the netns still in the backlog at stop is lost in userspace (as
+        // in stream.e2e.test.ts), with its stack: only such a loss may stand between the two.
         const st = finalStats(s.lines);
         const stacks = st.stacks as Stacks;
-        const lost = st.lost as { total: number; stdout: number };
-        expect(lost).toMatchObject({ total: 0, stdout: 0 });
-        expect(stacks.taken).toBe(drops(s.lines).filter((d) => d.stack !== undefined).length);
+        const lost = st.lost as { ring_buffer: number; userspace: number; stdout: number };
+        expect({ ring_buffer: lost.ring_buffer, stdout: lost.stdout }).toEqual({ ring_buffer: 0, stdout: 0 });
+        const lines = drops(s.lines).filter((d) => d.stack !== undefined).length;
+        if (lost.userspace === 0) expect(stacks.taken).toBe(lines);
+        else expect(stacks.taken - lines).toBeLessThanOrEqual(lost.userspace);
         expect({ failed: stacks.failed, unreadable: stacks.unreadable }).toEqual({ failed: 0, unreadable: 0 });
-        // one verdict per detail event sent
-        expect(stacks.taken + stacks.not_taken + stacks.failed).toBe(st.events);
+        // one verdict per detail event sent: delivered, or lost in userspace
+        expect(stacks.taken + stacks.not_taken + stacks.failed).toBe((st.events as number) + lost.userspace);
         expect(stacks.not_taken).toBeGreaterThanOrEqual(N - PER_KEY);
         expect(schemaErrors(s.lines)).toEqual([]);
       } finally {
