@@ -10,7 +10,7 @@ import { errnoCode, mapLimit } from './io.js';
 import type { NetnsHandle, NetnsScan } from './netns.js';
 import type { EnteredReads } from './netns.js';
 import { readNetnsProcNet } from './netns.js';
-import type { ProcStatTable } from './proc-stat.js';
+import type { ProcStatTable, TableCache } from './proc-stat.js';
 import { parseProcStatTable, tableEntries } from './proc-stat.js';
 
 export interface ConntrackNetnsReading {
@@ -35,6 +35,8 @@ export async function readConntrack(
   notes: string[],
   entered?: EnteredReads,
   now = 0,
+  /** Parsed tables by netns inode: an unchanged file is not parsed again. */
+  tables?: TableCache<number>,
 ): Promise<ConntrackReading | null> {
   let selfText: string;
   try {
@@ -57,7 +59,8 @@ export async function readConntrack(
         : { text: await readNetnsProcNet(io, h, 'stat/nf_conntrack'), at: now };
     if (got.text === null) return null;
     try {
-      const raw = parseProcStatTable(got.text, `nf_conntrack statistics of netns ${h.inode}`);
+      const source = `nf_conntrack statistics of netns ${h.inode}`;
+      const raw = tables !== undefined ? tables.parse(h.inode, got.text, source) : parseProcStatTable(got.text, source);
       return { netns: h, count: tableEntries(raw) ?? 0, raw, at: got.at };
     } catch (err) {
       notes.push(err instanceof Error ? err.message : String(err));

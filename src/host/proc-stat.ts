@@ -42,14 +42,54 @@ export function tableEntries(table: ProcStatTable): number | null {
   return i < 0 ? null : (table.rows[0]?.[i] ?? null);
 }
 
-/** Every column but `entries`, summed over CPUs. */
+/** Totals of tables already summed: a table reused for an unchanged file (TableCache) is summed once. */
+const totalsOf = new WeakMap<ProcStatTable, Readonly<Record<string, number>>>();
+
+/**
+ * Every column but `entries`, summed over CPUs. The result is shared by every call for the same
+ * table object (a table is never changed after parsing): callers must not modify it.
+ */
 export function tableTotals(table: ProcStatTable): Record<string, number> {
+  const kept = totalsOf.get(table);
+  if (kept !== undefined) return kept as Record<string, number>;
   const out: Record<string, number> = {};
   table.columns.forEach((name, i) => {
     if (name === 'entries') return;
     out[name] = table.rows.reduce((sum, row) => sum + (row[i] ?? 0), 0);
   });
+  totalsOf.set(table, out);
   return out;
+}
+
+/**
+ * Parsed tables of files read again and again (each netns's `stat/nf_conntrack`, every sample):
+ * a file whose text is the same as last time — an idle netns's counters do not move — gives the
+ * table parsed then, the same object, so neither the parse nor the sums (tableTotals) nor the
+ * increases (counterIncreases, all 0 for one object) are worked out again.
+ */
+export class TableCache<K> {
+  readonly #kept = new Map<K, { text: string; table: ProcStatTable }>();
+  /** Parses made so far (the other calls were served from the cache). */
+  parses = 0;
+
+  parse(key: K, text: string, source: string): ProcStatTable {
+    const kept = this.#kept.get(key);
+    if (kept !== undefined && kept.text === text) return kept.table;
+    this.parses++;
+    // a file that does not parse is not kept: the next call tries again and fails the same way
+    const table = parseProcStatTable(text, source);
+    this.#kept.set(key, { text, table });
+    return table;
+  }
+
+  /** Forgets the keys not in `present` (a netns churned away leaves nothing behind). */
+  keepOnly(present: ReadonlySet<K>): void {
+    for (const key of this.#kept.keys()) if (!present.has(key)) this.#kept.delete(key);
+  }
+
+  get size(): number {
+    return this.#kept.size;
+  }
 }
 
 /**
@@ -60,6 +100,11 @@ export function tableTotals(table: ProcStatTable): Record<string, number> {
  */
 export function counterIncreases(prev: ProcStatTable, cur: ProcStatTable): Record<string, number | null> {
   const out: Record<string, number | null> = {};
+  if (prev === cur) {
+    // one reading (TableCache gave the unchanged file's table again): nothing moved
+    for (const name of cur.columns) if (name !== 'entries') out[name] = 0;
+    return out;
+  }
   const sameCpus = prev.rows.length === cur.rows.length;
   cur.columns.forEach((name, ci) => {
     if (name === 'entries') return;

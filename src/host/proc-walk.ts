@@ -4,6 +4,15 @@
  * node with hundreds of pods it is the largest read either makes, so they share one `ProcWalker`:
  * a caller says how fresh a walk it needs, and a walk that recent (or one under way that began
  * late enough) is handed out instead of walking again.
+ *
+ * A caller content with a walk of a few seconds ago (pod discovery's periodic scan, the
+ * samplers' aged-out netns set) gets the last walk even when it is older, as long as the
+ * node's processes are the same ones: one readdir of /proc, compared with the walk's pid list,
+ * instead of a readlink per process. What that cannot see — a process that entered another
+ * netns in place (setns, `unshare -n` before its exec), a pid reused between two looks — is
+ * found by the next full walk, at most `unchangedMaxMs` (30 s) after the last one; a caller that
+ * needs a walk from now on (`fresh()`, a drop from an unknown netns, a failed netns check)
+ * always gets a full walk.
  */
 import type { Clock, HostIo } from './io.js';
 import { errnoCode, mapLimit, nodeHostIo, systemClock } from './io.js';
@@ -19,6 +28,8 @@ export interface ProcWalk {
   initInode: number | null;
   /** Processes looked at. */
   pids: number;
+  /** Their pids, ascending (what an unchanged-node check compares with). */
+  pidList: readonly number[];
   /** Processes that exited during the walk (normal). */
   vanished: number;
   /** Processes whose netns link could not be read (not root). */
@@ -32,12 +43,35 @@ export function parseNetnsLink(link: string): number | null {
 
 const isPid = (n: string): boolean => /^\d+$/.test(n);
 
-/** Walks once. `proc` is the /proc root (tests point it elsewhere). */
-export async function walkProc(io: HostIo, clock: Clock, proc = '/proc'): Promise<ProcWalk> {
-  const startedAt = clock.monotonicMs();
+/** The pids among the names of /proc, ascending. */
+export function pidsOf(names: readonly string[]): number[] {
+  return names
+    .filter(isPid)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** The same pids, both ascending. */
+export function samePids(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Walks once. `proc` is the /proc root (tests point it elsewhere); `listed`, /proc's pids
+ * when the caller has just read them (at monotonic ms `at`, the walk's start).
+ */
+export async function walkProc(
+  io: HostIo,
+  clock: Clock,
+  proc = '/proc',
+  listed?: { pids: readonly number[]; at: number },
+): Promise<ProcWalk> {
+  const startedAt = listed?.at ?? clock.monotonicMs();
   const link = (p: number | string) => io.readlink(`${proc}/${p}/ns/net`).then(parseNetnsLink, () => null);
   const selfInode = await link('self');
-  const pids = (await io.readdir(proc)).filter(isPid).map(Number).sort((a, b) => a - b);
+  const pids = listed !== undefined ? [...listed.pids] : pidsOf(await io.readdir(proc));
   let vanished = 0;
   let denied = 0;
   const inodes = await mapLimit(pids, 64, async (pid) => {
@@ -59,7 +93,7 @@ export async function walkProc(io: HostIo, clock: Clock, proc = '/proc'): Promis
     else byInode.set(inode, [pid]);
   });
   const initInode = pids[0] === 1 ? (inodes[0] ?? null) : null;
-  return { startedAt, byInode, selfInode, initInode, pids: pids.length, vanished, denied };
+  return { startedAt, byInode, selfInode, initInode, pids: pids.length, pidList: pids, vanished, denied };
 }
 
 export interface ProcWalkerOptions {
@@ -67,6 +101,11 @@ export interface ProcWalkerOptions {
   clock?: Clock;
   /** default /proc */
   proc?: string;
+  /**
+   * How long the last full walk may stand in for a new one while /proc lists the same pids
+   * (see the top of this file); default 30 s, 0: never.
+   */
+  unchangedMaxMs?: number;
 }
 
 /** Hands out walks, walking only when the last one (or the one under way) is older than asked. */
@@ -74,23 +113,32 @@ export class ProcWalker {
   readonly #io: HostIo;
   readonly #clock: Clock;
   readonly #proc: string;
+  readonly #unchangedMaxMs: number;
   #last: ProcWalk | null = null;
   #running: { startedAt: number; walk: Promise<ProcWalk> } | null = null;
   /** Walks made so far (the other requests were served by one of them). */
   walks = 0;
+  /** Requests served by the last walk because /proc listed the same pids (no walk made). */
+  unchanged = 0;
 
   constructor(opts: ProcWalkerOptions = {}) {
     this.#io = opts.io ?? nodeHostIo();
     this.#clock = opts.clock ?? systemClock;
     this.#proc = opts.proc ?? '/proc';
+    this.#unchangedMaxMs = opts.unchangedMaxMs ?? 30_000;
   }
 
   get clock(): Clock {
     return this.#clock;
   }
 
-  /** A walk that began at `notBefore` (monotonic ms) or later; a walk's failure rejects every waiter. */
+  /**
+   * A walk that began at `notBefore` (monotonic ms) or later — or, when `notBefore` lies in the
+   * past, the last walk if /proc still lists the same pids and it is at most `unchangedMaxMs`
+   * old. A walk's failure rejects every waiter.
+   */
   get(notBefore: number): Promise<ProcWalk> {
+    const asked = this.#clock.monotonicMs();
     const last = this.#last;
     if (last !== null && last.startedAt >= notBefore) return Promise.resolve(last);
     const running = this.#running;
@@ -100,7 +148,15 @@ export class ProcWalker {
     const walk = before.then(async () => {
       const again = this.#last;
       if (again !== null && again.startedAt >= notBefore) return again;
-      const w = await walkProc(this.#io, this.#clock, this.#proc);
+      let listed: { pids: number[]; at: number } | undefined;
+      if (again !== null && notBefore < asked && asked - again.startedAt <= this.#unchangedMaxMs) {
+        listed = { at: this.#clock.monotonicMs(), pids: pidsOf(await this.#io.readdir(this.#proc)) };
+        if (samePids(listed.pids, again.pidList)) {
+          this.unchanged++;
+          return again;
+        }
+      }
+      const w = await walkProc(this.#io, this.#clock, this.#proc, listed);
       this.walks++;
       this.#last = w;
       return w;

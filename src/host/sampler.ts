@@ -16,7 +16,7 @@ import type { NetnsScan } from './netns.js';
 import { EnteredReads, describeNetns, scanNetns } from './netns.js';
 import { ProcWalker, machineProcWalker } from './proc-walk.js';
 import type { ProcStatTable } from './proc-stat.js';
-import { counterIncreases, tableTotals } from './proc-stat.js';
+import { TableCache, counterIncreases, tableTotals } from './proc-stat.js';
 
 /** Per-second rate of each counter since the previous sample; null where it cannot be known. */
 export type Rates = Record<string, number | null>;
@@ -137,6 +137,8 @@ export class HostSampler {
   readonly #opts: HostSamplerOptions;
   readonly #netns: NetnsCache;
   readonly #entered: EnteredReads;
+  /** Each netns's last nf_conntrack table: an idle netns's unchanged file is not parsed again. */
+  readonly #conntrackTables = new TableCache<number>();
   #nicsRead: { at: number; readings: NicReading[] } | null = null;
   #prev: Previous | null = null;
   #queue: Promise<unknown> = Promise.resolve();
@@ -204,10 +206,12 @@ export class HostSampler {
     if (scan.denied > 0) {
       notes.push(`netns scan: ${scan.denied} processes could not be looked at (not root), so their netns may be missing`);
     }
-    this.#entered.keepOnly(new Set(scan.netns.map((h) => h.inode)));
+    const present = new Set(scan.netns.map((h) => h.inode));
+    this.#entered.keepOnly(present);
+    this.#conntrackTables.keepOnly(present);
     const [neigh, conntrack, nics] = await Promise.all([
       guard('neighbour tables', [] as NeighReading[], () => readNeighTables(io, notes)),
-      guard('conntrack', null as ConntrackReading | null, () => readConntrack(io, scan, notes, this.#entered, started)),
+      guard('conntrack', null as ConntrackReading | null, () => readConntrack(io, scan, notes, this.#entered, started, this.#conntrackTables)),
       this.#readNics(scan, started, notes),
     ]);
 

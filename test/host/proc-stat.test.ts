@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DroptraceError } from '../../src/errors.js';
-import { counterIncreases, parseProcStatTable, tableEntries, tableTotals } from '../../src/host/proc-stat.js';
+import { TableCache, counterIncreases, parseProcStatTable, tableEntries, tableTotals } from '../../src/host/proc-stat.js';
 import { fixture } from './fake-io.js';
 
 describe('parseProcStatTable', () => {
@@ -100,5 +100,51 @@ describe('counterIncreases', () => {
     const before = parseProcStatTable('entries drop\n00000001 00000004\n', 'x');
     const after = parseProcStatTable('entries drop found\n00000001 00000004 00000001\n00000001 00000003 00000001\n', 'x');
     expect(counterIncreases(before, after)).toEqual({ drop: 3, found: null });
+  });
+});
+
+describe('TableCache', () => {
+  const idle = fixture('proc-net-stat-nf_conntrack-idle.txt');
+  const full = fixture('proc-net-stat-nf_conntrack-table-full-lab.txt');
+
+  it('parses a key once while its text stays the same, and again when the text changes', () => {
+    const cache = new TableCache<number>();
+    const a = cache.parse(7, idle, 'nf_conntrack');
+    expect(cache.parse(7, `${idle}`, 'nf_conntrack')).toBe(a);
+    expect(cache.parses).toBe(1);
+    // another key with the same text is its own entry
+    const other = cache.parse(8, idle, 'nf_conntrack');
+    expect(other).not.toBe(a);
+    expect(other).toEqual(a);
+    const b = cache.parse(7, full, 'nf_conntrack');
+    expect(b).not.toBe(a);
+    expect(b).toEqual(parseProcStatTable(full, 'nf_conntrack'));
+    expect(cache.parse(7, full, 'nf_conntrack')).toBe(b);
+    expect(cache.parses).toBe(3);
+  });
+
+  it('keeps no failed parse and forgets the keys that are gone', () => {
+    const cache = new TableCache<number>();
+    expect(() => cache.parse(7, 'entries\n', 'nf_conntrack')).toThrow(DroptraceError);
+    expect(() => cache.parse(7, 'entries\n', 'nf_conntrack')).toThrow(DroptraceError);
+    expect(cache.size).toBe(0);
+    cache.parse(7, idle, 'nf_conntrack');
+    cache.parse(8, idle, 'nf_conntrack');
+    cache.keepOnly(new Set([8]));
+    expect(cache.size).toBe(1);
+    cache.parse(7, idle, 'nf_conntrack');
+    expect(cache.parses).toBe(5);
+  });
+
+  it('gives an unchanged table increases of 0 and the same sums as a fresh parse', () => {
+    const cache = new TableCache<number>();
+    const t = cache.parse(7, full, 'nf_conntrack');
+    const inc = counterIncreases(t, cache.parse(7, full, 'nf_conntrack'));
+    const fresh = counterIncreases(parseProcStatTable(full, 'x'), parseProcStatTable(full, 'x'));
+    expect(inc).toEqual(fresh);
+    expect(Object.values(inc).every((v) => v === 0)).toBe(true);
+    expect(Object.keys(inc)).not.toContain('entries');
+    expect(tableTotals(t)).toBe(tableTotals(t));
+    expect(tableTotals(t)).toEqual(tableTotals(parseProcStatTable(full, 'x')));
   });
 });
