@@ -49,7 +49,9 @@ function kindsOf(metrics: string): Record<string, number> {
     const kind = /(?:^|,)kind="([^"]*)"/.exec(m[1]!)![1]!;
     out[kind] = (out[kind] ?? 0) + Number(m[2]);
   }
-  return out;
+  // by name: a series' place in /metrics is when its first drop came, and rule drops wait for
+  // their rule's snapshot, so a no_socket drop sent after them may be exposed first
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 const expected = (p: Plan): Record<string, number> => ({ ...(p.netfilter ? { netfilter_rule: p.netfilter } : {}), ...(p.noSocket ? { no_socket: p.noSocket } : {}) });
